@@ -1,0 +1,35 @@
+# Two commands matter: `make lab` (JupyterLab on the notebooks) and `make test` (every test).
+# Both create the virtual environment on first use.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# Open a browser only where there is a screen to open it on.
+LAB_BROWSER := $(if $(or $(DISPLAY),$(WAYLAND_DISPLAY),$(filter Darwin,$(shell uname -s))),,--no-browser)
+
+.PHONY: lab test record lint format clean
+
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt -e .
+	touch $(STAMP)
+
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab $(LAB_BROWSER) --ServerApp.root_dir=notebooks
+
+test: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m pytest --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg tests notebooks
+
+record: $(STAMP)
+	$(PY) -m helpers record
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+
+format: $(STAMP)
+	$(PY) -m ruff format helpers tests scripts
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,51 @@
+"""Command line: ``python -m helpers <command>``.
+
+Commands:
+  sandbox   serve the local sandbox until stopped (``--host``, ``--port``)
+  record    re-run every notebook in sandbox mode and save its outputs
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+
+from helpers.keys import project_root
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m helpers", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("sandbox", help="serve the local Perplexity API sandbox until stopped")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
+    rec = commands.add_parser("record", help="re-run the notebooks in sandbox mode and save their outputs")
+    rec.add_argument("folder", nargs="?", type=Path, default=None, help="notebook folder (default notebooks/)")
+    args = parser.parse_args(argv)
+    if args.command == "sandbox":
+        return serve_sandbox(args.host, args.port)
+    return 0 if _record(args.folder) else 1
+
+
+def serve_sandbox(host: str, port: int) -> int:
+    """Run the sandbox in the foreground; Ctrl+C stops it."""
+    from helpers.sandbox import Sandbox
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    with Sandbox(host, port) as sandbox:
+        print(f"Sandbox serving at {sandbox.url}  (set PERPLEXITY_BASE_URL={sandbox.url}; Ctrl+C stops)", flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            print("Sandbox stopped.")
+    return 0
+
+
+def _record(folder: Path | None) -> bool:
+    from helpers.recording import record
+
+    return bool(record(folder or project_root() / "notebooks"))

@@ -1,0 +1,63 @@
+"""Record the notebooks' outputs: run each one top to bottom in sandbox mode and save it.
+
+The outputs committed with the notebooks come from here, never from hand edits, so that nbval
+compares them with a fresh run. The run is isolated from the developer's own set-up: no key in
+the environment, an empty key file, sandbox mode, and the built-in sandbox.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ISOLATED_ENV = {"PERPLEXITY_MODE": "sandbox"}
+CLEARED_ENV = ("PERPLEXITY_API_KEY", "PPLX_API_KEY", "PERPLEXITY_BASE_URL")
+
+
+@contextmanager
+def isolated_environment(extra: dict[str, str] | None = None) -> Iterator[Path]:
+    """Environment variables for a run that no developer set-up can influence; yields the key file."""
+    saved = dict(os.environ)
+    with tempfile.TemporaryDirectory(prefix="pplx-record-") as folder:
+        env_file = Path(folder) / ".env"
+        for name in CLEARED_ENV:
+            os.environ.pop(name, None)
+        os.environ.update({**ISOLATED_ENV, "PERPLEXITY_ENV_FILE": str(env_file), **(extra or {})})
+        try:
+            yield env_file
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+
+
+def notebook_paths(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+
+
+def execute_notebook(path: Path, timeout: int = 120) -> object:
+    """Run one notebook in its own folder and return the executed notebook node."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    notebook = nbformat.read(path, as_version=4)
+    client = NotebookClient(notebook, timeout=timeout, kernel_name="python3", record_timing=False,
+                            store_widget_state=False, resources={"metadata": {"path": str(path.parent)}})
+    client.execute()
+    return notebook
+
+
+def record(folder: Path) -> list[Path]:
+    """Execute and save every numbered notebook in ``folder``; returns the paths written."""
+    import nbformat
+
+    written = []
+    with isolated_environment():
+        for path in notebook_paths(folder):
+            notebook = execute_notebook(path)
+            nbformat.write(notebook, path)
+            written.append(path)
+            print(f"recorded {path}")
+    return written

@@ -1,0 +1,149 @@
+"""The sandbox's deterministic knowledge: realistic answers to the questions the notebooks ask.
+
+Each known question has an answer that cites its sources inline as ``[web:N]`` (N matching the
+source's ``id``), as the real Agent API does. Any other question gets an answer that is plainly
+labelled as simulated, built from the question itself, so the same request always gives the
+same answer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Source:
+    title: str
+    url: str
+    snippet: str
+    date: str
+    last_updated: str
+
+
+@dataclass(frozen=True)
+class Answer:
+    text: str
+    sources: tuple[Source, ...] = field(default_factory=tuple)
+    queries: tuple[str, ...] = field(default_factory=tuple)
+
+
+GALAXY = Answer(
+    text=(
+        "The Milky Way contains an estimated **100 to 400 billion stars**[web:1][web:2]. "
+        "The range is wide because most stars are faint red dwarfs that are hard to count, "
+        "so astronomers infer the total from the galaxy's mass and its mix of star types[web:3]. "
+        "A commonly quoted middle value is about 200 billion[web:2]."
+    ),
+    sources=(
+        Source(
+            "How Many Stars Are in the Milky Way? - NASA Science",
+            "https://science.nasa.gov/universe/galaxies/how-many-stars-are-in-the-milky-way/",
+            "Estimates of the number of stars in the Milky Way range from 100 billion to 400 billion.",
+            "2025-03-14",
+            "2025-06-02",
+        ),
+        Source(
+            "Milky Way - Wikipedia",
+            "https://en.wikipedia.org/wiki/Milky_Way",
+            "The Milky Way is estimated to contain 100 to 400 billion stars and at least that many planets.",
+            "2024-11-20",
+            "2026-10-30",
+        ),
+        Source(
+            "Gaia creates richest star map of our Galaxy - ESA",
+            "https://www.esa.int/Science_Exploration/Space_Science/Gaia/Gaia_creates_richest_star_map_of_our_Galaxy_and_beyond",
+            "Gaia has measured the positions of almost 1.7 billion stars, about one percent of the Galaxy's stars.",
+            "2018-04-25",
+            "2024-09-12",
+        ),
+    ),
+    queries=("number of stars in the Milky Way", "Milky Way star count estimate"),
+)
+
+CAPITAL_OF_FRANCE = Answer(
+    text="The capital of France is **Paris**[web:1]. It is also the country's largest city[web:2].",
+    sources=(
+        Source(
+            "Paris - Wikipedia",
+            "https://en.wikipedia.org/wiki/Paris",
+            "Paris is the capital and largest city of France.",
+            "2024-01-10",
+            "2026-10-01",
+        ),
+        Source(
+            "France - The World Factbook",
+            "https://www.cia.gov/the-world-factbook/countries/france/",
+            "Capital: Paris. France is a country in Western Europe.",
+            "2025-02-01",
+            "2026-09-15",
+        ),
+    ),
+    queries=("capital of France",),
+)
+
+API_KEY_SAFETY = Answer(
+    text=(
+        "Treat an API key like a password: keep it out of code and notebooks, store it in an "
+        "environment variable or a git-ignored `.env` file, and revoke it at once if it leaks[web:1]. "
+        "Rotate keys regularly and give each app its own key[web:2]."
+    ),
+    sources=(
+        Source(
+            "Best Practices for API Key Safety - OpenAI Help Center",
+            "https://help.openai.com/en/articles/5112595-best-practices-for-api-key-safety",
+            "Never deploy your key in client-side environments; use environment variables.",
+            "2024-05-01",
+            "2026-02-11",
+        ),
+        Source(
+            "Secrets Management Cheat Sheet - OWASP",
+            "https://cheatsheetseries.owasp.org/cheatsheets/Secrets_Management_Cheat_Sheet.html",
+            "Rotate secrets regularly and limit each secret to one application.",
+            "2023-09-18",
+            "2026-04-22",
+        ),
+    ),
+    queries=("how to keep an API key safe",),
+)
+
+KNOWN_ANSWERS: dict[str, Answer] = {
+    "how many stars are there in our galaxy": GALAXY,
+    "how many stars are in the milky way": GALAXY,
+    "what is the capital of france": CAPITAL_OF_FRANCE,
+    "how do i keep an api key safe": API_KEY_SAFETY,
+}
+
+
+def normalise(question: str) -> str:
+    """Lower-case, drop punctuation and extra spaces: small edits still find the answer."""
+    return " ".join(re.sub(r"[^a-z0-9 ]+", " ", question.lower()).split())
+
+
+def answer_for(question: str, with_search: bool = True) -> Answer:
+    """The deterministic answer to ``question``; sources only when web search is on."""
+    known = KNOWN_ANSWERS.get(normalise(question))
+    answer = known or _simulated_answer(question)
+    if with_search:
+        return answer
+    return Answer(text=re.sub(r"\[web:\d+\]", "", answer.text), sources=(), queries=())
+
+
+def _simulated_answer(question: str) -> Answer:
+    topic = " ".join(question.split())[:120] or "(empty question)"
+    digest = hashlib.sha256(topic.encode()).hexdigest()[:8]
+    slug = re.sub(r"[^a-z0-9]+", "-", topic.lower()).strip("-")[:60] or "question"
+    text = (
+        f"[Sandbox answer] This is a simulated answer from the local sandbox, not from Perplexity. "
+        f"You asked: \u201c{topic}\u201d. With a real API key, the live API would search the web "
+        f"and answer with sources like this one[web:1]."
+    )
+    source = Source(
+        f"Sandbox source for \u201c{topic[:60]}\u201d",
+        f"https://sandbox.invalid/{digest}/{slug}",
+        "A stand-in search result generated by the local sandbox.",
+        "2026-01-01",
+        "2026-01-01",
+    )
+    return Answer(text=text, sources=(source,), queries=(topic,))

@@ -1,0 +1,360 @@
+"""The sandbox's endpoints as plain functions: request in, :class:`Reply` out, no sockets.
+
+Shapes follow ``shared/reference/perplexity-api.md``: the Agent API (``POST /v1/agent`` and its
+alias ``/v1/responses``), the legacy Sonar ``POST /chat/completions`` the guide used, and
+``GET /v1/models``. Everything is deterministic except timestamps.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from helpers.sandbox.answers import Answer, answer_for
+
+AGENT_MODELS = ("perplexity/sonar", "openai/gpt-5.5", "anthropic/claude-sonnet-4-6")
+PRESETS = {"fast": "perplexity/sonar", "low": "perplexity/sonar", "medium": "openai/gpt-5.5",
+           "high": "openai/gpt-5.5", "xhigh": "anthropic/claude-sonnet-4-6"}
+LEGACY_MODELS = ("sonar", "sonar-pro", "sonar-reasoning-pro", "sonar-deep-research")
+# USD per 1M tokens (input, output), dated 2026-11; the sandbox's own figures for non-Perplexity models.
+PRICES = {"perplexity/sonar": (0.25, 2.50), "openai/gpt-5.5": (1.25, 10.0),
+          "anthropic/claude-sonnet-4-6": (3.0, 15.0)}
+SEARCH_CALL_PRICE = 0.005
+LEGACY_PRICES = {"sonar": (1.0, 1.0), "sonar-pro": (3.0, 15.0), "sonar-reasoning-pro": (2.0, 8.0),
+                 "sonar-deep-research": (2.0, 8.0)}
+LEGACY_REQUEST_PRICE = 0.005  # $5 per 1K requests, low search context
+AGENT_FIELDS = {"input", "instructions", "model", "preset", "models", "tools", "max_output_tokens",
+                "temperature", "top_p", "stream", "reasoning", "response_format", "max_steps",
+                "background", "store"}
+LEGACY_FIELDS = {"model", "messages", "max_tokens", "temperature", "top_p", "stream",
+                 "search_domain_filter", "search_recency_filter", "return_images",
+                 "return_related_questions", "web_search_options", "search_mode", "top_k",
+                 "presence_penalty", "frequency_penalty", "response_format"}
+_ID_NAMESPACE = uuid.UUID("6f1c2f4e-8d1a-4f0e-9a57-1d3c5b7e9a11")
+
+
+@dataclass
+class Reply:
+    """What the server sends: a JSON body, an HTML page, or a list of SSE frames."""
+
+    status: int
+    body: Any = None
+    content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+    events: list[bytes] | None = None
+
+    def payload(self) -> bytes:
+        if isinstance(self.body, bytes):
+            return self.body
+        if isinstance(self.body, str):
+            return self.body.encode()
+        return json.dumps(self.body, separators=(",", ":")).encode()
+
+
+def error_reply(status: int, message: str, error_type: str, param: str | None = None) -> Reply:
+    """The documented error envelope, with ``code`` equal to the HTTP status."""
+    error: dict[str, Any] = {"message": message, "type": error_type, "code": status}
+    if param is not None:
+        error["param"] = param
+    return Reply(status, {"error": error})
+
+
+class RejectedRequestError(Exception):
+    """Raised inside validation; carries the error reply to send."""
+
+    def __init__(self, reply: Reply) -> None:
+        super().__init__(reply.body)
+        self.reply = reply
+
+
+def _reject(status: int, message: str, error_type: str, param: str | None = None) -> RejectedRequestError:
+    return RejectedRequestError(error_reply(status, message, error_type, param))
+
+
+def stable_id(prefix: str, body: Any, salt: str = "") -> str:
+    """Same request, same id: ids are derived from the request, not random."""
+    text = json.dumps(body, sort_keys=True, default=str) + salt
+    return f"{prefix}{uuid.uuid5(_ID_NAMESPACE, text)}"
+
+
+def count_tokens(text: str) -> int:
+    """A deterministic stand-in for a tokenizer: about four characters per token."""
+    return max(1, round(len(text) / 4))
+
+
+# --- GET /v1/models -----------------------------------------------------------------------
+
+
+def list_models() -> Reply:
+    created = 1767225600  # 2026-01-01, fixed so the list never changes
+    data = [{"id": m, "object": "model", "created": created, "owned_by": m.split("/")[0]} for m in AGENT_MODELS]
+    return Reply(200, {"object": "list", "data": data})
+
+
+# --- POST /v1/agent -----------------------------------------------------------------------
+
+
+def agent(body: Any) -> Reply:
+    """Answer an Agent API request (validated strictly, as the real API does)."""
+    try:
+        request = _validate_agent(body)
+    except RejectedRequestError as rejected:
+        return rejected.reply
+    response = _agent_response(body, request)
+    if body.get("stream"):
+        return Reply(200, content_type="text/event-stream", events=agent_events(response))
+    return Reply(200, response)
+
+
+@dataclass
+class _AgentRequest:
+    question: str
+    instructions: str | None
+    model: str
+    search: bool
+    max_output_tokens: int | None
+
+
+def _validate_agent(body: Any) -> _AgentRequest:
+    if not isinstance(body, dict):
+        raise _reject(400, "invalid request body: expected a JSON object", "invalid_request")
+    for name in body:
+        if name not in AGENT_FIELDS:
+            raise _reject(400, f'invalid request body: json: unknown field "{name}"', "invalid_request", name)
+    question = _agent_question(body.get("input"))
+    model = _agent_model(body)
+    search = _agent_search(body.get("tools"))
+    limit = body.get("max_output_tokens")
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
+        raise _reject(400, "max_output_tokens must be a positive integer", "invalid_parameter", "max_output_tokens")
+    instructions = body.get("instructions")
+    if instructions is not None and not isinstance(instructions, str):
+        raise _reject(400, "instructions must be a string", "invalid_parameter", "instructions")
+    return _AgentRequest(question, instructions, model, search, max(16, limit) if limit else None)
+
+
+def _agent_question(value: Any) -> str:
+    if isinstance(value, str) and value.strip():
+        return value
+    if isinstance(value, list) and value:
+        for item in reversed(value):
+            if not isinstance(item, dict) or set(item) - {"role", "content", "type"}:
+                raise _reject(400, "input items must be {role, content} objects", "invalid_parameter", "input")
+            if item.get("role") == "user" and isinstance(item.get("content"), str):
+                return item["content"]
+    raise _reject(400, "input is required: a question string or a list of {role, content} items",
+                  "invalid_parameter", "input")
+
+
+def _agent_model(body: dict) -> str:
+    if "preset" in body:
+        preset = body["preset"]
+        if preset not in PRESETS:
+            message = f"Unknown preset '{preset}'. Presets: {', '.join(PRESETS)}."
+            raise _reject(400, message, "invalid_parameter", "preset")
+        return PRESETS[preset]
+    models = body.get("models") or ([body["model"]] if "model" in body else [])
+    if not models:
+        raise _reject(400, "One of model, models or preset is required.", "invalid_request", "model")
+    for model in models:
+        if model not in AGENT_MODELS:
+            raise _reject(400, f"Invalid model '{model}'. Permitted models can be found in the documentation "
+                          "at https://docs.perplexity.ai/guides/model-cards.", "invalid_model", "model")
+    return models[0]
+
+
+def _agent_search(tools: Any) -> bool:
+    if tools is None:
+        return False
+    if not isinstance(tools, list):
+        raise _reject(400, "tools must be a list", "invalid_parameter", "tools")
+    for tool in tools:
+        if not isinstance(tool, dict) or tool.get("type") not in ("web_search", "fetch_url"):
+            raise _reject(400, "Unknown tool: use {\"type\": \"web_search\"}", "invalid_parameter", "tools")
+    return any(tool["type"] == "web_search" for tool in tools)
+
+
+def _agent_response(body: dict, request: _AgentRequest) -> dict:
+    answer = answer_for(request.question, with_search=request.search)
+    text, status, incomplete = _maybe_truncate(answer.text, request.max_output_tokens)
+    output: list[dict] = []
+    if request.search:
+        output.append(_search_results_item(answer))
+    output.append({
+        "type": "message", "id": stable_id("msg_", body), "role": "assistant", "status": status,
+        "content": [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}],
+    })
+    now = int(time.time())
+    return {
+        "id": stable_id("resp_", body), "object": "response", "created_at": now, "completed_at": now,
+        "status": status, "model": request.model, "output": output, "error": None,
+        "incomplete_details": incomplete, "usage": _agent_usage(request, answer, text),
+        "instructions": request.instructions, "max_output_tokens": request.max_output_tokens,
+        "tools": body.get("tools", []), "temperature": body.get("temperature"),
+        "top_p": body.get("top_p"), "store": body.get("store", False),
+        "text": {"format": {"type": "text"}},
+    }
+
+
+def _maybe_truncate(text: str, limit: int | None) -> tuple[str, str, dict | None]:
+    if limit is None or count_tokens(text) <= limit:
+        return text, "completed", None
+    return text[: limit * 4], "incomplete", {"reason": "max_output_tokens"}
+
+
+def _search_results_item(answer: Answer) -> dict:
+    results = [
+        {"id": i, "url": s.url, "title": s.title, "snippet": s.snippet, "date": s.date,
+         "last_updated": s.last_updated, "source": "web"}
+        for i, s in enumerate(answer.sources, start=1)
+    ]
+    return {"type": "search_results", "queries": list(answer.queries), "results": results}
+
+
+def _agent_usage(request: _AgentRequest, answer: Answer, text: str) -> dict:
+    prompt = (request.instructions or "") + request.question
+    snippets = " ".join(s.snippet for s in answer.sources) if request.search else ""
+    input_tokens, output_tokens = count_tokens(prompt + snippets), count_tokens(text)
+    input_price, output_price = PRICES[request.model]
+    input_cost = round(input_tokens * input_price / 1e6, 5)
+    output_cost = round(output_tokens * output_price / 1e6, 5)
+    tool_cost = SEARCH_CALL_PRICE if request.search else 0.0
+    usage = {
+        "input_tokens": input_tokens, "output_tokens": output_tokens,
+        "total_tokens": input_tokens + output_tokens,
+        "cost": {"currency": "USD", "input_cost": input_cost, "output_cost": output_cost,
+                 "tool_calls_cost": tool_cost, "total_cost": round(input_cost + output_cost + tool_cost, 5)},
+    }
+    if request.search:
+        usage["tool_calls_details"] = {"search_web": {"invocation": 1}}
+    return usage
+
+
+def sse_frame(event_type: str, data: dict) -> bytes:
+    return f"event: {event_type}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+
+
+def agent_events(response: dict) -> list[bytes]:
+    """The documented typed SSE events for a finished response, in order."""
+    events: list[tuple[str, dict]] = []
+    pending = {**response, "status": "in_progress", "output": [], "usage": None}
+    events.append(("response.created", {"response": pending}))
+    events.append(("response.in_progress", {"response": pending}))
+    for index, item in enumerate(response["output"]):
+        events.extend(_item_events(index, item))
+    terminal = "response.completed" if response["status"] == "completed" else f"response.{response['status']}"
+    events.append((terminal, {"response": response}))
+    return [sse_frame(kind, {"type": kind, "sequence_number": n, **data}) for n, (kind, data) in enumerate(events)]
+
+
+def _item_events(index: int, item: dict) -> list[tuple[str, dict]]:
+    if item["type"] != "message":
+        return [("response.output_item.added", {"output_index": index, "item": item}),
+                ("response.output_item.done", {"output_index": index, "item": item})]
+    text = item["content"][0]["text"]
+    start = {**item, "status": "in_progress", "content": []}
+    where = {"item_id": item["id"], "output_index": index, "content_index": 0}
+    events = [("response.output_item.added", {"output_index": index, "item": start})]
+    events += [("response.output_text.delta", {**where, "delta": piece}) for piece in _pieces(text)]
+    events.append(("response.output_text.done", {**where, "text": text}))
+    events.append(("response.output_item.done", {"output_index": index, "item": item}))
+    return events
+
+
+def _pieces(text: str, size: int = 24) -> list[str]:
+    return [text[i : i + size] for i in range(0, len(text), size)] or [""]
+
+
+# --- POST /chat/completions (legacy) ------------------------------------------------------
+
+
+def chat_completions(body: Any) -> Reply:
+    """Answer a legacy Sonar chat-completions request, as the guide's endpoint did."""
+    try:
+        model, question, max_tokens = _validate_legacy(body)
+    except RejectedRequestError as rejected:
+        return rejected.reply
+    completion = _legacy_completion(body, model, question, max_tokens)
+    if body.get("stream"):
+        return Reply(200, content_type="text/event-stream", events=legacy_chunks(completion))
+    return Reply(200, completion)
+
+
+def _validate_legacy(body: Any) -> tuple[str, str, int | None]:
+    if not isinstance(body, dict):
+        raise _reject(400, "Request body must be a JSON object.", "invalid_request")
+    model = body.get("model")
+    if model not in LEGACY_MODELS:
+        raise _reject(400, f"Invalid model '{model}'. Permitted models can be found in the documentation "
+                      "at https://docs.perplexity.ai/guides/model-cards.", "invalid_model")
+    for name in body:
+        if name not in LEGACY_FIELDS:
+            raise _reject(400, f"Unknown field '{name}'.", "invalid_request", name)
+    question = _legacy_question(body.get("messages"))
+    max_tokens = body.get("max_tokens")
+    if max_tokens is not None and (not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1):
+        raise _reject(400, "max_tokens must be a positive integer.", "invalid_parameter", "max_tokens")
+    return model, question, max_tokens
+
+
+def _legacy_question(messages: Any) -> str:
+    if not isinstance(messages, list) or not messages:
+        raise _reject(400, "messages must be a non-empty list.", "invalid_message", "messages")
+    if any(not isinstance(m, dict) or not isinstance(m.get("content"), str) for m in messages):
+        raise _reject(400, "Each message needs a role and a string content.", "invalid_message", "messages")
+    roles = [m.get("role") for m in messages]
+    while roles and roles[0] == "system":
+        roles.pop(0)
+    expected = ["user" if i % 2 == 0 else "assistant" for i in range(len(roles))]
+    if not roles or roles != expected or roles[-1] != "user":
+        raise _reject(400, "After the (optional) system message(s), user and assistant roles should be "
+                      "alternating, ending with a user message.", "invalid_message", "messages")
+    return messages[-1]["content"]
+
+
+def _legacy_completion(body: dict, model: str, question: str, max_tokens: int | None) -> dict:
+    answer = answer_for(question)
+    text = re.sub(r"\[web:(\d+)\]", r"[\1]", answer.text)  # the legacy API cited as [1], [2]
+    finish = "stop"
+    if max_tokens is not None and count_tokens(text) > max_tokens:
+        text, finish = text[: max_tokens * 4], "length"
+    prompt = " ".join(m["content"] for m in body["messages"])
+    prompt_tokens, completion_tokens = count_tokens(prompt), count_tokens(text)
+    in_price, out_price = LEGACY_PRICES[model]
+    in_cost, out_cost = round(prompt_tokens * in_price / 1e6, 5), round(completion_tokens * out_price / 1e6, 5)
+    message = {"role": "assistant", "content": text}
+    return {
+        "id": str(uuid.uuid5(_ID_NAMESPACE, json.dumps(body, sort_keys=True))), "model": model,
+        "created": int(time.time()), "object": "chat.completion",
+        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                  "total_tokens": prompt_tokens + completion_tokens, "search_context_size": "low",
+                  "cost": {"input_tokens_cost": in_cost, "output_tokens_cost": out_cost,
+                           "request_cost": LEGACY_REQUEST_PRICE,
+                           "total_cost": round(in_cost + out_cost + LEGACY_REQUEST_PRICE, 5)}},
+        "citations": [s.url for s in answer.sources],
+        "search_results": [{"title": s.title, "url": s.url, "date": s.date, "last_updated": s.last_updated,
+                            "snippet": s.snippet} for s in answer.sources],
+        "choices": [{"index": 0, "finish_reason": finish, "message": message,
+                     "delta": {"role": "assistant", "content": ""}}],
+    }
+
+
+def legacy_chunks(completion: dict) -> list[bytes]:
+    """``data: {...}`` chunks carrying the running message and the delta; cost only at the end."""
+    text = completion["choices"][0]["message"]["content"]
+    chunks, running = [], ""
+    pieces = _pieces(text)
+    for n, piece in enumerate(pieces):
+        running += piece
+        last = n == len(pieces) - 1
+        usage = completion["usage"] if last else {k: v for k, v in completion["usage"].items() if k != "cost"}
+        choice = {"index": 0, "finish_reason": completion["choices"][0]["finish_reason"] if last else None,
+                  "message": {"role": "assistant", "content": running},
+                  "delta": {"role": "assistant", "content": piece}}
+        chunk = {**completion, "object": "chat.completion.chunk", "usage": usage, "choices": [choice]}
+        chunks.append(f"data: {json.dumps(chunk, separators=(',', ':'))}\n\n".encode())
+    return chunks

@@ -1,0 +1,48 @@
+"""The mode rule: key -> live, no key -> sandbox, explicit overrides, PERPLEXITY_BASE_URL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from helpers.errors import AuthenticationError, TutorialError
+from helpers.settings import DEFAULT_BASE_URL, SANDBOX_DEMO_KEY, resolve_settings
+from tests.conftest import FAKE_KEY
+
+NO_FILE = Path("/nonexistent/.env")
+
+
+def test_no_key_means_sandbox_with_the_demo_key() -> None:
+    settings = resolve_settings({}, NO_FILE)
+    assert settings.is_sandbox and settings.base_url is None
+    assert settings.api_key == SANDBOX_DEMO_KEY
+    assert "sandbox" in settings.describe()
+
+
+def test_key_means_live() -> None:
+    settings = resolve_settings({"PERPLEXITY_API_KEY": FAKE_KEY}, NO_FILE)
+    assert settings.mode == "live" and settings.base_url == DEFAULT_BASE_URL
+    assert FAKE_KEY not in settings.describe() and FAKE_KEY not in repr(settings)
+
+
+def test_sandbox_can_be_forced_even_with_a_key() -> None:
+    settings = resolve_settings({"PERPLEXITY_API_KEY": FAKE_KEY, "PERPLEXITY_MODE": "sandbox"}, NO_FILE)
+    assert settings.is_sandbox and settings.api_key == FAKE_KEY
+
+
+def test_live_without_key_is_a_clear_error() -> None:
+    with pytest.raises(AuthenticationError, match="needs an API key"):
+        resolve_settings({"PERPLEXITY_MODE": "live"}, NO_FILE)
+
+
+def test_unknown_mode_is_refused() -> None:
+    with pytest.raises(TutorialError, match="must be one of"):
+        resolve_settings({"PERPLEXITY_MODE": "offline"}, NO_FILE)
+
+
+def test_base_url_is_honoured_in_both_modes() -> None:
+    live = resolve_settings({"PERPLEXITY_API_KEY": FAKE_KEY, "PERPLEXITY_BASE_URL": "https://proxy.example/"}, NO_FILE)
+    assert live.base_url == "https://proxy.example"
+    shared = resolve_settings({"PERPLEXITY_BASE_URL": "http://127.0.0.1:8000"}, NO_FILE)
+    assert shared.is_sandbox and shared.base_url == "http://127.0.0.1:8000"
