@@ -6,6 +6,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # Open a browser only where there is a screen to open it on.
 LAB_BROWSER := $(if $(or $(DISPLAY),$(WAYLAND_DISPLAY),$(filter Darwin,$(shell uname -s))),,--no-browser)
+# Containers and CI machines often run as root, which JupyterLab refuses without this flag.
+LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
 .PHONY: lab test record lint format clean
 
@@ -16,7 +18,7 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	touch $(STAMP)
 
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab $(LAB_BROWSER) --ServerApp.root_dir=notebooks
+	$(VENV)/bin/jupyter lab $(LAB_BROWSER) $(LAB_ROOT) --ServerApp.root_dir=notebooks
 
 test: $(STAMP)
 	$(PY) -m ruff check .
