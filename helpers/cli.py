@@ -2,7 +2,7 @@
 
 Commands:
   sandbox   serve the local sandbox until stopped (``--host``, ``--port``)
-  record    re-run every notebook in sandbox mode and save its outputs
+  record    re-run notebooks in sandbox mode and save their outputs (all, or the paths given)
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from helpers.keys import project_root
+from helpers.sandbox.faults import FAULTS
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,20 +23,21 @@ def main(argv: list[str] | None = None) -> int:
     serve = commands.add_parser("sandbox", help="serve the local Perplexity API sandbox until stopped")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
+    serve.add_argument("--fault", choices=sorted(FAULTS), help="make every request fail this way (for teaching)")
     rec = commands.add_parser("record", help="re-run the notebooks in sandbox mode and save their outputs")
-    rec.add_argument("folder", nargs="?", type=Path, default=None, help="notebook folder (default notebooks/)")
+    rec.add_argument("paths", nargs="*", type=Path, help="notebooks to record (default: all in notebooks/)")
     args = parser.parse_args(argv)
     if args.command == "sandbox":
-        return serve_sandbox(args.host, args.port)
-    return 0 if _record(args.folder) else 1
+        return serve_sandbox(args.host, args.port, args.fault)
+    return 0 if _record(args.paths) else 1
 
 
-def serve_sandbox(host: str, port: int) -> int:
+def serve_sandbox(host: str, port: int, fault: str | None = None) -> int:
     """Run the sandbox in the foreground; Ctrl+C stops it."""
     from helpers.sandbox import Sandbox
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
-    with Sandbox(host, port) as sandbox:
+    with Sandbox(host, port, fault=fault) as sandbox:
         print(f"Sandbox serving at {sandbox.url}  (set PERPLEXITY_BASE_URL={sandbox.url}; Ctrl+C stops)", flush=True)
         try:
             while True:
@@ -45,7 +47,8 @@ def serve_sandbox(host: str, port: int) -> int:
     return 0
 
 
-def _record(folder: Path | None) -> bool:
-    from helpers.recording import record
+def _record(paths: list[Path]) -> bool:
+    from helpers.recording import notebook_paths, record
 
-    return bool(record(folder or project_root() / "notebooks"))
+    wanted = paths or notebook_paths(project_root() / "notebooks")
+    return len(record(wanted)) == len(wanted)

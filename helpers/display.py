@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import re
 
 from IPython.display import Markdown, display
 
 from helpers.client import AgentResponse, ChatCompletion
-from helpers.connector import TestResult
 
 Answer = AgentResponse | ChatCompletion
 
@@ -42,28 +40,3 @@ def show_answer(answer: Answer) -> None:
     """Display the answer, its sources and its usage in the notebook."""
     display(Markdown(answer_markdown(answer) + "\n\n" + usage_markdown(answer)))
 
-
-def fields_markdown(fields: dict) -> str:
-    """A two-column table of form fields, as Creator Studio shows them."""
-    rows = ["| Field | Value |", "| --- | --- |"]
-    rows += [f"| {name} | `{value}` |" for name, value in fields.items()]
-    return "\n".join(rows)
-
-
-def show_fields(fields: dict) -> None:
-    display(Markdown(fields_markdown(fields)))
-
-
-def test_result_markdown(result: TestResult) -> str:
-    """What Creator Studio's Test shows: the outcome, the status, the time and the response."""
-    mark = "\u2705 **Successful execution**" if result.successful else "\u274c **Execution failed**"
-    lines = [f"{mark} · HTTP {result.status} · {result.elapsed_ms:.0f} ms", "", result.explanation]
-    excerpt = json.dumps(result.body, indent=2) if not isinstance(result.body, str) else result.body
-    if len(excerpt) > 1500:
-        excerpt = excerpt[:1500] + "\n... (cut)"
-    lines += ["", "Response:", "", "```json", excerpt, "```"]
-    return "\n".join(lines)
-
-
-def show_test_result(result: TestResult) -> None:
-    display(Markdown(test_result_markdown(result)))

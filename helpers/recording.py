@@ -8,6 +8,7 @@ the environment, an empty key file, sandbox mode, and the built-in sandbox.
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -49,14 +50,19 @@ def execute_notebook(path: Path, timeout: int = 120) -> object:
     return notebook
 
 
-def record(folder: Path) -> list[Path]:
-    """Execute and save every numbered notebook in ``folder``; returns the paths written."""
+def record(paths: list[Path]) -> list[Path]:
+    """Execute and save each notebook; returns the paths written."""
     import nbformat
+    from nbclient.exceptions import CellExecutionError
 
     written = []
     with isolated_environment():
-        for path in notebook_paths(folder):
-            notebook = execute_notebook(path)
+        for path in paths:
+            try:
+                notebook = execute_notebook(path)
+            except CellExecutionError as error:
+                print(f"Recording stopped: {path} failed and was not saved.\n{error}", file=sys.stderr)
+                return written
             nbformat.write(notebook, path)
             written.append(path)
             print(f"recorded {path}")

@@ -98,13 +98,18 @@ def list_models() -> Reply:
 # --- POST /v1/agent -----------------------------------------------------------------------
 
 
-def agent(body: Any) -> Reply:
-    """Answer an Agent API request (validated strictly, as the real API does)."""
+def agent(body: Any, fail: bool = False) -> Reply:
+    """Answer an Agent API request (validated strictly, as the real API does).
+
+    ``fail`` turns the run into a 200-wrapped ``status: failed`` (fault injection).
+    """
     try:
         request = _validate_agent(body)
     except RejectedRequestError as rejected:
         return rejected.reply
     response = _agent_response(body, request)
+    if fail:
+        response = failed_run(response)
     if body.get("stream"):
         return Reply(200, content_type="text/event-stream", events=agent_events(response))
     return Reply(200, response)
@@ -200,6 +205,12 @@ def _agent_response(body: dict, request: _AgentRequest) -> dict:
     }
 
 
+def failed_run(response: dict) -> dict:
+    """Turn a finished response into a 200-wrapped failed run, as the real API reports one."""
+    error = {"message": "The agent run failed on the server.", "type": "internal_error", "code": 500}
+    return {**response, "status": "failed", "output": [], "error": error, "usage": None}
+
+
 def _maybe_truncate(text: str, limit: int | None) -> tuple[str, str, dict | None]:
     if limit is None or count_tokens(text) <= limit:
         return text, "completed", None
@@ -247,7 +258,10 @@ def agent_events(response: dict) -> list[bytes]:
     for index, item in enumerate(response["output"]):
         events.extend(_item_events(index, item))
     terminal = "response.completed" if response["status"] == "completed" else f"response.{response['status']}"
-    events.append((terminal, {"response": response}))
+    final = {"response": response}
+    if response.get("error"):
+        final["error"] = response["error"]
+    events.append((terminal, final))
     return [sse_frame(kind, {"type": kind, "sequence_number": n, **data}) for n, (kind, data) in enumerate(events)]
 
 

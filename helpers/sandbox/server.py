@@ -11,12 +11,14 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from helpers.sandbox import api
 from helpers.sandbox.api import Reply, error_reply
+from helpers.sandbox.faults import DEFAULT_DELAY_SECONDS, DELAY_HEADER, FAULT_HEADER, FAULTS, status_fault_reply
 
 log = logging.getLogger("helpers.sandbox")
 
@@ -38,8 +40,10 @@ ROUTES = {
 class Sandbox:
     """A local Perplexity-compatible server. ``with Sandbox() as sb: sb.url``."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.host, self.port = host, port
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, fault: str | None = None) -> None:
+        if fault is not None and fault not in FAULTS:
+            raise ValueError(f"Unknown fault '{fault}'. Faults: {', '.join(FAULTS)}.")
+        self.host, self.port, self.fault = host, port, fault
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -61,6 +65,7 @@ class Sandbox:
     def start(self) -> Sandbox:
         if self._server is None:
             self._server = _Server((self.host, self.port), _Handler)
+            self._server.default_fault = self.fault
             self._thread = threading.Thread(target=self._server.serve_forever, name="perplexity-sandbox", daemon=True)
             self._thread.start()
         return self
@@ -99,6 +104,7 @@ def shared_sandbox() -> Sandbox:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    default_fault: str | None = None
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -113,14 +119,18 @@ class _Handler(BaseHTTPRequestHandler):
         self._dispatch("POST")
 
     def _dispatch(self, method: str) -> None:
+        self.fault = self.headers.get(FAULT_HEADER) or self.server.default_fault
         try:
             reply = self._route(method)
         except Exception:  # the server never dies and never leaks a traceback
             log.exception("sandbox error on %s %s", method, self.path.split("?")[0])
             reply = error_reply(500, "Internal server error.", "internal_error")
+        if reply is None:  # the "drop" fault: hang up without a word
+            self.close_connection = True
+            return
         self._send(reply)
 
-    def _route(self, method: str) -> Reply:
+    def _route(self, method: str) -> Reply | None:
         path = self.path.split("?", 1)[0].rstrip("/") or "/"
         target = ROUTES.get((method, path))
         if target is None:
@@ -137,7 +147,25 @@ class _Handler(BaseHTTPRequestHandler):
         body = self._read_json()
         if isinstance(body, Reply):
             return body
-        return api.agent(body) if name == "agent" else api.chat_completions(body)
+        fault = self._apply_fault()
+        if fault is not None or self.fault == "drop":
+            return fault
+        if name == "agent":
+            return api.agent(body, fail=self.fault == "failed")
+        if self.fault == "failed":
+            return error_reply(500, "Internal server error.", "internal_error")
+        return api.chat_completions(body)
+
+    def _apply_fault(self) -> Reply | None:
+        """A reply that replaces the normal one, or None (after any pause) to answer normally."""
+        if self.fault is None:
+            return None
+        if self.fault not in FAULTS:
+            return error_reply(400, f"Unknown {FAULT_HEADER} '{self.fault}'. Faults: {', '.join(FAULTS)}.",
+                               "invalid_request", FAULT_HEADER)
+        if self.fault == "slow":
+            time.sleep(_delay(self.headers.get(DELAY_HEADER)))
+        return status_fault_reply(self.fault)
 
     def _check_auth(self, legacy: bool) -> Reply | None:
         header = self.headers.get("Authorization", "")
@@ -175,21 +203,40 @@ class _Handler(BaseHTTPRequestHandler):
         head = [f"{self.protocol_version} {reply.status} {HTTPStatus(reply.status).phrase}",
                 f"Server: {self.server_version}", f"Content-Type: {reply.content_type}"]
         head += [f"{k}: {v}" for k, v in reply.headers.items()]
-        if reply.events is not None:
-            body = b"".join(reply.events)
-            head.append("Cache-Control: no-cache")
-        else:
-            body = reply.payload()
-        head.append(f"Content-Length: {len(body)}")
         if self.close_connection:
             head.append("Connection: close")
+        self.log_request(reply.status)
+        if reply.events is not None:
+            self._send_stream(head, reply.events)
+            return
+        body = reply.payload()
+        head.append(f"Content-Length: {len(body)}")
         # One write for head and body: written in pieces, keep-alive replies hit the 40 ms delayed-ACK stall.
         self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
-        self.log_request(reply.status)
+
+    def _send_stream(self, head: list[str], events: list[bytes]) -> None:
+        """Server-Sent Events as HTTP chunks, one event per chunk, flushed as it goes."""
+        head += ["Cache-Control: no-cache", "Transfer-Encoding: chunked"]
+        self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode())
+        cut = len(events) // 2 if self.fault == "truncate_stream" else None
+        for event in events[:cut]:
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(event), event))
+            self.wfile.flush()
+        if cut is not None:  # hang up mid-answer: no terminal event, no closing chunk
+            self.close_connection = True
+            return
+        self.wfile.write(b"0\r\n\r\n")
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         # The request line holds no key (keys travel in headers); log through logging, not stderr.
         log.info("%s %s", self.address_string(), format % args)
+
+
+def _delay(value: str | None) -> float:
+    try:
+        return min(max(float(value), 0.0), 120.0) if value else DEFAULT_DELAY_SECONDS
+    except ValueError:
+        return DEFAULT_DELAY_SECONDS
 
 
 def _well_formed(key: str) -> bool:
