@@ -42,7 +42,7 @@ GUIDE_CURL = """curl --request POST \\
 _VALUE_OPTIONS = {
     "-X": "method", "--request": "method",
     "-H": "header", "--header": "header",
-    "-d": "data", "--data": "data", "--data-raw": "data", "--data-binary": "data", "--data-ascii": "data",
+    "-d": "data", "--data": "data", "--data-binary": "data", "--data-ascii": "data", "--data-raw": "raw",
     "--json": "json",
     "--url": "url",
     "-u": "user", "--user": "user",
@@ -154,7 +154,7 @@ def _apply(request: CurlRequest, target: str, value: str) -> None:
             raise ConnectorError(f"The header '{value}' needs the form 'Name: value'.")
         request.headers[name.strip()] = header_value.strip()
     else:
-        if value.startswith("@"):
+        if value.startswith("@") and target != "raw":  # --data-raw alone takes @ literally
             raise ConnectorError("The body is read from a file (@...): paste the body itself after --data.")
         request.data.append(value)
         if target == "json":
