@@ -78,7 +78,7 @@ class _EchoHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(payload)
 
-    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _answer
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _answer  # noqa: N815 - http.server's names
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
         pass
@@ -180,7 +180,8 @@ def test_optional_sections_follow_their_value() -> None:
 
 def test_a_variable_without_an_example_value_is_error_10111() -> None:
     with pytest.raises(ConnectorError) as caught:
-        render_template('{"q": "{{{question}}}", "n": {{limit}}, "m": "{{{model}}}"}', {"model": "sonar", "limit": None})
+        template = '{"q": "{{{question}}}", "n": {{limit}}, "m": "{{{model}}}"}'
+        render_template(template, {"model": "sonar", "limit": None})
     message = str(caught.value)
     assert "Failed to construct request. Please make sure that all variables denoted by {{{}}} have" in message
     assert "10111" in message and "question, limit" in message and "model" not in message.split("value to:")[1]
