@@ -361,6 +361,15 @@ def build_request(connector: Connector, action: HttpAction) -> BuiltRequest:
     return BuiltRequest(action.method, url, headers, body.encode() if body else None, connector.auth.masks())
 
 
+def check_request(connector: Connector, action: HttpAction) -> str:
+    """One sentence: ready to test (and where the request goes), or what to fix first. Never raises."""
+    try:
+        request = build_request(connector, action)
+    except ConnectorError as error:
+        return f"Not ready: {error}"
+    return f"Ready: {request.method} {hide_secrets(request.url, request.masks)} through '{connector.name}'."
+
+
 def render_request(request: BuiltRequest, secrets: list[str] | tuple[str, ...] = ()) -> str:
     """The request as HTTP text, with every secret masked."""
     lines = [f"{request.method} {request.url}"]

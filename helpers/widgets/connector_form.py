@@ -27,6 +27,7 @@ from helpers.connector import (
     NoAuth,
     ParamAuth,
     TestResult,
+    check_request,
     run_test,
 )
 from helpers.connector_view import show_test_result
@@ -112,7 +113,7 @@ class ConnectorForm:
             connector, action = self.connector(), self.action()
         except TutorialError as error:
             return self._say(f"Not ready: {error}")
-        return self._say(f"Ready: {action.method} {connector.base_url}{action.path} through '{connector.name}'.")
+        return self._say(check_request(connector, action))
 
     def test(self) -> TestResult:
         """Send the action through the connector, as Creator Studio's Test button does."""
@@ -161,7 +162,8 @@ class ConnectorForm:
             self.header_key, self.value_pattern, self.param_name, self.api_key, self.username, self.password,
             widgets.HTML("<b>HTTP action</b>"), self.curl, self._button("Import cURL", self._on_import),
             self.action_name, self.method, self.path, self.headers, self.query, self.body, self.inputs,
-            widgets.HBox([self._button("Test", self._on_test, "primary"), self._button("Export", self._on_export)]),
+            widgets.HBox([self._button("Check", self.check), self._button("Test", self._on_test, "primary"),
+                          self._button("Export", self._on_export)]),
             self.status, self.output])
         self._show_auth_fields()
 
