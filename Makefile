@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# Node tools for the tests (newman runs the exported Postman collection), pinned by package-lock.json.
+NODE_STAMP := node_modules/.installed
 # Open a browser only where there is a screen to open it on.
 LAB_BROWSER := $(if $(or $(DISPLAY),$(WAYLAND_DISPLAY),$(filter Darwin,$(shell uname -s))),,--no-browser)
 # Containers and CI machines often run as root, which JupyterLab refuses without this flag.
@@ -17,10 +19,14 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PY) -m pip install --quiet -r requirements-dev.txt -e .
 	touch $(STAMP)
 
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
+
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab $(LAB_BROWSER) $(LAB_ROOT) --ServerApp.root_dir=notebooks
 
-test: $(STAMP)
+test: $(STAMP) $(NODE_STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m pytest --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg tests notebooks
 
@@ -34,4 +40,4 @@ format: $(STAMP)
 	$(PY) -m ruff format helpers tests scripts
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache

@@ -1,19 +1,96 @@
-"""The guide's connector and HTTP action: fields, the request they make, and Test."""
+"""The connector and HTTP action: fields, validation, Mustache bodies, the request they make, and Test."""
 
 from __future__ import annotations
 
+import base64
 import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
 
 from helpers.connector import (
+    GUIDE_BODY,
+    MAX_RESPONSE_BYTES,
+    BasicAuth,
+    BearerAuth,
+    Connector,
+    ConnectorError,
+    HeaderAuth,
+    HttpAction,
+    NoAuth,
+    ParamAuth,
     agent_action,
     build_request,
     guide_connector,
     guide_legacy_action,
+    render_body,
     render_request,
+    render_template,
     run_test,
 )
+from helpers.connector_view import test_result_markdown
 from helpers.sandbox import Sandbox
 from tests.conftest import FAKE_KEY
+
+OTHER_KEY = "k3y-" + "x9" * 10  # another vendor's key, built at run time
+
+
+class EchoServer:
+    """A tiny loopback server that records each request and answers with what it received.
+
+    ``GET /big`` answers with a body just over Creator Studio's 200 KB limit.
+    """
+
+    def __init__(self) -> None:
+        self.requests: list[dict] = []
+        handler = type("Handler", (_EchoHandler,), {"records": self.requests})
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def __enter__(self) -> EchoServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+class _EchoHandler(BaseHTTPRequestHandler):
+    records: list[dict]
+
+    def _answer(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length).decode() if length else ""
+        record = {"method": self.command, "path": self.path, "headers": dict(self.headers.items()), "body": body}
+        self.records.append(record)
+        payload = b"x" * (MAX_RESPONSE_BYTES + 10) if self.path == "/big" else json.dumps(record).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain" if self.path == "/big" else "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _answer  # noqa: N815 - http.server's names
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+        pass
+
+
+@pytest.fixture
+def echo() -> Iterator[EchoServer]:
+    with EchoServer() as server:
+        yield server
+
+
+# --- the guide's connector and actions -------------------------------------------------------
 
 
 def test_guide_connector_has_the_guide_fields() -> None:
@@ -21,36 +98,208 @@ def test_guide_connector_has_the_guide_fields() -> None:
     assert fields["Base URL"] == "https://api.perplexity.ai"
     assert fields["Auth Config"] == "Api Key Auth" and fields["Api Key Auth Auth Type"] == "Header Auth"
     assert fields["Header Auth Key"] == "Authorization" and fields["Header Auth Value Pattern"] == "Bearer %s"
-    assert FAKE_KEY not in json.dumps(fields)
+    assert FAKE_KEY not in json.dumps(fields) and FAKE_KEY not in repr(guide_connector(FAKE_KEY))
+
+
+def test_guide_action_body_is_the_guides_text() -> None:
+    action = guide_legacy_action()
+    assert action.body.startswith('{\n  "model": "mistral-7b-instruct",\n  "messages": [\n    {\n      "role"')
+    assert json.loads(action.body)["messages"][1]["content"] == "How many stars are there in our galaxy?"
+    assert action.headers == {"accept": "application/json", "content-type": "application/json"}
 
 
 def test_built_request_puts_the_key_in_the_header() -> None:
     request = build_request(guide_connector(FAKE_KEY), guide_legacy_action())
     assert request.url == "https://api.perplexity.ai/chat/completions"
     assert request.headers["Authorization"] == f"Bearer {FAKE_KEY}"
-    assert json.loads(request.body)["model"] == "mistral-7b-instruct"
+    assert request.body == GUIDE_BODY.encode() and FAKE_KEY not in repr(request)
 
 
 def test_rendered_request_masks_the_key() -> None:
-    text = render_request(build_request(guide_connector(FAKE_KEY), agent_action()), [FAKE_KEY])
-    assert FAKE_KEY not in text and "Authorization: Bearer pplx-..." in text
+    text = render_request(build_request(guide_connector(FAKE_KEY), agent_action()))
+    assert FAKE_KEY not in text and "Authorization: Bearer pplx-...t3st" in text
+
+
+# --- validation --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("make", "words"), [
+    (lambda: Connector("P", "http://api.perplexity.ai"), "must start with https://"),
+    (lambda: Connector("P", "ftp://example.com"), "must start with https://"),
+    (lambda: Connector("P", "https://example.com?x=1"), "cannot hold a query"),
+    (lambda: Connector(" ", "https://example.com"), "Give the connector a name"),
+    (lambda: HeaderAuth(FAKE_KEY, "Authorization", "Bearer"), "exactly once"),
+    (lambda: HeaderAuth(FAKE_KEY, "Authorization", "%s %s"), "exactly once"),
+    (lambda: HeaderAuth(FAKE_KEY, "X API Key", "%s"), "not a valid HTTP header name"),
+    (lambda: HeaderAuth(FAKE_KEY, "Authorization:", "%s"), "not a valid HTTP header name"),
+    (lambda: HeaderAuth("", "Authorization", "Bearer %s"), "required"),
+    (lambda: HeaderAuth(FAKE_KEY + "\n", "Authorization", "Bearer %s"), "line break"),
+    (lambda: ParamAuth(FAKE_KEY, "api key"), "one word"),
+    (lambda: BearerAuth("  "), "required"),
+    (lambda: BasicAuth("", "secret"), "username is required"),
+    (lambda: BasicAuth("admin", ""), "required"),
+    (lambda: HttpAction("a", "chat/completions"), "must start with '/'"),
+    (lambda: HttpAction("a", "/search?q=1"), "Query Parameters table"),
+    (lambda: HttpAction("a", "/x", "FETCH"), "GET, POST, PUT, DELETE, PATCH"),
+    (lambda: HttpAction("a", "/x", headers={"bad header": "1"}), "not a valid HTTP header name"),
+])
+def test_bad_fields_are_refused_with_one_clear_sentence(make, words: str) -> None:
+    with pytest.raises(ConnectorError) as caught:
+        make()
+    message = str(caught.value)
+    assert words in message and message.count(". ") <= 2 and FAKE_KEY not in message
+
+
+def test_loopback_http_is_allowed_for_the_sandbox() -> None:
+    assert Connector("P", "http://127.0.0.1:8000/").base_url == "http://127.0.0.1:8000"
+    assert Connector("P", "http://localhost:8000").base_url == "http://localhost:8000"
+
+
+def test_method_is_normalised() -> None:
+    assert HttpAction("a", "/x", "patch").method == "PATCH"
+
+
+# --- Mustache bodies ---------------------------------------------------------------------
+
+
+def test_strings_use_triple_braces_and_are_not_html_escaped() -> None:
+    assert render_template('{"q": "{{{q}}}"}', {"q": "<b>stars & galaxies</b>"}) == '{"q": "<b>stars & galaxies</b>"}'
+    assert render_template("{{q}}", {"q": "a & b"}) == "a &amp; b"  # why strings need triple braces
+
+
+def test_numbers_and_booleans_render_as_json() -> None:
+    text = render_template('{"n": {{n}}, "t": {{t}}, "f": {{f}}, "x": 0.5}', {"n": 3, "t": True, "f": False})
+    assert json.loads(text) == {"n": 3, "t": True, "f": False, "x": 0.5}
+
+
+def test_optional_sections_follow_their_value() -> None:
+    template = '{"a": 1{{#stream}}, "stream": {{stream}}{{/stream}}}'
+    assert json.loads(render_template(template, {"stream": True})) == {"a": 1, "stream": True}
+    assert json.loads(render_template(template, {"stream": False})) == {"a": 1}
+
+
+def test_a_variable_without_an_example_value_is_error_10111() -> None:
+    with pytest.raises(ConnectorError) as caught:
+        template = '{"q": "{{{question}}}", "n": {{limit}}, "m": "{{{model}}}"}'
+        render_template(template, {"model": "sonar", "limit": None})
+    message = str(caught.value)
+    assert "Failed to construct request. Please make sure that all variables denoted by {{{}}} have" in message
+    assert "10111" in message and "question, limit" in message and "model" not in message.split("value to:")[1]
+
+
+def test_agent_action_body_renders_to_the_agent_request() -> None:
+    body = json.loads(render_body(agent_action()))
+    assert body["input"] == "How many stars are there in our galaxy?" and body["max_output_tokens"] == 1024
+    assert body["instructions"] == "Be precise and concise."
+
+
+def test_a_json_body_must_be_valid_json_once_filled_in() -> None:
+    action = HttpAction("a", "/x", headers={"Content-Type": "application/json"}, body='{"q": "{{{q}}}"}',
+                        inputs={"q": 'say "hi"'})
+    with pytest.raises(ConnectorError, match="not valid JSON"):
+        render_body(action)
+
+
+def test_a_form_body_is_not_checked_as_json() -> None:
+    action = HttpAction("a", "/x", headers={"Content-Type": "application/x-www-form-urlencoded"},
+                        body="q={{{q}}}&n=1", inputs={"q": "stars"})
+    assert render_body(action) == "q=stars&n=1"
+
+
+def test_path_query_and_headers_are_templated_too() -> None:
+    action = HttpAction("a", "/tasks/{{{task_id}}}", "GET", headers={"X-Trace": "{{{trace}}}"},
+                        query={"opt_fields": "{{{fields}}}"}, inputs={"task_id": "42", "trace": "t1", "fields": "name"})
+    request = build_request(Connector("Asana", "https://app.asana.com/api/1.0"), action)
+    assert request.url == "https://app.asana.com/api/1.0/tasks/42?opt_fields=name"
+    assert request.headers["X-Trace"] == "t1" and request.body is None
+
+
+# --- auth types ----------------------------------------------------------------------------
+
+
+def test_each_auth_type_puts_the_secret_where_it_belongs() -> None:
+    action = HttpAction("a", "/x", "GET", headers={"Authorization": "ignored"})
+    base = "https://example.com"
+    assert build_request(Connector("N", base, NoAuth()), action).headers == {"Authorization": "ignored"}
+    bearer = build_request(Connector("B", base, BearerAuth(OTHER_KEY)), action)
+    assert bearer.headers == {"Authorization": f"Bearer {OTHER_KEY}"}
+    param = build_request(Connector("P", base, ParamAuth(OTHER_KEY, "key")), action)
+    assert param.url == f"{base}/x?key={OTHER_KEY}" and "Authorization" in param.headers
+    custom = build_request(Connector("C", base, HeaderAuth(OTHER_KEY, "X-API-Key", "%s")), action)
+    assert custom.headers["X-API-Key"] == OTHER_KEY
+
+
+def test_basic_auth_is_base64_and_masked_everywhere() -> None:
+    connector = Connector("ServiceNow", "https://dev1.service-now.com", BasicAuth("admin", "s3cret-pass"))
+    request = build_request(connector, HttpAction("a", "/api/now/table/incident", "GET"))
+    assert request.headers["Authorization"] == "Basic " + base64.b64encode(b"admin:s3cret-pass").decode()
+    shown = render_request(request) + json.dumps(connector.describe())
+    assert "s3cret-pass" not in shown and request.headers["Authorization"][6:] not in shown
+    assert "Authorization: Basic ****" in shown
+
+
+def test_param_auth_key_is_masked_in_the_rendered_url() -> None:
+    request = build_request(Connector("P", "https://example.com", ParamAuth(FAKE_KEY)), HttpAction("a", "/x", "GET"))
+    assert FAKE_KEY in request.url and FAKE_KEY not in render_request(request)
+
+
+def test_two_other_guides_over_http(echo: EchoServer) -> None:
+    """Basic Auth (ServiceNow's guide) and a custom API-key header (X-API-Key: %s) reach a real server."""
+    servicenow = Connector("ServiceNow", echo.url, BasicAuth("admin", "s3cret-pass"))
+    incidents = HttpAction("List incidents", "/api/now/table/incident", "GET", {"Accept": "application/json"},
+                           {"sysparm_limit": "{{limit}}"}, inputs={"limit": 1})
+    vendor = Connector("Vendor", echo.url, HeaderAuth(OTHER_KEY, "X-API-Key", "%s"))
+    create = HttpAction("Create item", "/v1/items", "POST", {"Content-Type": "application/json"},
+                        body='{"name": "{{{name}}}", "urgent": {{urgent}}}', inputs={"name": "Stars", "urgent": True})
+    first, second = run_test(servicenow, incidents), run_test(vendor, create)
+    assert first.successful and second.successful
+    basic, custom = echo.requests
+    assert basic["path"] == "/api/now/table/incident?sysparm_limit=1"
+    assert base64.b64decode(basic["headers"]["Authorization"].split()[1]) == b"admin:s3cret-pass"
+    assert custom["headers"]["X-API-Key"] == OTHER_KEY and "Authorization" not in custom["headers"]
+    assert json.loads(custom["body"]) == {"name": "Stars", "urgent": True}
+    assert second.output_schema["properties"]["headers"]["type"] == "object"
+
+
+# --- Test ----------------------------------------------------------------------------------
 
 
 def test_agent_action_succeeds_against_the_sandbox(sandbox: Sandbox) -> None:
-    connector = guide_connector(FAKE_KEY).with_base_url(sandbox.url)
-    result = run_test(connector, agent_action())
-    assert result.successful and result.status == 200
-    assert result.body["status"] == "completed"
+    result = run_test(guide_connector(FAKE_KEY).with_base_url(sandbox.url), agent_action())
+    assert result.successful and result.status == 200 and result.body["status"] == "completed"
+    schema = result.output_schema
+    assert schema["type"] == "object" and schema["properties"]["output"]["type"] == "array"
+    assert "status" in schema["required"]
+
+
+def test_test_result_shows_status_time_response_and_schema(sandbox: Sandbox) -> None:
+    text = test_result_markdown(run_test(guide_connector(FAKE_KEY).with_base_url(sandbox.url), agent_action()))
+    assert "Successful execution" in text and "HTTP 200" in text and " ms" in text
+    assert '"status": "completed"' in text and "GENERATE FROM RESPONSE" in text and '"properties"' in text
 
 
 def test_guide_action_fails_with_an_explanation(sandbox: Sandbox) -> None:
-    connector = guide_connector(FAKE_KEY).with_base_url(sandbox.url)
-    result = run_test(connector, guide_legacy_action())
-    assert not result.successful and result.status == 400
+    result = run_test(guide_connector(FAKE_KEY).with_base_url(sandbox.url), guide_legacy_action())
+    assert not result.successful and result.status == 400 and result.output_schema is None
     assert "retired model" in result.explanation
+    assert result.body["error"]["type"] == "invalid_model"
 
 
 def test_wrong_key_pattern_fails_with_authorization_error(sandbox: Sandbox) -> None:
-    connector = guide_connector("no-prefix-" + "0" * 20).with_base_url(sandbox.url)
+    connector = Connector("P", sandbox.url, HeaderAuth(FAKE_KEY, "Authorization", "Token %s"))
     result = run_test(connector, agent_action())
     assert result.status == 401 and "10107" in result.explanation
+    assert FAKE_KEY not in test_result_markdown(result)
+
+
+def test_a_response_over_200_kb_fails(echo: EchoServer) -> None:
+    result = run_test(Connector("E", echo.url), HttpAction("Big", "/big", "GET"))
+    assert not result.successful and result.status == 200 and "200 KB" in result.explanation
+
+
+def test_an_unreachable_server_is_explained() -> None:
+    with EchoServer() as server:
+        url = server.url
+    result = run_test(Connector("Gone", url), HttpAction("a", "/x", "GET"))
+    assert result.status is None and not result.successful and "Could not reach" in result.explanation
+    assert "no response" in test_result_markdown(result)
