@@ -319,11 +319,11 @@ class PerplexityClient:
                                              allow_redirects=False)
         except requests.ConnectTimeout as exc:
             raise errors.APITimeoutError(
-                f"Could not connect to {self.base_url} within {connect_timeout:g} seconds. Check your internet "
+                f"Could not connect to {self.base_url} within {_seconds(connect_timeout)}. Check your internet "
                 "connection, then try again.", detail=redact(str(exc), [self._key])) from None
         except requests.Timeout as exc:
             raise errors.APITimeoutError(
-                f"No answer from {self.base_url} within {read_timeout:g} seconds. Try again, or ask for a "
+                f"No answer from {self.base_url} within {_seconds(read_timeout)}. Try again, or ask for a "
                 "shorter answer (fewer max output tokens).", detail=redact(str(exc), [self._key])) from None
         except requests.ConnectionError as exc:
             raise self._connection_error(exc) from None
@@ -364,7 +364,7 @@ class PerplexityClient:
         except requests.ConnectionError as exc:
             if isinstance(exc.args[0] if exc.args else None, urllib3.exceptions.ReadTimeoutError):
                 raise errors.APITimeoutError(
-                    f"The answer stalled for more than {self.timeout[1]:g} seconds. Try again in a moment.",
+                    f"The answer stalled for more than {_seconds(self.timeout[1])}. Try again in a moment.",
                     detail=redact(str(exc), [self._key])) from None
             raise _interrupted(detail=redact(str(exc), [self._key])) from None
         except ValueError as exc:

@@ -273,7 +273,8 @@ class Outcome:
     answer: AgentResponse | ChatCompletion | None = None
     message: str = ""
     detail: str = ""
-    error_type: str = ""
+    error_type: str = ""  # the error's class name, for experts
+    summary: str = ""  # a few words, for the history
     partial_text: str = ""
 
     @property
@@ -292,6 +293,7 @@ def send_request(client: PerplexityClient, request: ApiRequest,
     except Exception as error:  # any failure, ours or not, becomes a sentence (never a traceback)
         message, detail = describe_failure(error)
         return Outcome(message=message, detail=detail, error_type=type(error).__name__,
+                       summary=getattr(error, "summary", "unexpected error"),
                        partial_text=getattr(error, "partial_text", ""))
     return Outcome(answer=answer)
 
@@ -299,7 +301,7 @@ def send_request(client: PerplexityClient, request: ApiRequest,
 def history_entry(number: int, request: ApiRequest, question: str, outcome: Outcome) -> HistoryEntry:
     """One row of the session's history."""
     if not outcome.ok:
-        return HistoryEntry(number, request.label, question, outcome.error_type)
+        return HistoryEntry(number, request.label, question, f"\u26a0\ufe0f {outcome.summary}")
     usage = outcome.answer.usage
     tokens = usage.get("total_tokens")
     status = getattr(outcome.answer, "status", "") or "completed"
