@@ -302,6 +302,8 @@ class PerplexityClient:
             too_long = wait is not None and (wait > self.retry_max_delay
                                              or time.monotonic() - started + wait > self.deadline)
             if wait is None or too_long or attempt == self.max_retries:
+                if attempt:
+                    error.detail += f" (after {attempt + 1} attempts)"
                 raise error
             if self.on_retry:
                 self.on_retry(attempt + 1, wait, error)

@@ -159,6 +159,7 @@ def test_service_errors_are_retried_then_reported(client: PerplexityClient, faul
     with pytest.raises(errors.ServiceError, match=f"HTTP {status}") as caught:
         faulty(client, fault, max_retries=3, on_retry=lambda n, w, e: retries.append(n)).stream_answer("hi")
     assert retries == [1, 2, 3] and caught.value.status == status
+    assert caught.value.detail.endswith("(after 4 attempts)")
 
 
 def test_retries_stop_at_the_deadline(client: PerplexityClient) -> None:

@@ -229,8 +229,8 @@ class CostEstimate:
 
     def sentence(self) -> str:
         searched = f", {self.searches} web search" if self.searches else ""
-        return (f"Estimated cost: at most ${self.at_most:.5f} (about {self.input_tokens} tokens in, "
-                f"at most {self.max_output_tokens} out{searched}), at {self.model} prices of {PRICES_AS_OF}.")
+        return (f"Estimated cost: at most ${self.at_most:.5f} (about {self.input_tokens:,} tokens in, "
+                f"at most {self.max_output_tokens:,} out{searched}), at {self.model} prices of {PRICES_AS_OF}.")
 
 
 def estimate_cost(request: ApiRequest) -> CostEstimate | None:
