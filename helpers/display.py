@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from IPython.display import Markdown, display
 
@@ -16,6 +17,8 @@ def answer_markdown(answer: Answer) -> str:
     links = {s.number: s.url for s in answer.sources}
     text = re.sub(r"\[(?:web:)?(\d+)\]", lambda m: _marker(int(m.group(1)), links), answer.text)
     lines = [text]
+    if note := cut_short_note(answer):
+        lines += ["", f"> **Note:** {note}"]
     if answer.sources:
         lines += ["", "**Sources**", ""]
         lines += [f"{s.number}. [{s.title or s.url}]({s.url})" for s in answer.sources]
@@ -34,6 +37,49 @@ def usage_markdown(answer: Answer) -> str:
     cost = answer.total_cost
     cost_text = f"${cost:.5f}" if cost is not None else "not reported"
     return f"Model `{answer.model}` · {tokens_in} tokens in · {tokens_out} tokens out · cost {cost_text}"
+
+
+def cut_short_note(answer: Answer) -> str:
+    """A sentence when the answer stopped at the output token limit, else ``""``."""
+    finish = ((answer.raw.get("choices") or [{}])[0] or {}).get("finish_reason")
+    if answer.raw.get("status") == "incomplete" or finish == "length":
+        return "the answer was cut short: it reached the max output tokens. Raise the limit to get all of it."
+    return ""
+
+
+def partial_answer_markdown(text: str) -> str:
+    """The text received so far while an answer streams in, with a cursor at its end."""
+    return text + " \u258c"
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One request of this session: what was asked, and how it went."""
+
+    number: int
+    model: str
+    question: str
+    outcome: str
+    tokens: int | None = None
+    cost: float | None = None
+
+
+def history_markdown(entries: list[HistoryEntry]) -> str:
+    """This session's requests as a small table, oldest first."""
+    if not entries:
+        return ""
+    lines = ["| # | Model | Question | Outcome | Tokens | Cost |", "| --- | --- | --- | --- | --- | --- |"]
+    for entry in entries:
+        cost = f"${entry.cost:.5f}" if entry.cost is not None else "-"
+        tokens = entry.tokens if entry.tokens is not None else "-"
+        cells = [entry.number, f"`{entry.model}`", _cell(entry.question), entry.outcome, tokens, cost]
+        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+    return "\n".join(lines)
+
+
+def _cell(text: str, width: int = 40) -> str:
+    text = " ".join(text.split()).replace("|", "\\|")
+    return text if len(text) <= width else text[: width - 1] + "\u2026"
 
 
 def show_answer(answer: Answer) -> None:

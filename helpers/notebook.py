@@ -6,7 +6,7 @@ from helpers.errors import TutorialError
 
 
 def install_friendly_errors() -> bool:
-    """In IPython, print a :class:`TutorialError` as its message (plus details), not a traceback.
+    """In IPython, show a :class:`TutorialError` as its message (plus details), not a traceback.
 
     Returns whether a notebook shell was found. Outside IPython it does nothing.
     """
@@ -21,8 +21,17 @@ def install_friendly_errors() -> bool:
     return True
 
 
-def _show_tutorial_error(shell, etype, error, tb, tb_offset=None) -> list[str]:
+def friendly_lines(error: TutorialError) -> list[str]:
+    """What the learner sees for ``error``: its sentence, then the expert detail on its own line."""
     lines = [f"\u26a0\ufe0f {error}"]
     if getattr(error, "detail", ""):
         lines.append(f"   (details: {error.detail})")
+    return lines
+
+
+def _show_tutorial_error(shell, etype, error, tb, tb_offset=None) -> list[str]:
+    lines = friendly_lines(error)
+    # IPython ignores what a custom handler returns, so show the lines the way IPython shows a
+    # traceback: in a kernel that is the cell's error output, in a terminal it is printed.
+    shell._showtraceback(etype, error, lines)
     return lines

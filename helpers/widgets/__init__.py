@@ -2,5 +2,6 @@
 
 from helpers.widgets.connector_form import ConnectorForm, connector_form
 from helpers.widgets.key_entry import key_entry, save_key_message
+from helpers.widgets.playground import Playground, playground
 
-__all__ = ["ConnectorForm", "connector_form", "key_entry", "save_key_message"]
+__all__ = ["ConnectorForm", "Playground", "connector_form", "key_entry", "playground", "save_key_message"]

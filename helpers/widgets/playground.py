@@ -1,0 +1,486 @@
+"""The request playground of notebook 02: edit a request, see it as curl or JSON, send it, read the answer.
+
+The widget is a thin layer over plain functions, one per action, that a notebook cell or a test
+can call directly: :func:`model_choices` (the model list), :func:`build_request` (editor values
+to a request), :func:`request_as_curl` / :func:`request_as_json` (the exact request, key masked),
+:func:`estimate_cost` (before sending), :func:`send_request` (streams the answer; never raises)
+and :func:`history_entry` (the session's history). A failure shows one sentence, with the
+expert details behind a toggle; the editor's values are never touched by a send.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from html import escape
+
+import ipywidgets as widgets
+
+from helpers.client import (
+    AGENT_PRESETS,
+    CURRENT_MODEL,
+    GUIDE_MODEL,
+    GUIDE_QUESTION,
+    GUIDE_SYSTEM,
+    SEARCH_RECENCY,
+    AgentResponse,
+    ChatCompletion,
+    PerplexityClient,
+    agent_body,
+    chat_body,
+    connect,
+    guide_messages,
+)
+from helpers.display import (
+    HistoryEntry,
+    answer_markdown,
+    history_markdown,
+    partial_answer_markdown,
+    usage_markdown,
+)
+from helpers.errors import InvalidRequestError, PerplexityError, describe_failure
+from helpers.keys import KEY_VARIABLE, redact
+from helpers.sandbox.faults import DELAY_HEADER, FAULT_HEADER
+
+DEFAULT_MAX_OUTPUT_TOKENS = 512
+MAX_DOMAINS = 20
+HISTORY_LENGTH = 5
+# USD, dated: prices change often. Only the documented ones; other models get no estimate.
+PRICES_AS_OF = "2026-11-25"
+PRICES_PER_MILLION_TOKENS = {"perplexity/sonar": (0.25, 2.50), "sonar": (1.0, 1.0)}
+WEB_SEARCH_PRICE = 0.005  # the top of the documented $0.0025-$0.005 per search
+LEGACY_REQUEST_PRICE = 0.005  # $5 per 1K requests (low search context)
+SEARCH_RESULT_TOKENS = 2000  # a rough size of the search results added to the input
+# Failures the sandbox can stage on request: label -> (headers, client option changes).
+SIMULATIONS: dict[str, tuple[dict[str, str], dict]] = {
+    "no failure": ({}, {}),
+    "rate limit (HTTP 429)": ({FAULT_HEADER: "rate_limit"}, {}),
+    "service error (HTTP 500)": ({FAULT_HEADER: "server_error"}, {}),
+    "service unavailable (HTTP 503)": ({FAULT_HEADER: "unavailable"}, {}),
+    "timeout (no answer in 1 s)": ({FAULT_HEADER: "slow", DELAY_HEADER: "3"}, {"timeout": (5.0, 1.0)}),
+    "dropped connection": ({FAULT_HEADER: "drop"}, {}),
+    "answer cut mid-stream": ({FAULT_HEADER: "truncate_stream"}, {}),
+    "failed run (HTTP 200, status failed)": ({FAULT_HEADER: "failed"}, {}),
+}
+
+
+# --- the request ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """One entry of the model menu: a model or a preset, and the endpoint it goes to."""
+
+    label: str
+    endpoint: str  # "agent" (POST /v1/agent) or "legacy" (POST /chat/completions)
+    model: str | None = None
+    preset: str | None = None
+
+
+@dataclass(frozen=True)
+class EditorValues:
+    """Everything the learner can edit; the defaults are the guide's request on today's API."""
+
+    choice: ModelChoice
+    instructions: str = GUIDE_SYSTEM
+    question: str = GUIDE_QUESTION
+    max_output_tokens: int = DEFAULT_MAX_OUTPUT_TOKENS
+    web_search: bool = True
+    recency: str = ""  # "" means any time
+    domains: str = ""  # comma-separated, e.g. "nasa.gov, esa.int"
+    extra_fields: str = ""  # a JSON object merged into the body, e.g. {"temperature": 0.2}
+
+
+@dataclass(frozen=True)
+class ApiRequest:
+    """A request ready to send: the endpoint and the keyword arguments of the client's stream method."""
+
+    endpoint: str
+    arguments: dict = field(default_factory=dict)
+    label: str = ""
+
+    @property
+    def path(self) -> str:
+        return "/chat/completions" if self.endpoint == "legacy" else "/v1/agent"
+
+    @property
+    def body(self) -> dict:
+        """The exact JSON body the client sends (built by the same functions)."""
+        arguments = dict(self.arguments)
+        if self.endpoint == "legacy":
+            return chat_body(arguments.pop("messages"), stream=True, **arguments)
+        return agent_body(arguments.pop("input"), stream=True, **arguments)
+
+
+def model_choices(client: PerplexityClient) -> tuple[list[ModelChoice], str]:
+    """The model menu and a sentence on where its list came from (the server, else the built-in list).
+
+    The guide's ``mistral-7b-instruct`` on the legacy endpoint stays in the menu on purpose:
+    choosing it shows what the guide's request gets today.
+    """
+    models, source = client.available_models()
+    choices = [ModelChoice(name, "agent", model=name) for name in models]
+    choices += [ModelChoice(f"preset: {name}", "agent", preset=name) for name in AGENT_PRESETS]
+    choices += [ModelChoice(f"{GUIDE_MODEL} on /chat/completions (the guide, 2024)", "legacy", model=GUIDE_MODEL),
+                ModelChoice("sonar on /chat/completions (support ended 2026-09-27)", "legacy", model="sonar")]
+    return choices, f"Models {source}."
+
+
+def default_choice(choices: list[ModelChoice]) -> ModelChoice:
+    """Today's model for the guide's request, when on the list."""
+    return next((c for c in choices if c.model == CURRENT_MODEL), choices[0])
+
+
+def build_request(values: EditorValues) -> ApiRequest:
+    """Turn the editor's values into a request; raise :class:`InvalidRequestError` for what cannot be sent."""
+    if not values.question.strip():
+        raise InvalidRequestError("The question is empty. Type a question, then send.", param="input")
+    domains = parse_domains(values.domains)
+    extra = parse_extra_fields(values.extra_fields)
+    choice = values.choice
+    if choice.endpoint == "legacy":  # Sonar models always search; the filters were top-level fields
+        arguments = {"messages": guide_messages(values.question, values.instructions), "model": choice.model,
+                     "max_tokens": values.max_output_tokens, "search_recency_filter": values.recency or None,
+                     "search_domain_filter": domains or None, **extra}
+    else:
+        arguments = {"input": values.question, "model": choice.model, "preset": choice.preset,
+                     "instructions": values.instructions.strip() or None, "web_search": values.web_search,
+                     "search_recency": values.recency or None, "search_domains": domains or None,
+                     "max_output_tokens": values.max_output_tokens, **extra}
+    return ApiRequest(choice.endpoint, arguments, choice.model or f"preset {choice.preset}")
+
+
+def parse_domains(text: str) -> list[str]:
+    """``"https://nasa.gov/, -example.com"`` -> ``["nasa.gov", "-example.com"]`` (the API wants no scheme)."""
+    domains = []
+    for raw in text.replace("\n", ",").split(","):
+        domain = raw.strip().removeprefix("https://").removeprefix("http://").rstrip("/")
+        if not domain:
+            continue
+        if " " in domain or "/" in domain or "." not in domain:
+            raise InvalidRequestError(
+                f"'{raw.strip()}' is not a domain. Write domains like nasa.gov, separated by commas.",
+                param="search_domain_filter")
+        domains.append(domain.lower())
+    if len(domains) > MAX_DOMAINS:
+        raise InvalidRequestError(
+            f"You listed {len(domains)} domains, but the API accepts at most {MAX_DOMAINS}. Remove some.",
+            param="search_domain_filter")
+    return domains
+
+
+def parse_extra_fields(text: str) -> dict:
+    """The optional extra fields: a JSON object such as ``{"temperature": 0.2}``."""
+    if not text.strip():
+        return {}
+    try:
+        extra = json.loads(text)
+    except ValueError as error:
+        raise InvalidRequestError(
+            f"The extra fields are not valid JSON ({error.msg}, column {error.colno}). "
+            'Write an object such as {"temperature": 0.2}.', param="extra fields") from None
+    if not isinstance(extra, dict):
+        raise InvalidRequestError('The extra fields must be a JSON object, such as {"temperature": 0.2}.',
+                                  param="extra fields")
+    if "stream" in extra:
+        raise InvalidRequestError("The playground always streams: remove 'stream' from the extra fields.",
+                                  param="stream")
+    return extra
+
+
+# --- showing the request --------------------------------------------------------------------
+
+
+def request_as_curl(request: ApiRequest, client: PerplexityClient) -> str:
+    """The request as a curl command; the key is read from the environment, and shown only masked."""
+    body = json.dumps(request.body, indent=2, ensure_ascii=False)
+    command = "\n".join([
+        f"# Your key ({client.masked_key}) is read from ${KEY_VARIABLE}; -N prints the answer as it streams.",
+        f"curl -N {shlex.quote(client.base_url + request.path)} \\",
+        f'  -H "Authorization: Bearer ${KEY_VARIABLE}" \\',
+        '  -H "Content-Type: application/json" \\',
+        f"  -d {shlex.quote(body)}",
+    ])
+    return redact(command)
+
+
+def request_as_json(request: ApiRequest, client: PerplexityClient) -> str:
+    """The request as method, URL, headers (key masked) and body."""
+    shown = {"method": "POST", "url": client.base_url + request.path,
+             "headers": {"Authorization": f"Bearer {client.masked_key}", "Content-Type": "application/json"},
+             "body": request.body}
+    return redact(json.dumps(shown, indent=2, ensure_ascii=False))
+
+
+# --- cost, before and after -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CostEstimate:
+    """The most a request can cost at the dated prices: the input, a full answer, and its searches."""
+
+    model: str
+    input_tokens: int
+    max_output_tokens: int
+    searches: int
+    at_most: float
+
+    def sentence(self) -> str:
+        searched = f", {self.searches} web search" if self.searches else ""
+        return (f"Estimated cost: at most ${self.at_most:.5f} (about {self.input_tokens:,} tokens in, "
+                f"at most {self.max_output_tokens:,} out{searched}), at {self.model} prices of {PRICES_AS_OF}.")
+
+
+def estimate_cost(request: ApiRequest) -> CostEstimate | None:
+    """What the request can cost at most, or None when no price is on file for its model (or preset)."""
+    arguments = request.arguments
+    model = arguments.get("model")
+    if model not in PRICES_PER_MILLION_TOKENS:
+        return None
+    legacy = request.endpoint == "legacy"
+    searches = 1 if legacy or arguments.get("web_search") else 0
+    if legacy:
+        prompt = " ".join(m["content"] for m in arguments["messages"])
+    else:
+        prompt = (arguments.get("instructions") or "") + arguments["input"]
+    input_tokens = max(1, len(prompt) // 4) + searches * SEARCH_RESULT_TOKENS
+    output_tokens = arguments.get("max_tokens" if legacy else "max_output_tokens") or DEFAULT_MAX_OUTPUT_TOKENS
+    input_price, output_price = PRICES_PER_MILLION_TOKENS[model]
+    fees = LEGACY_REQUEST_PRICE if legacy else searches * WEB_SEARCH_PRICE
+    total = (input_tokens * input_price + output_tokens * output_price) / 1e6 + fees
+    return CostEstimate(model, input_tokens, output_tokens, searches, round(total, 5))
+
+
+def estimate_sentence(request: ApiRequest, mode: str) -> str:
+    """What the learner reads before sending: free in the sandbox, an estimate with a real key."""
+    if mode == "sandbox":
+        return "Sandbox mode: requests are free, and the answers are simulated."
+    estimate = estimate_cost(request)
+    if estimate is None:
+        return f"No price on file for {request.label}: see Perplexity's pricing page before sending."
+    return estimate.sentence()
+
+
+# --- sending --------------------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    """How a send went: the answer, or one sentence for the learner plus the expert's detail."""
+
+    answer: AgentResponse | ChatCompletion | None = None
+    message: str = ""
+    detail: str = ""
+    error_type: str = ""  # the error's class name, for experts
+    summary: str = ""  # a few words, for the history
+    partial_text: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.answer is not None
+
+
+def send_request(client: PerplexityClient, request: ApiRequest,
+                 on_delta: Callable[[str], None] | None = None) -> Outcome:
+    """Send with streaming, calling ``on_delta`` as text arrives. Never raises: failures become an Outcome."""
+    try:
+        if request.endpoint == "legacy":
+            answer = client.stream_chat_completion(on_delta=on_delta, **request.arguments)
+        else:
+            answer = client.stream_answer(on_delta=on_delta, **request.arguments)
+    except Exception as error:  # any failure, ours or not, becomes a sentence (never a traceback)
+        message, detail = describe_failure(error)
+        return Outcome(message=message, detail=detail, error_type=type(error).__name__,
+                       summary=getattr(error, "summary", "unexpected error"),
+                       partial_text=getattr(error, "partial_text", ""))
+    return Outcome(answer=answer)
+
+
+def history_entry(number: int, request: ApiRequest, question: str, outcome: Outcome) -> HistoryEntry:
+    """One row of the session's history."""
+    if not outcome.ok:
+        return HistoryEntry(number, request.label, question, f"\u26a0\ufe0f {outcome.summary}")
+    usage = outcome.answer.usage
+    tokens = usage.get("total_tokens")
+    status = getattr(outcome.answer, "status", "") or "completed"
+    return HistoryEntry(number, outcome.answer.model or request.label, question, status, tokens,
+                        outcome.answer.total_cost)
+
+
+def final_markdown(outcome: Outcome) -> str:
+    """The answer with its numbered sources and its usage, or the text that arrived before a failure."""
+    if outcome.ok:
+        return answer_markdown(outcome.answer) + "\n\n" + usage_markdown(outcome.answer)
+    if outcome.partial_text:
+        return outcome.partial_text + "\n\n*(The answer stopped here.)*"
+    return ""
+
+
+# --- the widget -----------------------------------------------------------------------------
+
+
+class Playground:
+    """The editor, the request view, the answer and the history, wired to the plain functions above.
+
+    ``widget`` is the box to display (displaying the Playground shows it). Every editor is an
+    attribute (``question``, ``model``, ...), so a test can set ``.value`` and ``send_button.click()``.
+    """
+
+    def __init__(self, client: PerplexityClient) -> None:
+        self.client = client
+        self.history: list[HistoryEntry] = []
+        self._sent = 0
+        choices, models_note = model_choices(client)
+        self._build_editor(choices, EditorValues(default_choice(choices)))
+        self._build_views(models_note)
+        self.widget = widgets.VBox(self._layout())
+        for editor in self.editors.values():
+            editor.observe(self._refresh, names="value")
+        self.view.observe(self._refresh, names="value")
+        self.send_button.on_click(lambda _: self.send())
+        self._refresh()
+
+    def __repr__(self) -> str:
+        values = self.values()
+        return (f"Playground(model={values.choice.label!r}, endpoint={values.choice.endpoint!r}, "
+                f"mode={self.client.mode!r})")
+
+    def _repr_mimebundle_(self, **kwargs: object) -> dict:
+        # The widget's view, with a short text/plain (which nbval compares) instead of every child's repr.
+        bundle = self.widget._repr_mimebundle_(**kwargs)
+        bundle["text/plain"] = repr(self)
+        return bundle
+
+    # --- building ---
+
+    def _build_editor(self, choices: list[ModelChoice], defaults: EditorValues) -> None:
+        wide = widgets.Layout(width="95%")
+        self.model = widgets.Dropdown(options=[(c.label, c) for c in choices], value=defaults.choice,
+                                      description="Model")
+        self.max_output_tokens = widgets.BoundedIntText(value=defaults.max_output_tokens, min=16, max=8192,
+                                                        description="Max tokens")
+        self.instructions = widgets.Textarea(value=defaults.instructions, description="Instructions",
+                                             rows=2, layout=wide)
+        self.question = widgets.Textarea(value=defaults.question, description="Question", rows=3, layout=wide)
+        self.web_search = widgets.Checkbox(value=defaults.web_search, description="Web search", indent=False)
+        self.recency = widgets.Dropdown(options=[("any time", "")] + [(f"past {r}", r) for r in SEARCH_RECENCY],
+                                        value=defaults.recency, description="Recency")
+        self.domains = widgets.Text(value=defaults.domains, description="Domains", layout=wide,
+                                    placeholder="nasa.gov, esa.int (at most 20; -example.com excludes one)")
+        self.extra_fields = widgets.Text(value=defaults.extra_fields, description="Extra JSON", layout=wide,
+                                         placeholder='{"temperature": 0.2}')
+        self.editors = {"choice": self.model, "instructions": self.instructions, "question": self.question,
+                        "max_output_tokens": self.max_output_tokens, "web_search": self.web_search,
+                        "recency": self.recency, "domains": self.domains, "extra_fields": self.extra_fields}
+
+    def _build_views(self, models_note: str) -> None:
+        sandbox = self.client.mode == "sandbox"  # staged failures exist only in the sandbox
+        self.simulate = widgets.Dropdown(options=list(SIMULATIONS), description="Simulate",
+                                         layout=widgets.Layout(display=None if sandbox else "none"))
+        self.send_button = widgets.Button(description="Send", button_style="primary", icon="paper-plane")
+        self.view = widgets.ToggleButtons(options=["hide request", "curl", "JSON"], value="hide request")
+        self.models_note = widgets.HTML(f"<small>{escape(models_note)}</small>")
+        self.check = widgets.HTML()
+        self.request_view = widgets.HTML()
+        self.estimate = widgets.HTML()
+        self.status = widgets.HTML()
+        self.detail = widgets.HTML()
+        self.details = widgets.Accordion(children=[self.detail], titles=("Details (for experts)",),
+                                         selected_index=None, layout=widgets.Layout(display="none"))
+        self.answer = widgets.Output()
+        self.history_view = widgets.Output()
+
+    def _layout(self) -> list[widgets.Widget]:
+        return [
+            widgets.HBox([self.model, self.max_output_tokens]), self.models_note,
+            self.instructions, self.question, widgets.HBox([self.web_search, self.recency]),
+            self.domains, self.extra_fields, self.check, self.view, self.request_view, self.estimate,
+            widgets.HBox([self.send_button, self.simulate]), self.status, self.details,
+            self.answer, self.history_view,
+        ]
+
+    # --- actions ---
+
+    def values(self) -> EditorValues:
+        """The editor's current values."""
+        return EditorValues(**{name: editor.value for name, editor in self.editors.items()})
+
+    def send(self) -> Outcome | None:
+        """What the Send button does; returns the outcome, or None when the request could not be built."""
+        values = self.values()
+        try:
+            request = build_request(values)
+        except InvalidRequestError as error:
+            self._show_failure(str(error), error.detail)
+            return None
+        self._show_failure("", "")
+        self.status.value = "Sending..."
+        text: list[str] = []
+
+        def on_delta(delta: str) -> None:
+            text.append(delta)
+            self._show_markdown(self.answer, partial_answer_markdown("".join(text)))
+
+        self.send_button.disabled = True
+        try:
+            with self._sender() as sender:
+                outcome = send_request(sender, request, on_delta)
+        finally:
+            self.send_button.disabled = False
+        self._show_outcome(outcome)
+        self._remember(request, values.question, outcome)
+        return outcome
+
+    def _sender(self) -> PerplexityClient:
+        headers, changes = SIMULATIONS[self.simulate.value]
+        return self.client.with_options(headers=headers, on_retry=self._on_retry, **changes)
+
+    def _on_retry(self, number: int, wait: float, error: PerplexityError) -> None:
+        self.status.value = escape(f"HTTP {error.status}: trying again in {wait:.1f} s "
+                                   f"(retry {number} of {self.client.max_retries})...")
+
+    # --- showing ---
+
+    def _refresh(self, _change: object = None) -> None:
+        """Redraw the request view and the estimate after any edit."""
+        try:
+            request = build_request(self.values())
+        except InvalidRequestError as error:
+            self.check.value = escape(f"\u26a0\ufe0f {error}")
+            self.request_view.value = self.estimate.value = ""
+            return
+        self.check.value = ""
+        shown = {"curl": request_as_curl, "JSON": request_as_json}.get(self.view.value)
+        self.request_view.value = f"<pre>{escape(shown(request, self.client))}</pre>" if shown else ""
+        self.estimate.value = escape(estimate_sentence(request, self.client.mode))
+
+    def _show_outcome(self, outcome: Outcome) -> None:
+        self._show_markdown(self.answer, final_markdown(outcome))
+        if outcome.ok:
+            self.status.value = ""
+        else:
+            self._show_failure(outcome.message, outcome.detail)
+
+    def _show_failure(self, message: str, detail: str) -> None:
+        self.status.value = escape(f"\u26a0\ufe0f {message}") if message else ""
+        self.detail.value = f"<pre>{escape(detail)}</pre>" if detail else ""
+        self.details.layout.display = None if detail else "none"
+        self.details.selected_index = None
+
+    def _remember(self, request: ApiRequest, question: str, outcome: Outcome) -> None:
+        self._sent += 1
+        self.history = [*self.history, history_entry(self._sent, request, question, outcome)][-HISTORY_LENGTH:]
+        self._show_markdown(self.history_view, "**This session**\n\n" + history_markdown(self.history))
+
+    @staticmethod
+    def _show_markdown(output: widgets.Output, markdown: str) -> None:
+        # Set the outputs directly: this works in a button callback and outside a kernel alike.
+        data = {"text/plain": markdown, "text/markdown": markdown}
+        output.outputs = ({"output_type": "display_data", "metadata": {}, "data": data},) if markdown else ()
+
+
+def playground(client: PerplexityClient | None = None) -> Playground:
+    """The playground on ``client``, or on :func:`connect`'s client (live with a key, else the sandbox)."""
+    return Playground(client or connect(quiet=True))

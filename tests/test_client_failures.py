@@ -1,0 +1,290 @@
+"""The client against every failure the issue names, staged with the sandbox's fault switches.
+
+Clients here use short timeouts and tiny retry delays so the whole module stays fast.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from threading import Thread
+
+import pytest
+
+from helpers import errors
+from helpers.client import (
+    BUILTIN_AGENT_MODELS,
+    GUIDE_QUESTION,
+    AnswerCollector,
+    PerplexityClient,
+    guide_messages,
+    retry_delay,
+)
+from helpers.sandbox import Sandbox
+from tests.conftest import FAKE_KEY
+
+FAULT = "X-Sandbox-Fault"
+
+
+def fast_client(url: str, key: str = FAKE_KEY, **options: object) -> PerplexityClient:
+    """A client whose retries take milliseconds (a 1 s Retry-After is then too long to wait for)."""
+    settings = {"mode": "sandbox", "timeout": (1.0, 1.0), "retry_base_delay": 0.01, "retry_max_delay": 0.05,
+                **options}
+    return PerplexityClient(key, url, **settings)
+
+
+class CannedServer:
+    """A loopback server that gives every request the same reply: what a wrong base URL might answer."""
+
+    def __init__(self, body: bytes, content_type: str, status: int = 200) -> None:
+        reply = (body, content_type, status)
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                self.send_response(reply[2])
+                self.send_header("Content-Type", reply[1])
+                self.send_header("Content-Length", str(len(reply[0])))
+                self.end_headers()
+                self.wfile.write(reply[0])
+
+            def do_GET(self) -> None:
+                self.do_POST()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def __enter__(self) -> CannedServer:
+        Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def unused_url() -> str:
+    """An address on this computer where nothing listens (the OS just freed the port)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{probe.getsockname()[1]}"
+
+
+def sse(*events: tuple[str, str]) -> bytes:
+    return b"".join(f"event: {name}\ndata: {data}\n\n".encode() for name, data in events)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[Sandbox]:
+    """One sandbox for the module: faults are chosen per request, so tests do not share state."""
+    with Sandbox() as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def client(server: Sandbox) -> Iterator[PerplexityClient]:
+    with fast_client(server.url) as c:
+        yield c
+
+
+def faulty(client: PerplexityClient, fault: str, **options: object) -> PerplexityClient:
+    return client.with_options(headers={FAULT: fault}, **options)
+
+
+# --- not authenticated, forbidden -----------------------------------------------------------
+
+
+def test_forbidden_key_is_a_permission_error_without_the_key(server: Sandbox) -> None:
+    blocked = "pplx-blocked" + "2" * 30
+    with fast_client(server.url, blocked) as c, pytest.raises(errors.PermissionDeniedError, match="403") as caught:
+        c.stream_answer(GUIDE_QUESTION)
+    assert blocked not in str(caught.value) + caught.value.detail
+
+
+def test_legacy_html_401_is_still_an_authentication_error(server: Sandbox) -> None:
+    revoked = "pplx-revoked" + "3" * 30
+    with fast_client(server.url, revoked) as c, pytest.raises(errors.AuthenticationError, match="401"):
+        c.chat_completion(guide_messages())
+
+
+# --- invalid model, invalid request: no retry -----------------------------------------------
+
+
+def test_unknown_agent_model_lists_the_servers_models(client: PerplexityClient) -> None:
+    retries = []
+    with pytest.raises(errors.InvalidModelError, match="'mistral-7b-instruct'") as caught:
+        client.with_options(on_retry=lambda *a: retries.append(a)).create_response("hi", model="mistral-7b-instruct")
+    assert set(caught.value.alternatives) == set(client.list_models())
+    assert all(f"'{m}'" in str(caught.value) for m in caught.value.alternatives)
+    assert retries == []
+
+
+def test_invalid_request_names_the_field_and_is_not_retried(client: PerplexityClient) -> None:
+    retries = []
+    with pytest.raises(errors.InvalidRequestError, match="field 'max_tokens'") as caught:
+        client.with_options(on_retry=lambda *a: retries.append(a)).create_response("hi", max_tokens=50)
+    assert caught.value.param == "max_tokens" and retries == []
+
+
+# --- rate limits and service errors: retried with backoff, within a deadline ----------------
+
+
+def test_rate_limit_longer_than_the_longest_wait_is_reported_at_once(client: PerplexityClient) -> None:
+    started = time.monotonic()
+    with pytest.raises(errors.RateLimitError, match="Wait 1 second, then try again") as caught:
+        faulty(client, "rate_limit").create_response(GUIDE_QUESTION)
+    assert caught.value.retry_after == 1.0 and time.monotonic() - started < 0.9
+
+
+def test_rate_limit_waits_at_least_retry_after(client: PerplexityClient) -> None:
+    waits = []
+    patient = faulty(client, "rate_limit", max_retries=1, retry_max_delay=2.0,
+                     on_retry=lambda n, wait, error: waits.append(wait))
+    started = time.monotonic()
+    with pytest.raises(errors.RateLimitError):
+        patient.create_response(GUIDE_QUESTION)
+    assert len(waits) == 1 and waits[0] >= 1.0 and time.monotonic() - started >= 1.0
+
+
+@pytest.mark.parametrize(("fault", "status"), [("server_error", 500), ("bad_gateway", 502), ("unavailable", 503),
+                                               ("gateway_timeout", 504)])
+def test_service_errors_are_retried_then_reported(client: PerplexityClient, fault: str, status: int) -> None:
+    retries = []
+    with pytest.raises(errors.ServiceError, match=f"HTTP {status}") as caught:
+        faulty(client, fault, max_retries=3, on_retry=lambda n, w, e: retries.append(n)).stream_answer("hi")
+    assert retries == [1, 2, 3] and caught.value.status == status
+    assert caught.value.detail.endswith("(after 4 attempts)")
+
+
+def test_retries_stop_at_the_deadline(client: PerplexityClient) -> None:
+    retries = []
+    slow_backoff = faulty(client, "unavailable", max_retries=20, retry_base_delay=0.1, retry_max_delay=1.0,
+                          deadline=0.6, on_retry=lambda n, w, e: retries.append(n))
+    started = time.monotonic()
+    with pytest.raises(errors.ServiceError):
+        slow_backoff.create_response("hi")
+    assert 1 <= len(retries) < 20 and time.monotonic() - started < 0.6 + 0.5
+
+
+def test_backoff_grows_with_jitter_and_respects_retry_after() -> None:
+    unavailable = errors.ServiceError("x", status=503)
+    for attempt in range(4):
+        wait = retry_delay(attempt, unavailable, base=0.5, cap=8.0)
+        assert 0.25 * 2**attempt <= wait <= 0.5 * 2**attempt
+    assert len({retry_delay(3, unavailable) for _ in range(20)}) > 1  # jitter: not all the same
+    limited = errors.RateLimitError("x", status=429, retry_after=5.0)
+    assert retry_delay(0, limited) >= 5.0
+    assert retry_delay(0, errors.InvalidRequestError("x", status=400)) is None
+
+
+# --- failed runs, timeouts, dropped and broken connections ----------------------------------
+
+
+def test_failed_run_in_a_200_answer_is_an_error(client: PerplexityClient) -> None:
+    with pytest.raises(errors.RunFailedError, match="run failed on the server") as caught:
+        faulty(client, "failed").create_response(GUIDE_QUESTION)
+    assert caught.value.status == 200 and "internal_error" in caught.value.detail
+
+
+def test_failed_terminal_event_is_an_error(client: PerplexityClient) -> None:
+    with pytest.raises(errors.RunFailedError, match="run failed on the server"):
+        faulty(client, "failed").stream_answer(GUIDE_QUESTION)
+
+
+def test_slow_answer_is_a_timeout(client: PerplexityClient) -> None:
+    impatient = client.with_options(headers={FAULT: "slow", "X-Sandbox-Delay": "1"}, timeout=(1.0, 0.3))
+    with pytest.raises(errors.APITimeoutError, match=r"No answer from .* within 0\.3 seconds"):
+        impatient.create_response(GUIDE_QUESTION)
+
+
+def test_connection_closed_without_an_answer(client: PerplexityClient) -> None:
+    with pytest.raises(errors.ConnectionDroppedError, match="closed the connection before answering"):
+        faulty(client, "drop").create_response(GUIDE_QUESTION)
+
+
+def test_stream_cut_mid_answer_keeps_the_text_so_far(client: PerplexityClient) -> None:
+    received = []
+    with pytest.raises(errors.StreamInterruptedError, match="stopped half-way") as caught:
+        faulty(client, "truncate_stream").stream_answer(GUIDE_QUESTION, on_delta=received.append)
+    assert caught.value.partial_text and caught.value.partial_text == "".join(received)
+
+
+def test_legacy_stream_cut_mid_answer(client: PerplexityClient) -> None:
+    with pytest.raises(errors.StreamInterruptedError) as caught:
+        faulty(client, "truncate_stream").stream_chat_completion(guide_messages())
+    assert "Milky Way" in caught.value.partial_text
+
+
+def test_legacy_stream_gives_the_whole_answer(client: PerplexityClient) -> None:
+    pieces = []
+    completion = client.stream_chat_completion(guide_messages(), on_delta=pieces.append)
+    assert len(pieces) > 1 and completion.text == "".join(pieces) and completion.total_cost > 0
+
+
+# --- network, retired endpoint, unexpected answers ------------------------------------------
+
+
+def test_unreachable_server_in_a_stream_is_a_network_error() -> None:
+    with fast_client(unused_url()) as c, pytest.raises(errors.NetworkError, match="Could not reach"):
+        c.stream_answer("hi")
+
+
+def test_retired_legacy_endpoint(server: Sandbox) -> None:
+    # A server without /chat/completions (here: the sandbox under another prefix) answers 404.
+    with fast_client(server.url + "/v0") as c, pytest.raises(errors.EndpointRetiredError, match="/v1/agent"):
+        c.chat_completion(guide_messages())
+
+
+def test_html_page_instead_of_json_is_an_unexpected_response() -> None:
+    with CannedServer(b"<html>Welcome to the hotel wifi</html>", "text/html") as page, fast_client(page.url) as c:
+        with pytest.raises(errors.UnexpectedResponseError, match="not JSON"):
+            c.create_response("hi")
+        with pytest.raises(errors.UnexpectedResponseError, match="streamed answer was expected"):
+            c.stream_answer("hi")
+
+
+def test_unknown_events_are_ignored_and_types_come_from_the_event_name() -> None:
+    stream = sse(("response.created", '{"type": "response.created"}'),
+                 ("response.brand_new_event", '{"type": "response.brand_new_event", "x": 1}'),
+                 ("response.output_text.delta", '{"delta": "Hello"}'),
+                 ("response.completed", '{"response": {"status": "completed", "model": "m", "output": []}}'))
+    with CannedServer(stream, "text/event-stream") as server, fast_client(server.url) as c:
+        pieces = []
+        response = c.stream_answer("hi", on_delta=pieces.append)
+    assert pieces == ["Hello"] and response.status == "completed"
+
+
+def test_bare_error_event_is_a_service_error() -> None:
+    stream = sse(("response.created", "{}"), ("error", '{"message": "overloaded"}'))
+    with (CannedServer(stream, "text/event-stream") as server, fast_client(server.url) as c,
+          pytest.raises(errors.ServiceError, match="in the middle of the answer") as caught):
+        c.stream_answer("hi")
+    assert "overloaded" in caught.value.detail
+
+
+def test_stream_without_a_terminal_event_is_interrupted() -> None:
+    stream = sse(("response.output_text.delta", '{"delta": "Half"}'))
+    with (CannedServer(stream, "text/event-stream") as server, fast_client(server.url) as c,
+          pytest.raises(errors.StreamInterruptedError) as caught):
+        c.stream_answer("hi")
+    assert caught.value.partial_text == "Half"
+
+
+def test_collector_reads_incomplete_as_a_finished_answer() -> None:
+    collector = AnswerCollector()
+    deltas = [collector.add(e) for e in ({"type": "response.output_text.delta", "delta": "A"},
+                                         {"type": "mystery"},
+                                         {"type": "response.incomplete", "response": {"status": "incomplete"}})]
+    assert deltas == ["A", "", ""] and collector.response.status == "incomplete"
+
+
+def test_model_list_falls_back_to_the_dated_built_in_list() -> None:
+    with fast_client(unused_url()) as c:
+        models, source = c.available_models()
+    assert models == list(BUILTIN_AGENT_MODELS) and "built-in list of 20" in source

@@ -1,0 +1,298 @@
+"""The playground: its plain functions, and the widget driven as a learner would (set values, click Send).
+
+Every failure the issue names is staged against the sandbox; each test checks the sentence shown
+and that the learner's edits are still there.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import ipywidgets as widgets
+import pytest
+
+from helpers.client import GUIDE_MODEL, GUIDE_QUESTION, GUIDE_SYSTEM, PerplexityClient
+from helpers.sandbox import Sandbox
+from helpers.widgets.playground import (
+    HISTORY_LENGTH,
+    EditorValues,
+    ModelChoice,
+    Playground,
+    build_request,
+    default_choice,
+    estimate_cost,
+    estimate_sentence,
+    model_choices,
+    request_as_curl,
+    request_as_json,
+    send_request,
+)
+from tests.conftest import FAKE_KEY
+from tests.test_client_failures import CannedServer, fast_client, unused_url
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[Sandbox]:
+    with Sandbox() as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def client(server: Sandbox) -> Iterator[PerplexityClient]:
+    with fast_client(server.url) as c:
+        yield c
+
+
+@pytest.fixture
+def pg(client: PerplexityClient) -> Playground:
+    return Playground(client)
+
+
+def choice_for(pg: Playground, model: str) -> ModelChoice:
+    return next(value for _, value in pg.model.options if value.model == model)
+
+
+def edit(pg: Playground, **changes: object) -> dict:
+    """Make the learner's edits, and return every editor's value after them."""
+    for name, value in changes.items():
+        pg.editors[name].value = value
+    return {name: editor.value for name, editor in pg.editors.items()}
+
+
+def send_and_check_edits_kept(pg: Playground, edits: dict) -> str:
+    """Click Send; assert the edits survived; return the sentence shown."""
+    pg.send_button.click()
+    assert {name: editor.value for name, editor in pg.editors.items()} == edits
+    assert not pg.send_button.disabled
+    return pg.status.value
+
+
+def all_widgets(widget: widgets.Widget) -> Iterator[widgets.Widget]:
+    yield widget
+    for child in getattr(widget, "children", ()):
+        yield from all_widgets(child)
+
+
+def answer_shown(pg: Playground) -> str:
+    return "".join(o["data"]["text/markdown"] for o in pg.answer.outputs)
+
+
+# --- the plain functions --------------------------------------------------------------------
+
+
+def test_menu_comes_from_the_server_and_keeps_the_guides_model(client: PerplexityClient) -> None:
+    choices, note = model_choices(client)
+    agent_models = [c.model for c in choices if c.endpoint == "agent" and c.model]
+    assert agent_models == client.list_models() and "GET /v1/models" in note
+    assert any(c.endpoint == "legacy" and c.model == GUIDE_MODEL for c in choices)
+    assert any(c.preset == "fast" for c in choices)
+
+
+def test_menu_falls_back_to_the_dated_list_when_the_server_is_unreachable() -> None:
+    with fast_client(unused_url()) as offline:
+        choices, note = model_choices(offline)
+    assert "built-in list of 2026" in note and default_choice(choices).model == "perplexity/sonar"
+
+
+def test_agent_request_carries_every_edit(client: PerplexityClient) -> None:
+    choice = default_choice(model_choices(client)[0])
+    values = EditorValues(choice, question="Q?", max_output_tokens=100, recency="week",
+                          domains="https://nasa.gov/, -example.com", extra_fields='{"temperature": 0.2}')
+    body = build_request(values).body
+    assert body["input"] == "Q?" and body["instructions"] == GUIDE_SYSTEM and body["stream"] is True
+    assert body["tools"] == [{"type": "web_search", "filters": {"search_recency_filter": "week",
+                                                                "search_domain_filter": ["nasa.gov", "-example.com"]}}]
+    assert body["max_output_tokens"] == 100 and body["temperature"] == 0.2 and body["model"] == choice.model
+
+
+def test_guides_request_goes_to_the_legacy_endpoint(client: PerplexityClient) -> None:
+    guide = next(c for c in model_choices(client)[0] if c.model == GUIDE_MODEL)
+    request = build_request(EditorValues(guide))
+    assert request.path == "/chat/completions"
+    assert request.body["messages"][0] == {"role": "system", "content": GUIDE_SYSTEM}
+    assert request.body["model"] == GUIDE_MODEL and "max_tokens" in request.body
+
+
+@pytest.mark.parametrize(("edits", "words"), [
+    ({"question": "   "}, "question is empty"),
+    ({"domains": "nasa gov"}, "is not a domain"),
+    ({"domains": ", ".join(f"site{n}.org" for n in range(21))}, "at most 20"),
+    ({"extra_fields": "{temperature: 1}"}, "not valid JSON"),
+    ({"extra_fields": "[1]"}, "must be a JSON object"),
+])
+def test_edits_that_cannot_be_sent_are_explained(client: PerplexityClient, edits: dict, words: str) -> None:
+    values = EditorValues(default_choice(model_choices(client)[0]), **edits)
+    with pytest.raises(Exception, match=words):
+        build_request(values)
+
+
+def test_curl_and_json_views_show_the_exact_body_and_mask_the_key(client: PerplexityClient) -> None:
+    request = build_request(EditorValues(default_choice(model_choices(client)[0])))
+    curl, shown = request_as_curl(request, client), json.loads(request_as_json(request, client))
+    assert FAKE_KEY not in curl + json.dumps(shown)
+    assert client.masked_key in curl and "Bearer $PERPLEXITY_API_KEY" in curl
+    assert shown["body"] == request.body and shown["headers"]["Authorization"] == f"Bearer {client.masked_key}"
+    assert json.dumps(request.body, indent=2) in curl
+
+
+def test_estimate_is_an_upper_bound_of_the_real_cost(client: PerplexityClient) -> None:
+    request = build_request(EditorValues(default_choice(model_choices(client)[0])))
+    outcome = send_request(client, request)
+    estimate = estimate_cost(request)
+    assert outcome.ok and estimate.at_most >= outcome.answer.total_cost
+    bigger = build_request(EditorValues(request_choice(client), max_output_tokens=4000))
+    assert estimate_cost(bigger).at_most > estimate.at_most
+    assert "at most $" in estimate_sentence(request, "live")
+    assert "free" in estimate_sentence(request, "sandbox")
+
+
+def request_choice(client: PerplexityClient) -> ModelChoice:
+    return default_choice(model_choices(client)[0])
+
+
+def test_no_estimate_without_a_price_on_file(client: PerplexityClient) -> None:
+    preset = next(c for c in model_choices(client)[0] if c.preset)
+    request = build_request(EditorValues(preset))
+    assert estimate_cost(request) is None and "No price on file" in estimate_sentence(request, "live")
+
+
+def test_send_streams_pieces_then_returns_the_answer(client: PerplexityClient) -> None:
+    pieces = []
+    outcome = send_request(client, build_request(EditorValues(request_choice(client))), pieces.append)
+    assert len(pieces) > 1 and "".join(pieces) == outcome.answer.text and outcome.message == ""
+
+
+# --- the widget: success --------------------------------------------------------------------
+
+
+def test_starts_with_the_guides_request_and_a_short_repr(pg: Playground) -> None:
+    values = pg.values()
+    assert (values.question, values.instructions, values.choice.model) == (GUIDE_QUESTION, GUIDE_SYSTEM,
+                                                                          "perplexity/sonar")
+    assert repr(pg) == "Playground(model='perplexity/sonar', endpoint='agent', mode='sandbox')"
+    assert pg._repr_mimebundle_()["text/plain"] == repr(pg)
+
+
+def test_request_view_follows_the_edits(pg: Playground) -> None:
+    pg.view.value = "curl"
+    pg.question.value = "What is a red dwarf?"
+    assert "What is a red dwarf?" in pg.request_view.value and "curl -N" in pg.request_view.value
+    pg.view.value = "hide request"
+    assert pg.request_view.value == ""
+
+
+def test_send_shows_answer_sources_usage_and_history(pg: Playground) -> None:
+    edits = edit(pg)
+    assert send_and_check_edits_kept(pg, edits) == ""
+    shown = answer_shown(pg)
+    assert "[[1]](https://" in shown and "**Sources**" in shown and "tokens in" in shown and "cost $" in shown
+    assert pg.history[-1].outcome == "completed" and pg.history[-1].cost > 0
+
+
+def test_history_keeps_the_last_few_requests(pg: Playground) -> None:
+    for n in range(HISTORY_LENGTH + 1):
+        pg.question.value = f"Question {n}?"
+        pg.send()
+    assert [e.question for e in pg.history] == [f"Question {n}?" for n in range(1, HISTORY_LENGTH + 1)]
+    assert pg.history[-1].number == HISTORY_LENGTH + 1
+
+
+def test_the_key_never_reaches_widget_state(pg: Playground) -> None:
+    pg.view.value = "JSON"
+    pg.send()
+    pg.simulate.value = "rate limit (HTTP 429)"
+    pg.send()
+    state = json.dumps([w.get_state() for w in all_widgets(pg.widget)], default=str)
+    assert FAKE_KEY not in state and pg.client.masked_key in state
+
+
+# --- the widget: one test per failure -------------------------------------------------------
+
+
+def test_bad_key(server: Sandbox) -> None:
+    key = "pplx-revoked" + "4" * 30
+    with fast_client(server.url, key) as revoked:
+        pg = Playground(revoked)
+        shown = send_and_check_edits_kept(pg, edit(pg, question="Still mine?"))
+    assert "key was not accepted (HTTP 401)" in shown and "Traceback" not in shown
+    assert pg.details.layout.display is None and "HTTP 401" in pg.detail.value
+    assert key not in shown + pg.detail.value
+
+
+def test_forbidden_key(server: Sandbox) -> None:
+    with fast_client(server.url, "pplx-blocked" + "5" * 30) as blocked:
+        pg = Playground(blocked)
+        shown = send_and_check_edits_kept(pg, edit(pg, instructions="Answer in French."))
+    assert "not allowed to do this (HTTP 403)" in shown
+
+
+def test_guides_retired_model(pg: Playground) -> None:
+    shown = send_and_check_edits_kept(pg, edit(pg, choice=choice_for(pg, GUIDE_MODEL)))
+    assert "mistral-7b-instruct" in shown and "retired or unknown" in shown and "perplexity/sonar" in shown
+
+
+def test_invalid_request_names_the_field(pg: Playground) -> None:
+    shown = send_and_check_edits_kept(pg, edit(pg, extra_fields='{"max_tokens": 100}'))
+    assert "field &#x27;max_tokens&#x27;" in shown and pg.history[-1].outcome.endswith("invalid request")
+
+
+def test_invalid_edit_is_explained_without_sending(pg: Playground) -> None:
+    shown = send_and_check_edits_kept(pg, edit(pg, question=" "))
+    assert "question is empty" in shown and pg.history == []
+
+
+@pytest.mark.parametrize(("simulation", "words"), [
+    ("rate limit (HTTP 429)", "Too many requests (HTTP 429)"),
+    ("service error (HTTP 500)", "problem on its side (HTTP 500)"),
+    ("service unavailable (HTTP 503)", "problem on its side (HTTP 503)"),
+    ("failed run (HTTP 200, status failed)", "the run failed on the server"),
+    ("dropped connection", "closed the connection before answering"),
+])
+def test_staged_failure(pg: Playground, simulation: str, words: str) -> None:
+    edits = edit(pg, question="How old is the universe?", max_output_tokens=64)
+    pg.simulate.value = simulation
+    assert words in send_and_check_edits_kept(pg, edits)
+    assert answer_shown(pg) == ""
+
+
+def test_timeout(pg: Playground) -> None:
+    pg.simulate.value = "timeout (no answer in 1 s)"
+    shown = send_and_check_edits_kept(pg, edit(pg, domains="nasa.gov"))
+    assert "No answer from" in shown and "within 1 second." in shown
+
+
+def test_stream_cut_mid_answer_keeps_the_text_so_far(pg: Playground) -> None:
+    pg.simulate.value = "answer cut mid-stream"
+    shown = send_and_check_edits_kept(pg, edit(pg))
+    assert "stopped half-way" in shown
+    assert "Milky Way" in answer_shown(pg) and "The answer stopped here." in answer_shown(pg)
+
+
+@pytest.mark.parametrize(("fault", "status"), [("bad_gateway", 502), ("gateway_timeout", 504)])
+def test_outage_of_the_whole_server(fault: str, status: int) -> None:
+    with Sandbox(fault=fault) as down, fast_client(down.url) as c:
+        pg = Playground(c)
+        shown = send_and_check_edits_kept(pg, edit(pg, web_search=False))
+    assert f"(HTTP {status})" in shown
+
+
+def test_network_unreachable() -> None:
+    with fast_client(unused_url()) as offline:
+        pg = Playground(offline)
+        shown = send_and_check_edits_kept(pg, edit(pg, recency="day"))
+    assert "Could not reach" in shown and "built-in list" in pg.models_note.value
+
+
+def test_retired_legacy_endpoint(server: Sandbox) -> None:
+    with fast_client(server.url + "/v0") as moved:
+        pg = Playground(moved)
+        shown = send_and_check_edits_kept(pg, edit(pg, choice=choice_for(pg, "sonar")))
+    assert "no longer offers /chat/completions" in shown
+
+
+def test_unexpected_response() -> None:
+    with CannedServer(b"<html>Sign in to the wifi</html>", "text/html") as portal, fast_client(portal.url) as c:
+        pg = Playground(c)
+        shown = send_and_check_edits_kept(pg, edit(pg))
+    assert "streamed answer was expected" in shown
