@@ -26,7 +26,9 @@ command -v apt-get >/dev/null || cannot_install "apt-get is not available"
 echo "Installing Debian's chromium for the browser tests (once)..."
 export DEBIAN_FRONTEND=noninteractive
 # Wait for another apt run (other projects on the same machine) instead of failing at once.
-apt-get -o DPkg::Lock::Timeout=600 update -qq
-apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends chromium fonts-liberation >/dev/null
+if ! { apt-get -o DPkg::Lock::Timeout=600 update -qq &&
+        apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends chromium fonts-liberation >/dev/null; }; then
+    cannot_install "apt-get could not install it"
+fi
 [[ -x "$CHROMIUM" ]] || cannot_install "apt-get did not install it"
 "$CHROMIUM" --version 2>/dev/null

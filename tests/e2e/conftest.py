@@ -11,11 +11,13 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
+from lab_page import NotebookPage
 from lab_server import LabServer, copy_project, start_lab
+from playwright.sync_api import Browser, Page, sync_playwright
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -25,6 +27,14 @@ CHROMIUM_ARGS = [
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS_DIR = "test-artifacts"
 CONSOLE_KEY = pytest.StashKey[list]()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test in this folder is an ``e2e`` test, so ``-m "not e2e"`` leaves them all out."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in item.path.parents:
+            item.add_marker(pytest.mark.e2e)
 
 
 def _unavailable(reason: str) -> None:
@@ -39,10 +49,6 @@ def chromium_path() -> Path:
     """Checked first, so that a machine without the browser skips before starting anything."""
     if not CHROMIUM.exists():
         _unavailable(f"{CHROMIUM} is missing")
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        _unavailable("the Python package playwright is missing (requirements-dev.txt)")
     return CHROMIUM
 
 
@@ -70,10 +76,8 @@ def project(lab: LabServer, request: pytest.FixtureRequest) -> Path:
 
 
 @pytest.fixture(scope="session")
-def browser(chromium_path: Path) -> Iterator[object]:
+def browser(chromium_path: Path) -> Iterator[Browser]:
     """Debian's chromium, headless, driven by playwright (never a browser download of its own)."""
-    from playwright.sync_api import sync_playwright
-
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=str(chromium_path), headless=True, args=CHROMIUM_ARGS)
         yield chromium
@@ -81,9 +85,10 @@ def browser(chromium_path: Path) -> Iterator[object]:
 
 
 @pytest.fixture
-def page(browser: object, request: pytest.FixtureRequest) -> Iterator[object]:
+def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
     """A fresh page in a new browser context (no cookies, storage or cache from another test)."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.set_default_timeout(30_000)  # clicks and fills on a busy, shared machine
     page = context.new_page()
     console = request.node.stash.setdefault(CONSOLE_KEY, [])
     page.on("console", lambda message: console.append(f"[{message.type}] {message.text}"))
@@ -95,15 +100,13 @@ def page(browser: object, request: pytest.FixtureRequest) -> Iterator[object]:
 
 
 @pytest.fixture
-def notebook(page: object, lab: LabServer, project: Path) -> object:
+def notebook(page: Page, lab: LabServer, project: Path) -> NotebookPage:
     """A notebook of this test's project copy, to open with ``notebook.open("notebooks/01_....ipynb")``."""
-    from lab_page import NotebookPage
-
     return NotebookPage(page, lab.url, lab.token, folder=project.relative_to(lab.root).as_posix())
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> object:
+def pytest_runtest_makereport(item: pytest.Item) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     """When a browser test fails, save a screenshot and the console log, and name them in the report."""
     report = yield
     page = getattr(item, "funcargs", {}).get("page")
@@ -112,7 +115,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> objec
     return report
 
 
-def _save_artifacts(item: pytest.Item, page: object) -> str:
+def _save_artifacts(item: pytest.Item, page: Page) -> str:
     folder = item.config.rootpath / ARTIFACTS_DIR / re.sub(r"\W+", "-", item.name).strip("-")
     folder.mkdir(parents=True, exist_ok=True)
     lines = []

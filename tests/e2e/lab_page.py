@@ -14,6 +14,7 @@ from playwright.sync_api import Locator, Page, expect
 
 KERNEL_START_TIMEOUT = 60_000  # ms; a cold kernel on a busy 2-core machine
 RUN_TIMEOUT = 90_000
+expect.set_options(timeout=15_000)  # the default 5 s is short on a busy, shared 2-core machine
 
 NOTEBOOK = ".jp-NotebookPanel:not(.lm-mod-hidden)"
 EXECUTION_INDICATOR = ".jp-Notebook-ExecutionIndicator"

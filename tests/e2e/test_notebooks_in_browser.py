@@ -7,10 +7,8 @@ import stat
 import string
 from pathlib import Path
 
-import pytest
+from lab_page import NotebookPage
 from playwright.sync_api import expect
-
-pytestmark = pytest.mark.e2e
 
 KEY_NOTEBOOK = "notebooks/01_create_api_key.ipynb"
 AUTH_NOTEBOOK = "notebooks/02_authenticate.ipynb"
@@ -26,7 +24,7 @@ def fake_key() -> str:
     return "pplx-" + "".join(secrets.choice(alphabet) for _ in range(48))
 
 
-def test_saving_a_key_with_the_widget(notebook, project: Path) -> None:
+def test_saving_a_key_with_the_widget(notebook: NotebookPage, project: Path) -> None:
     key = fake_key()
     notebook.open(KEY_NOTEBOOK).run_all()
     notebook.expect_no_errors()
@@ -52,16 +50,17 @@ def test_saving_a_key_with_the_widget(notebook, project: Path) -> None:
     assert key[5:] not in saved_text
 
 
-def test_first_request_shows_the_answer_with_sources(notebook) -> None:
+def test_first_request_shows_the_answer_with_sources(notebook: NotebookPage) -> None:
     notebook.open(AUTH_NOTEBOOK).run_all()
     notebook.expect_no_errors()
 
     answer = notebook.expect_output(GUIDE_ANSWER)
     expect(answer).to_contain_text("Sources")
+    expect(answer.locator("li a[href^='http']").first).to_be_visible()
     expect(answer.locator(f"a[href*='{GUIDE_SOURCE_HOST}']").first).to_be_visible()
 
 
-def test_connector_test_succeeds(notebook) -> None:
+def test_connector_test_succeeds(notebook: NotebookPage) -> None:
     notebook.open(CONNECTOR_NOTEBOOK).run_all()
     notebook.expect_no_errors()
 
