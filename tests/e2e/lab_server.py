@@ -19,11 +19,15 @@ import requests
 
 from helpers.recording import CLEARED_ENV
 
-# Never copied: environments, history, caches, and any developer's own key file.
-COPY_IGNORE = shutil.ignore_patterns(
+# Never copied: environments, history, caches, and a developer's own key files (.env, .env.local, ...).
+_IGNORED = shutil.ignore_patterns(
     ".venv", ".git", "node_modules", "__pycache__", ".pytest_cache", ".ruff_cache", ".ipynb_checkpoints",
-    "test-artifacts", "*.egg-info", "build", ".env", ".env.*.tmp",
+    "test-artifacts", "*.egg-info", "build", ".env", ".env.*",
 )
+
+
+def _copy_ignore(folder: str, names: list[str]) -> set[str]:
+    return set(_IGNORED(folder, names)) - {".env.example"}
 # Lab settings for a quiet, deterministic browser: no calls to the internet, every cell in the DOM
 # (the default windowing skips rendering off-screen cells), and widget state saved into the notebook
 # on Ctrl+S, so a key kept in a widget's state would end up in the file and fail the test.
@@ -37,7 +41,7 @@ START_TIMEOUT = 90.0
 
 def copy_project(source: Path, target: Path) -> Path:
     """Copy the project without .venv, .git, node_modules, caches or a developer's .env."""
-    shutil.copytree(source, target, ignore=COPY_IGNORE)
+    shutil.copytree(source, target, ignore=_copy_ignore)
     return target
 
 
