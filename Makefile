@@ -11,7 +11,7 @@ LAB_BROWSER := $(if $(or $(DISPLAY),$(WAYLAND_DISPLAY),$(filter Darwin,$(shell u
 # Containers and CI machines often run as root, which JupyterLab refuses without this flag.
 LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: lab test record lint format clean
+.PHONY: lab test test-quick browser record lint format clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,9 +26,20 @@ $(NODE_STAMP): package.json package-lock.json
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab $(LAB_BROWSER) $(LAB_ROOT) --ServerApp.root_dir=notebooks
 
-test: $(STAMP) $(NODE_STAMP)
+PYTEST_ARGS := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
+
+# Debian's chromium for the browser tests (tests/e2e). Where it cannot be installed they skip, except in CI.
+browser:
+	@bash scripts/install-chromium.sh
+
+test: $(STAMP) $(NODE_STAMP) browser
 	$(PY) -m ruff check .
-	$(PY) -m pytest --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg tests notebooks
+	$(PY) -m pytest $(PYTEST_ARGS) tests notebooks
+
+# The same without the browser tests, for a quick local run.
+test-quick: $(STAMP) $(NODE_STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m pytest $(PYTEST_ARGS) -m "not e2e" tests notebooks
 
 record: $(STAMP)
 	$(PY) -m helpers record
