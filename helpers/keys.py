@@ -11,8 +11,10 @@ hold it (a rendered request, a log line, an error) passes through :func:`redact`
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,35 +82,38 @@ def env_file_path(root: Path | None = None) -> Path:
 
 def find_api_key(environ: dict[str, str] | None = None, env_file: Path | None = None) -> FoundKey | None:
     """Return the configured key and its source, or ``None`` when there is none."""
-    for value, source, hint in _key_candidates(environ, env_file):
+    for value, variable, file in _key_candidates(environ, env_file):
         if value and value.strip():
+            source = f"environment variable {variable}" if file is None else f"{file.name} file ({variable})"
+            hint = _rename_hint() if variable == LEGACY_KEY_VARIABLE else ""
             return FoundKey(value=value.strip(), source=source, hint=hint)
     return None
 
 
 def key_sources(environ: dict[str, str] | None = None, env_file: Path | None = None) -> str:
-    """The places a key is looked up, in order, each marked set or not (values masked)."""
+    """The places a key is looked up, in order, each with what it holds (masked) and which one is used."""
     lines, used = [], False
-    for number, (value, source, hint) in enumerate(_key_candidates(environ, env_file), start=1):
+    for number, (value, variable, file) in enumerate(_key_candidates(environ, env_file), start=1):
+        old = " (old name)" if variable == LEGACY_KEY_VARIABLE else ""
+        where = "the environment" if file is None else f"the {file.name} file"
         state = "not set"
         if value and value.strip():
-            state = mask_key(value.strip()) + ("  <- used" if not used else "  (not used: an earlier one wins)")
+            state = mask_key(value.strip()) + ("  (not used: an earlier one wins)" if used else "  <- used")
             used = True
-        old = " (old name)" if hint else ""
-        lines.append(f"{number}. {source}{old}: {state}")
+        lines.append(f"{number}. {variable}{old} in {where}: {state}")
     return "\n".join(lines)
 
 
-def _key_candidates(environ: dict[str, str] | None, env_file: Path | None) -> list[tuple[str | None, str, str]]:
-    """(value, source, hint) for each place a key may be, in lookup order."""
+def _key_candidates(environ: dict[str, str] | None, env_file: Path | None) -> list[tuple[str | None, str, Path | None]]:
+    """(value, variable, file or None for the environment) for each place a key may be, in lookup order."""
     environ = os.environ if environ is None else environ
     env_file = env_file or env_file_path()
     file_values = _read_env_file(env_file)
     return [
-        (environ.get(KEY_VARIABLE), f"environment variable {KEY_VARIABLE}", ""),
-        (file_values.get(KEY_VARIABLE), f"{env_file.name} file ({KEY_VARIABLE})", ""),
-        (environ.get(LEGACY_KEY_VARIABLE), f"environment variable {LEGACY_KEY_VARIABLE}", _rename_hint()),
-        (file_values.get(LEGACY_KEY_VARIABLE), f"{env_file.name} file ({LEGACY_KEY_VARIABLE})", _rename_hint()),
+        (environ.get(KEY_VARIABLE), KEY_VARIABLE, None),
+        (file_values.get(KEY_VARIABLE), KEY_VARIABLE, env_file),
+        (environ.get(LEGACY_KEY_VARIABLE), LEGACY_KEY_VARIABLE, None),
+        (file_values.get(LEGACY_KEY_VARIABLE), LEGACY_KEY_VARIABLE, env_file),
     ]
 
 
@@ -261,9 +266,10 @@ def practice_key_file() -> Path:
 
     Notebook 01 practises on it so that "Run all" never touches your real ``.env``.
     """
-    path = Path(tempfile.mkdtemp(prefix="pplx-practice-")).resolve() / ".env"
-    _PRACTICE_FILES.add(path)
-    return path
+    folder = Path(tempfile.mkdtemp(prefix="pplx-practice-")).resolve()
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)  # fake keys, but no litter either
+    _PRACTICE_FILES.add(folder / ".env")
+    return folder / ".env"
 
 
 def is_practice_file(path: Path) -> bool:

@@ -261,9 +261,11 @@ def test_key_sources_lists_the_lookup_order_masked(project: Path) -> None:
     listing = key_sources({"PERPLEXITY_API_KEY": FAKE_KEY}, env)
     lines = listing.splitlines()
     assert [line.split(".")[0] for line in lines] == ["1", "2", "3", "4"]
-    assert lines[0].startswith("1. environment variable PERPLEXITY_API_KEY: pplx-...") and "<- used" in lines[0]
-    assert lines[1].endswith("not set") and lines[2].endswith("not set")
-    assert "(old name)" in lines[3] and "not used" in lines[3]
+    assert lines[0] == f"1. PERPLEXITY_API_KEY in the environment: {mask_key(FAKE_KEY)}  <- used"
+    assert lines[1:3] == ["2. PERPLEXITY_API_KEY in the .env file: not set",
+                          "3. PPLX_API_KEY (old name) in the environment: not set"]
+    assert lines[3] == (f"4. PPLX_API_KEY (old name) in the .env file: {mask_key(legacy)}"
+                        "  (not used: an earlier one wins)")
     assert FAKE_KEY not in listing and legacy not in listing
 
 

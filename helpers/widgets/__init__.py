@@ -1,5 +1,5 @@
 """Notebook widgets. Each is a thin layer over a plain function that tests call directly."""
 
-from helpers.widgets.key_entry import key_entry, save_key_message
+from helpers.widgets.key_entry import KeyEntry, key_entry, remove_key_message, save_key_message
 
-__all__ = ["key_entry", "save_key_message"]
+__all__ = ["KeyEntry", "key_entry", "remove_key_message", "save_key_message"]
