@@ -12,6 +12,7 @@ hold it (a rendered request, a log line, an error) passes through :func:`redact`
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 import re
 import shutil
@@ -223,6 +224,42 @@ def redact(text: str, secrets: list[str] | tuple[str, ...] = ()) -> str:
 
 
 _KEY_SHAPE = re.compile(r"pplx-[A-Za-z0-9_\-]{16,}")
+# In log lines only: whatever follows "Bearer" is a credential, even when it is not shaped like a key.
+_BEARER_VALUE = re.compile(r"(?i)\b(bearer\s+)(?!pplx-\.\.\.)([^\s'\",;]+)")
+
+
+def install_log_redaction() -> None:
+    """Make every log record, from any library, pass through :func:`redact` before a handler sees it.
+
+    A record factory rather than a handler filter, so that handlers added later are covered too.
+    """
+    global _log_redaction_installed
+    if _log_redaction_installed:
+        return
+    make_record = logging.getLogRecordFactory()
+    logging.setLogRecordFactory(lambda *args, **kwargs: redact_log_record(make_record(*args, **kwargs)))
+    _log_redaction_installed = True
+
+
+def redact_log_record(record: logging.LogRecord) -> logging.LogRecord:
+    """Redact a record's message and exception text in place (formatting them now)."""
+    try:
+        message = record.getMessage()
+    except (TypeError, ValueError):  # a broken format string: leave it to logging to report
+        return record
+    cleaned = _redact_log_text(message)
+    if cleaned != message:
+        record.msg, record.args = cleaned, ()
+    if record.exc_info and record.exc_info[1] is not None:
+        record.exc_text = _redact_log_text(logging.Formatter().formatException(record.exc_info))
+    return record
+
+
+def _redact_log_text(text: str) -> str:
+    return redact(_BEARER_VALUE.sub(lambda m: m.group(1) + mask_key(m.group(2)), text))
+
+
+_log_redaction_installed = False
 
 
 # --- saving and removing ----------------------------------------------------------------

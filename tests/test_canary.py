@@ -66,6 +66,7 @@ class CanaryRun:
     stdout: str
     stderr: str
     log: str
+    key_file: Path  # the .env the notebooks would save to
     folders: list[Path]  # the temporary key folder, and the one holding the results, log and IPython files
 
 
@@ -86,7 +87,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> CanaryRun:
     executed = {p.name: p.read_text(encoding="utf-8") for p in sorted(out.glob("*.ipynb"))}
     return CanaryRun(canary, started, executed, result.stdout, result.stderr,
                      log.read_text(encoding="utf-8", errors="replace") if log.exists() else "",
-                     [env_file.parent, work])
+                     env_file, [env_file.parent, work])
 
 
 def test_every_notebook_ran_with_the_canary_key(run: CanaryRun) -> None:
@@ -138,3 +139,7 @@ def files_under(folder: Path):
             path = Path(dirpath) / name
             if path.is_file():
                 yield path
+
+
+def test_run_all_never_writes_the_key_file(run: CanaryRun) -> None:
+    assert not run.key_file.exists()  # notebook 01 practises on a throw-away file, never on your .env

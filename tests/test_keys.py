@@ -273,3 +273,30 @@ def test_key_status_says_when_the_configured_key_cannot_work(project: Path) -> N
     status = key_status({"PERPLEXITY_API_KEY": "sk-" + "0" * 40}, project / ".env")
     assert "cannot work" in status and "pplx-" in status
     assert "0" * 40 not in status
+
+
+def test_every_log_record_is_redacted_even_through_later_handlers() -> None:
+    import io
+    import logging
+
+    from helpers.keys import install_log_redaction
+
+    install_log_redaction()
+    install_log_redaction()  # twice is harmless
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    logger = logging.getLogger("tests.redaction")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        logger.warning("sending %s", {"Authorization": f"Bearer {FAKE_KEY}"})
+        logger.warning("curl -H 'Authorization: Bearer not-shaped-like-a-key'")
+        try:
+            raise ValueError(f"bad key {FAKE_KEY}")
+        except ValueError:
+            logger.exception("failed")
+    finally:
+        logger.removeHandler(handler)
+    logged = stream.getvalue()
+    assert FAKE_KEY not in logged and "not-shaped-like-a-key" not in logged
+    assert logged.count(mask_key(FAKE_KEY)) == 2 and "Bearer ...-key" in logged and "ValueError" in logged
