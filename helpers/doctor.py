@@ -10,11 +10,13 @@ means at least one problem.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import stat
 import subprocess
 import sys
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -46,8 +48,11 @@ class Check:
 def run_doctor(call: bool = True) -> int:
     """Print the report; return the exit status (0: all good, 1: at least one problem)."""
     checks = run_checks(call=call)
-    found = find_api_key()
-    print(redact(format_report(checks), [found.value] if found else []))
+    try:
+        secrets = [found.value] if (found := find_api_key()) else []
+    except OSError:  # an unreadable .env: reported by its own check; key shapes are still redacted
+        secrets = []
+    print(redact(format_report(checks), secrets))
     return 1 if any(c.status == PROBLEM for c in checks) else 0
 
 
@@ -58,10 +63,13 @@ def check_setup(call: bool = True) -> None:
 
 def run_checks(call: bool = True) -> list[Check]:
     """Every check, in order. ``call=False`` skips the one authenticated request."""
-    settings_check, settings = check_settings()
     env_file = env_file_path()
-    checks = [check_python(), check_packages(), settings_check, check_key(find_api_key()),
-              check_env_file(env_file), check_git_ignore(env_file)]
+    checks = [check_python(), check_packages(), check_env_file(env_file), check_git_ignore(env_file)]
+    if env_file.is_file() and not os.access(env_file, os.R_OK):  # every key lookup would fail
+        skipped = "not checked until the .env file can be read."
+        return checks + [Check(name, SKIPPED, skipped) for name in ("Mode", "Key", "API host", "Key accepted")]
+    settings_check, settings = check_settings()
+    checks[2:2] = [settings_check, check_key(find_api_key())]
     return checks + check_connection(settings, call)
 
 
@@ -94,23 +102,32 @@ def check_python(version: tuple[int, ...] = tuple(sys.version_info[:3])) -> Chec
 
 def check_packages(requirements: list[str] | None = None) -> Check:
     """Each runtime dependency is installed in a version the project accepts."""
-    from packaging.requirements import Requirement
-
     found, wrong = [], []
-    for requirement in map(Requirement, requirements if requirements is not None else _runtime_requirements()):
+    for requirement in requirements if requirements is not None else _runtime_requirements():
+        name, accepts = _parse_requirement(requirement)
         try:
-            version = metadata.version(requirement.name)
+            version = metadata.version(name)
         except metadata.PackageNotFoundError:
-            wrong.append(f"{requirement.name} is not installed")
+            wrong.append(f"{name} is not installed")
             continue
-        if requirement.specifier.contains(version, prereleases=True):
-            found.append(f"{requirement.name} {version}")
+        if accepts(version):
+            found.append(f"{name} {version}")
         else:
-            wrong.append(f"{requirement.name} {version} is installed, but {requirement.specifier} is needed")
+            wrong.append(f"{name} {version} is installed, but {requirement} is needed")
     if wrong:
         return Check("Packages", PROBLEM, "; ".join(wrong) + ".",
                      "Run `make lab` once, or `.venv/bin/python -m pip install -e .` in the project folder.")
     return Check("Packages", OK, ", ".join(found))
+
+
+def _parse_requirement(text: str) -> tuple[str, Callable[[str], bool]]:
+    """The package name, and a test of a version against the requirement."""
+    try:
+        from packaging.requirements import Requirement
+    except ImportError:  # packaging comes with JupyterLab; without it, only presence is checked
+        return re.match(r"[A-Za-z0-9_.\-]+", text).group(0), lambda version: True
+    requirement = Requirement(text)
+    return requirement.name, lambda version: requirement.specifier.contains(version, prereleases=True)
 
 
 def _runtime_requirements() -> list[str]:
@@ -167,6 +184,11 @@ def check_env_file(path: Path) -> Check:
     """A ``.env`` holding a key must be readable by its owner only."""
     if not path.is_file():
         return Check(".env file", OK, "not created yet. Saving a key in notebook 01 creates it, readable only by you.")
+    if not os.access(path, os.R_OK):
+        return Check(".env file", PROBLEM, f"you cannot read {path} (was it created with sudo?).",
+                     f"Run: sudo chown $USER {path}")
+    if find_api_key({}, path) is None:
+        return Check(".env file", OK, "holds no key.")
     if os.name != "posix":
         return Check(".env file", OK, "exists (permissions are only checked on Linux and macOS).")
     mode = stat.S_IMODE(path.stat().st_mode)

@@ -16,6 +16,7 @@ from helpers.doctor import (
     PROBLEM,
     SKIPPED,
     Check,
+    check_env_file,
     check_git_ignore,
     check_packages,
     check_python,
@@ -30,11 +31,11 @@ from tests.conftest import FAKE_KEY
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def doctor(tmp_path: Path, **variables: str) -> subprocess.CompletedProcess:
+def doctor(tmp_path: Path, *options: str, **variables: str) -> subprocess.CompletedProcess:
     """``python -m helpers doctor`` in a clean environment: sandbox mode, a key file in ``tmp_path``."""
     env = {k: v for k, v in os.environ.items() if k not in CLEARED_ENV}
     env.update(PERPLEXITY_MODE="sandbox", PERPLEXITY_ENV_FILE=str(tmp_path / ".env"), **variables)
-    return subprocess.run([sys.executable, "-m", "helpers", "doctor"], cwd=ROOT, env=env, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "helpers", "doctor", *options], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=120, check=False)
 
 
@@ -101,8 +102,9 @@ def test_an_env_file_others_can_read_fails_with_chmod(tmp_path: Path, sandbox: S
     env = tmp_path / ".env"
     env.write_text(f"PERPLEXITY_API_KEY={FAKE_KEY}\n")
     env.chmod(0o644)
-    result = doctor(tmp_path, PERPLEXITY_BASE_URL=sandbox.url)
+    result = doctor(tmp_path, "--skip-call", PERPLEXITY_BASE_URL=sandbox.url)
     assert result.returncode == 1
+    assert "skipped  Key accepted: not checked (--skip-call)." in result.stdout
     (env_line,) = lines_of(result.stdout, PROBLEM)
     assert env_line.startswith("PROBLEM  .env file:") and "mode 644" in env_line
     assert f"Fix: Run: chmod 600 {env}" in result.stdout
@@ -195,3 +197,14 @@ def test_the_report_has_one_fix_per_problem_and_a_verdict() -> None:
     assert report.splitlines()[2:] == ["PROBLEM  B: broken.", "         Fix: do this.", "note     C: hm.",
                                        "         Tip: maybe.", "1 problem found. Fix it, then run "
                                        "`python -m helpers doctor` again."]
+
+
+def test_a_readable_env_file_without_a_key_is_fine(tmp_path: Path) -> None:
+    env = tmp_path / ".env"
+    env.write_text("PERPLEXITY_MODE=sandbox\n")
+    env.chmod(0o644)
+    assert check_env_file(env).status == OK
+    env.write_text(f"PPLX_API_KEY={FAKE_KEY}\n")
+    assert check_env_file(env).status == PROBLEM
+    env.chmod(0o600)
+    assert check_env_file(env) == Check(".env file", OK, "mode 600: only you can read it.")
