@@ -6,7 +6,9 @@ Lookup order (first match wins):
 3. ``PPLX_API_KEY`` (the older name) in the environment, then in ``.env``, with a hint to rename.
 
 A key is a secret: it is only ever displayed through :func:`mask_key`, and any text that could
-hold it (a rendered request, a log line, an error) passes through :func:`redact` first.
+hold it (a rendered request, a log line, an error) passes through :func:`redact` first;
+:func:`install_log_redaction` does that for every log record. A key is written only to the
+project's ``.env`` (mode 0600, atomically), or to a throw-away practice file for fake keys.
 """
 
 from __future__ import annotations

@@ -79,7 +79,8 @@ class KeyEntry(widgets.VBox):
         password = widgets.Password(description="API key", placeholder="pplx-...")
         save_button = widgets.Button(description="Save", button_style="primary", icon="key")
         remove_button = widgets.Button(description="Remove", icon="trash")
-        status = widgets.HTML(escape(key_status({} if env_file else None, env_file)))
+        practising = env_file is not None and is_practice_file(env_file)  # environment keys are not practice
+        status = widgets.HTML(escape(key_status({} if practising else None, env_file)))
         super().__init__([widgets.HBox([password, save_button, remove_button]), status])
         self.env_file = env_file
         self.password, self.save_button, self.remove_button, self.status = password, save_button, remove_button, status
