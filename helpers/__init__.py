@@ -20,6 +20,7 @@ from helpers.errors import PerplexityError, TutorialError
 from helpers.keys import (
     check_key,
     find_api_key,
+    install_log_redaction,
     key_status,
     mask_key,
     redact,
@@ -55,3 +56,4 @@ __all__ = [
 ]
 
 install_friendly_errors()
+install_log_redaction()

@@ -3,6 +3,7 @@
 Commands:
   sandbox   serve the local sandbox until stopped (``--host``, ``--port``)
   record    re-run notebooks in sandbox mode and save their outputs (all, or the paths given)
+  doctor    check Python, packages, the key, .env and the API; print one fix per problem
 """
 
 from __future__ import annotations
@@ -26,7 +27,13 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--fault", choices=sorted(FAULTS), help="make every request fail this way (for teaching)")
     rec = commands.add_parser("record", help="re-run the notebooks in sandbox mode and save their outputs")
     rec.add_argument("paths", nargs="*", type=Path, help="notebooks to record (default: all in notebooks/)")
+    doctor = commands.add_parser("doctor", help="check your set-up and print one fix per problem")
+    doctor.add_argument("--skip-call", action="store_true", help="do not send the one tiny authenticated request")
     args = parser.parse_args(argv)
+    if args.command == "doctor":
+        from helpers.doctor import run_doctor
+
+        return run_doctor(call=not args.skip_call)
     if args.command == "sandbox":
         return serve_sandbox(args.host, args.port, args.fault)
     return 0 if _record(args.paths) else 1

@@ -332,8 +332,8 @@ class PerplexityClient:
         if 300 <= response.status_code < 400:
             response.close()
             raise errors.UnexpectedResponseError(
-                f"The server redirected to {response.headers.get('Location', '?')}. The key is not sent "
-                "to another address; check the base URL.", status=response.status_code)
+                f"The server redirected to {redact(response.headers.get('Location', '?'), [self._key])}. "
+                "The key is not sent to another address; check the base URL.", status=response.status_code)
         return response
 
     def _connection_error(self, exc: requests.ConnectionError) -> errors.NetworkError:

@@ -6,13 +6,18 @@ Lookup order (first match wins):
 3. ``PPLX_API_KEY`` (the older name) in the environment, then in ``.env``, with a hint to rename.
 
 A key is a secret: it is only ever displayed through :func:`mask_key`, and any text that could
-hold it (a rendered request, a log line, an error) passes through :func:`redact` first.
+hold it (a rendered request, a log line, an error) passes through :func:`redact` first;
+:func:`install_log_redaction` does that for every log record. A key is written only to the
+project's ``.env`` (mode 0600, atomically), or to a throw-away practice file for fake keys.
 """
 
 from __future__ import annotations
 
+import atexit
+import logging
 import os
 import re
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,19 +85,39 @@ def env_file_path(root: Path | None = None) -> Path:
 
 def find_api_key(environ: dict[str, str] | None = None, env_file: Path | None = None) -> FoundKey | None:
     """Return the configured key and its source, or ``None`` when there is none."""
+    for value, variable, file in _key_candidates(environ, env_file):
+        if value and value.strip():
+            source = f"environment variable {variable}" if file is None else f"{file.name} file ({variable})"
+            hint = _rename_hint() if variable == LEGACY_KEY_VARIABLE else ""
+            return FoundKey(value=value.strip(), source=source, hint=hint)
+    return None
+
+
+def key_sources(environ: dict[str, str] | None = None, env_file: Path | None = None) -> str:
+    """The places a key is looked up, in order, each with what it holds (masked) and which one is used."""
+    lines, used = [], False
+    for number, (value, variable, file) in enumerate(_key_candidates(environ, env_file), start=1):
+        old = " (old name)" if variable == LEGACY_KEY_VARIABLE else ""
+        where = "the environment" if file is None else f"the {file.name} file"
+        state = "not set"
+        if value and value.strip():
+            state = mask_key(value.strip()) + ("  (not used: an earlier one wins)" if used else "  <- used")
+            used = True
+        lines.append(f"{number}. {variable}{old} in {where}: {state}")
+    return "\n".join(lines)
+
+
+def _key_candidates(environ: dict[str, str] | None, env_file: Path | None) -> list[tuple[str | None, str, Path | None]]:
+    """(value, variable, file or None for the environment) for each place a key may be, in lookup order."""
     environ = os.environ if environ is None else environ
     env_file = env_file or env_file_path()
     file_values = _read_env_file(env_file)
-    candidates = [
-        (environ.get(KEY_VARIABLE), f"environment variable {KEY_VARIABLE}", ""),
-        (file_values.get(KEY_VARIABLE), f"{env_file.name} file ({KEY_VARIABLE})", ""),
-        (environ.get(LEGACY_KEY_VARIABLE), f"environment variable {LEGACY_KEY_VARIABLE}", _rename_hint()),
-        (file_values.get(LEGACY_KEY_VARIABLE), f"{env_file.name} file ({LEGACY_KEY_VARIABLE})", _rename_hint()),
+    return [
+        (environ.get(KEY_VARIABLE), KEY_VARIABLE, None),
+        (file_values.get(KEY_VARIABLE), KEY_VARIABLE, env_file),
+        (environ.get(LEGACY_KEY_VARIABLE), LEGACY_KEY_VARIABLE, None),
+        (file_values.get(LEGACY_KEY_VARIABLE), LEGACY_KEY_VARIABLE, env_file),
     ]
-    for value, source, hint in candidates:
-        if value and value.strip():
-            return FoundKey(value=value.strip(), source=source, hint=hint)
-    return None
 
 
 def _rename_hint() -> str:
@@ -112,6 +137,10 @@ def key_status(environ: dict[str, str] | None = None, env_file: Path | None = No
         return ("No API key is configured yet. That is fine: until you save one, "
                 "the notebooks use the built-in sandbox.")
     hint = f" {found.hint}" if found.hint else ""
+    try:
+        validate_api_key(found.value)
+    except InvalidKeyError as error:
+        hint += f" But this key cannot work: {error}"
     return f"Using the key {found.masked} from the {found.source}.{hint}"
 
 
@@ -167,6 +196,13 @@ def _check_characters(key: str) -> None:
             "The key contains non-ASCII characters (often a smart quote or an invisible character). "
             "Copy it again from the API portal."
         )
+    # Keys are letters, digits and dashes; anything else ($, #, =) would also confuse the .env file.
+    odd = sorted({ch for ch in key if not (ch.isalnum() or ch in "-_")})
+    if odd:
+        raise InvalidKeyError(
+            f"The key contains {' '.join(repr(ch) for ch in odd)}, which Perplexity keys never contain. "
+            "Copy the key again from the API portal."
+        )
 
 
 # --- displaying -------------------------------------------------------------------------
@@ -190,6 +226,42 @@ def redact(text: str, secrets: list[str] | tuple[str, ...] = ()) -> str:
 
 
 _KEY_SHAPE = re.compile(r"pplx-[A-Za-z0-9_\-]{16,}")
+# In log lines only: whatever follows "Bearer" is a credential, even when it is not shaped like a key.
+_BEARER_VALUE = re.compile(r"(?i)\b(bearer\s+)(?!pplx-\.\.\.)([^\s'\",;]+)")
+
+
+def install_log_redaction() -> None:
+    """Make every log record, from any library, pass through :func:`redact` before a handler sees it.
+
+    A record factory rather than a handler filter, so that handlers added later are covered too.
+    """
+    global _log_redaction_installed
+    if _log_redaction_installed:
+        return
+    make_record = logging.getLogRecordFactory()
+    logging.setLogRecordFactory(lambda *args, **kwargs: redact_log_record(make_record(*args, **kwargs)))
+    _log_redaction_installed = True
+
+
+def redact_log_record(record: logging.LogRecord) -> logging.LogRecord:
+    """Redact a record's message and exception text in place (formatting them now)."""
+    try:
+        message = record.getMessage()
+    except (TypeError, ValueError):  # a broken format string: leave it to logging to report
+        return record
+    cleaned = _redact_log_text(message)
+    if cleaned != message:
+        record.msg, record.args = cleaned, ()
+    if record.exc_info and record.exc_info[1] is not None:
+        record.exc_text = _redact_log_text(logging.Formatter().formatException(record.exc_info))
+    return record
+
+
+def _redact_log_text(text: str) -> str:
+    return redact(_BEARER_VALUE.sub(lambda m: m.group(1) + mask_key(m.group(2)), text))
+
+
+_log_redaction_installed = False
 
 
 # --- saving and removing ----------------------------------------------------------------
@@ -205,36 +277,69 @@ def save_api_key(raw: str, env_file: Path | None = None) -> tuple[FoundKey, str]
     lines = _lines_without(path, KEY_VARIABLE)
     if not lines:
         lines = [ENV_FILE_HEADER]
+    elif not lines[-1].endswith("\n"):
+        lines[-1] += "\n"  # or the key would be glued to the last line
     lines.append(f"{KEY_VARIABLE}={key}\n")
     _write_private(path, "".join(lines))
     return FoundKey(value=key, source=f"{path.name} file ({KEY_VARIABLE})"), note
 
 
 def remove_api_key(env_file: Path | None = None) -> bool:
-    """Remove the key from ``.env``; return whether there was one."""
+    """Remove the key (under its current or its old name) from ``.env``; return whether there was one.
+
+    Every other line is kept.
+    """
     path = _checked_env_path(env_file)
     if not path.is_file():
         return False
     before = path.read_text(encoding="utf-8").splitlines(keepends=True)
-    after = _lines_without(path, KEY_VARIABLE)
+    after = _lines_without(path, KEY_VARIABLE, LEGACY_KEY_VARIABLE)
+    if len(after) == len(before):
+        return False
     _write_private(path, "".join(after))
-    return len(after) != len(before)
+    return True
+
+
+def practice_key_file() -> Path:
+    """A throw-away key file in a new temporary folder, to try saving and removing with fake keys.
+
+    Notebook 01 practises on it so that "Run all" never touches your real ``.env``.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="pplx-practice-")).resolve()
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)  # fake keys, but no litter either
+    _PRACTICE_FILES.add(folder / ".env")
+    return folder / ".env"
+
+
+def is_practice_file(path: Path) -> bool:
+    return path.resolve() in _PRACTICE_FILES
+
+
+def key_file_label(path: Path) -> str:
+    """How messages name a key file, without a path that changes from run to run."""
+    return "the practice key file" if is_practice_file(path) else f"your {path.name} file"
+
+
+_PRACTICE_FILES: set[Path] = set()
 
 
 def _checked_env_path(env_file: Path | None) -> Path:
-    """Only the configured key file, or a ``.env`` beside a ``pyproject.toml``, may hold the key."""
+    """Only the configured key file, a ``.env`` beside a ``pyproject.toml``, or a practice file may hold a key."""
     path = (env_file or env_file_path()).resolve()
-    if path == env_file_path() or (path.name == ".env" and (path.parent / "pyproject.toml").is_file()):
+    if path == env_file_path() or is_practice_file(path):
+        return path
+    if path.name == ".env" and (path.parent / "pyproject.toml").is_file():
         return path
     raise InvalidKeyError(
         f"Refusing to write a key to {path}: keys are saved only in the project's own .env file."
     )
 
 
-def _lines_without(path: Path, variable: str) -> list[str]:
+def _lines_without(path: Path, *variables: str) -> list[str]:
     if not path.is_file():
         return []
-    pattern = re.compile(rf"^\s*(export\s+)?{re.escape(variable)}\s*=")
+    names = "|".join(re.escape(v) for v in variables)
+    pattern = re.compile(rf"^\s*(export\s+)?({names})\s*=")
     return [line for line in path.read_text(encoding="utf-8").splitlines(keepends=True) if not pattern.match(line)]
 
 

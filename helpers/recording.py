@@ -38,14 +38,18 @@ def notebook_paths(folder: Path) -> list[Path]:
     return sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb") if ".ipynb_checkpoints" not in p.parts)
 
 
-def execute_notebook(path: Path, timeout: int = 120) -> object:
-    """Run one notebook in its own folder and return the executed notebook node."""
+def execute_notebook(path: Path, timeout: int = 120, store_widget_state: bool = False) -> object:
+    """Run one notebook in its own folder and return the executed notebook node.
+
+    ``store_widget_state=True`` keeps the widgets' state in the metadata, as Jupyter can save it
+    (the canary test checks that no key ends up there).
+    """
     import nbformat
     from nbclient import NotebookClient
 
     notebook = nbformat.read(path, as_version=4)
     client = NotebookClient(notebook, timeout=timeout, kernel_name="python3", record_timing=False,
-                            store_widget_state=False, resources={"metadata": {"path": str(path.parent)}})
+                            store_widget_state=store_widget_state, resources={"metadata": {"path": str(path.parent)}})
     client.execute()
     return notebook
 

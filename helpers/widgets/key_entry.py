@@ -1,39 +1,101 @@
-"""The key entry widget: a Password field and a Save button, in the manner of ``notebook_login``.
+"""The key entry widget: a Password field with Save and Remove, in the manner of ``notebook_login``.
 
 The field is cleared the moment Save is clicked, before anything else happens, so the key is
-never kept in the widget's state (which Jupyter can save into the notebook file).
+never kept in the widget's state (which Jupyter can save into the notebook file). The buttons
+only call :func:`save_key_message` and :func:`remove_key_message`, which tests and notebook
+cells call directly.
 """
 
 from __future__ import annotations
 
+import os
 from html import escape
 from pathlib import Path
 
 import ipywidgets as widgets
 
 from helpers.errors import TutorialError
-from helpers.keys import save_api_key
+from helpers.keys import (
+    KEY_VARIABLE,
+    env_file_path,
+    find_api_key,
+    is_practice_file,
+    key_file_label,
+    key_status,
+    remove_api_key,
+    save_api_key,
+)
 
 
 def save_key_message(raw: str, env_file: Path | None = None) -> str:
-    """Save ``raw`` to ``.env`` and return the sentence to show; never raises, never shows the key."""
+    """Save (or replace) the key in ``.env`` and return the sentence to show.
+
+    Never raises and never shows the key: only its mask.
+    """
+    path = env_file or env_file_path()
     try:
+        previous = find_api_key({}, path)
         found, note = save_api_key(raw, env_file)
     except TutorialError as error:
         return f"Not saved: {error}"
-    extra = f" (Note: {note}.)" if note else ""
-    return f"Saved {found.masked} to the project's .env file.{extra}"
+    except OSError as error:
+        return f"Not saved: could not write {key_file_label(path)} ({error.strerror}). Check the folder's permissions."
+    label = key_file_label(path)
+    if previous is not None and previous.value != found.value:
+        message = f"Replaced {previous.masked} with {found.masked} in {label}."
+    else:
+        message = f"Saved {found.masked} to {label}."
+    if note:
+        message += f" (Note: {note}.)"
+    return message + _shadowed_by_environment(path)
 
 
-def key_entry(env_file: Path | None = None) -> widgets.VBox:
-    """A Password field with a Save button; the outcome appears below it."""
-    password = widgets.Password(description="API key", placeholder="pplx-...")
-    save = widgets.Button(description="Save", button_style="primary", icon="key")
-    status = widgets.HTML()
+def remove_key_message(env_file: Path | None = None) -> str:
+    """Remove the key from ``.env`` and return the sentence to show; never raises."""
+    path = env_file or env_file_path()
+    try:
+        removed = remove_api_key(env_file)
+    except TutorialError as error:
+        return f"Not removed: {error}"
+    except OSError as error:
+        return f"Not removed: could not write {key_file_label(path)} ({error.strerror}). Check its permissions."
+    label = key_file_label(path)
+    message = f"Removed the key from {label}." if removed else f"There was no key in {label}: nothing to remove."
+    return message + _shadowed_by_environment(path)
 
-    def on_save(_: widgets.Button) -> None:
-        raw, password.value = password.value, ""  # forget the value first
-        status.value = escape(save_key_message(raw, env_file))
 
-    save.on_click(on_save)
-    return widgets.VBox([widgets.HBox([password, save]), status])
+def _shadowed_by_environment(path: Path) -> str:
+    """A warning when an environment variable wins over the file the learner just changed."""
+    if is_practice_file(path) or not os.environ.get(KEY_VARIABLE, "").strip():
+        return ""
+    return (f" Note: the environment variable {KEY_VARIABLE} is also set, and it wins over the file. "
+            "Unset it (and restart JupyterLab) to use the file.")
+
+
+class KeyEntry(widgets.VBox):
+    """A Password field with Save and Remove buttons; the outcome appears below them."""
+
+    def __init__(self, env_file: Path | None = None) -> None:
+        password = widgets.Password(description="API key", placeholder="pplx-...")
+        save_button = widgets.Button(description="Save", button_style="primary", icon="key")
+        remove_button = widgets.Button(description="Remove", icon="trash")
+        practising = env_file is not None and is_practice_file(env_file)  # environment keys are not practice
+        status = widgets.HTML(escape(key_status({} if practising else None, env_file)))
+        super().__init__([widgets.HBox([password, save_button, remove_button]), status])
+        self.env_file = env_file
+        self.password, self.save_button, self.remove_button, self.status = password, save_button, remove_button, status
+        save_button.on_click(self._on_save)
+        remove_button.on_click(self._on_remove)
+
+    def _on_save(self, _: widgets.Button) -> None:
+        raw, self.password.value = self.password.value, ""  # forget the value first
+        self.status.value = escape(save_key_message(raw, self.env_file))
+
+    def _on_remove(self, _: widgets.Button) -> None:
+        self.password.value = ""
+        self.status.value = escape(remove_key_message(self.env_file))
+
+
+def key_entry(env_file: Path | None = None) -> KeyEntry:
+    """The key widget for the project's ``.env`` (or ``env_file``)."""
+    return KeyEntry(env_file)

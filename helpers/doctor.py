@@ -1,0 +1,289 @@
+"""``python -m helpers doctor``: check the set-up and say, for each problem, how to fix it.
+
+The checks, in order: Python and package versions, the mode, where the key comes from and its
+format, the ``.env`` file's permissions and git-ignore status, whether the API host answers, and
+whether the key is accepted (one tiny request: free in the sandbox, a fraction of a cent live).
+The report passes through :func:`helpers.keys.redact`, so it never shows a key. Exit status 1
+means at least one problem.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import stat
+import subprocess
+import sys
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+from helpers import errors
+from helpers.client import CURRENT_MODEL, PerplexityClient, base_url_for
+from helpers.errors import InvalidKeyError, TutorialError
+from helpers.keys import KEY_VARIABLE, FoundKey, env_file_path, find_api_key, project_root, redact, validate_api_key
+from helpers.settings import MODE_VARIABLE, Settings, resolve_settings
+
+OK, NOTE, PROBLEM, SKIPPED = "ok", "note", "PROBLEM", "skipped"
+MIN_PYTHON = (3, 11)
+DISTRIBUTION = "perplexity-onboarding-notebooks"
+DOCTOR_COMMAND = "python -m helpers doctor"
+# The cheapest authenticated request: no tools (no search fee), the smallest allowed answer.
+PING = {"input": "Reply with OK.", "model": CURRENT_MODEL, "max_output_tokens": 16}
+
+
+@dataclass(frozen=True)
+class Check:
+    """The outcome of one check; ``fix`` says what to do when ``status`` is a problem (or a note)."""
+
+    name: str
+    status: str
+    detail: str
+    fix: str = ""
+
+
+def run_doctor(call: bool = True) -> int:
+    """Print the report; return the exit status (0: all good, 1: at least one problem)."""
+    checks = run_checks(call=call)
+    try:
+        secrets = [found.value] if (found := find_api_key()) else []
+    except OSError:  # an unreadable .env: reported by its own check; key shapes are still redacted
+        secrets = []
+    print(redact(format_report(checks), secrets))
+    return 1 if any(c.status == PROBLEM for c in checks) else 0
+
+
+def check_setup(call: bool = True) -> None:
+    """The notebook version of ``python -m helpers doctor``: print the same report."""
+    run_doctor(call=call)
+
+
+def run_checks(call: bool = True) -> list[Check]:
+    """Every check, in order. ``call=False`` skips the one authenticated request."""
+    env_file = env_file_path()
+    checks = [check_python(), check_packages(), check_env_file(env_file), check_git_ignore(env_file)]
+    if env_file.is_file() and not os.access(env_file, os.R_OK):  # every key lookup would fail
+        skipped = "not checked until the .env file can be read."
+        return checks + [Check(name, SKIPPED, skipped) for name in ("Mode", "Key", "API host", "Key accepted")]
+    settings_check, settings = check_settings()
+    checks[2:2] = [settings_check, check_key(find_api_key())]
+    return checks + check_connection(settings, call)
+
+
+def format_report(checks: list[Check]) -> str:
+    """One line per check, a ``Fix:`` line under each problem, and a one-line verdict."""
+    lines = ["Checking your set-up for the Perplexity tutorial"]
+    for check in checks:
+        lines.append(f"{check.status:<8} {check.name}: {check.detail}")
+        if check.fix:
+            lines.append(f"{'':<8} {'Fix' if check.status == PROBLEM else 'Tip'}: {check.fix}")
+    problems = sum(c.status == PROBLEM for c in checks)
+    if problems:
+        lines.append(f"{problems} problem{'s' * (problems > 1)} found. Fix {'them' if problems > 1 else 'it'}, "
+                     f"then run `{DOCTOR_COMMAND}` again.")
+    else:
+        lines.append("All good: no problems found.")
+    return "\n".join(lines)
+
+
+# --- Python and packages ------------------------------------------------------------------
+
+
+def check_python(version: tuple[int, ...] = tuple(sys.version_info[:3])) -> Check:
+    found = ".".join(str(part) for part in version[:3])
+    if tuple(version[:2]) >= MIN_PYTHON:
+        return Check("Python", OK, f"{found} (3.11 or newer needed)")
+    return Check("Python", PROBLEM, f"{found} is too old: the tutorial needs Python 3.11 or newer.",
+                 "Install Python 3.11 or newer, delete the .venv folder, then run `make lab` again.")
+
+
+def check_packages(requirements: list[str] | None = None) -> Check:
+    """Each runtime dependency is installed in a version the project accepts."""
+    found, wrong = [], []
+    for requirement in requirements if requirements is not None else _runtime_requirements():
+        name, accepts = _parse_requirement(requirement)
+        try:
+            version = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            wrong.append(f"{name} is not installed")
+            continue
+        if accepts(version):
+            found.append(f"{name} {version}")
+        else:
+            wrong.append(f"{name} {version} is installed, but {requirement} is needed")
+    if wrong:
+        return Check("Packages", PROBLEM, "; ".join(wrong) + ".",
+                     "Run `make lab` once, or `.venv/bin/python -m pip install -e .` in the project folder.")
+    return Check("Packages", OK, ", ".join(found))
+
+
+def _parse_requirement(text: str) -> tuple[str, Callable[[str], bool]]:
+    """The package name, and a test of a version against the requirement."""
+    try:
+        from packaging.requirements import Requirement
+    except ImportError:  # packaging comes with JupyterLab; without it, only presence is checked
+        return re.match(r"[A-Za-z0-9_.\-]+", text).group(0), lambda version: True
+    requirement = Requirement(text)
+    return requirement.name, lambda version: requirement.specifier.contains(version, prereleases=True)
+
+
+def _runtime_requirements() -> list[str]:
+    pyproject = project_root() / "pyproject.toml"
+    if pyproject.is_file():
+        return tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["dependencies"]
+    return [r for r in metadata.requires(DISTRIBUTION) or [] if "extra ==" not in r]
+
+
+# --- mode and key -------------------------------------------------------------------------
+
+
+def check_settings() -> tuple[Check, Settings | None]:
+    """The mode rule applied to this environment; the settings are None when it cannot be applied."""
+    try:
+        settings = resolve_settings()
+    except errors.AuthenticationError as error:
+        return Check("Mode", PROBLEM, str(error),
+                     f"Save a key with notebook 01, or unset {MODE_VARIABLE} to use the sandbox."), None
+    except TutorialError as error:
+        return Check("Mode", PROBLEM, str(error), f"Set {MODE_VARIABLE} to auto, live or sandbox, or unset it."), None
+    return Check("Mode", OK, settings.describe().removeprefix("Mode: ")), settings
+
+
+def check_key(found: FoundKey | None) -> Check:
+    """Where the key comes from, and whether its format can work."""
+    if found is None:
+        return Check("Key", NOTE, "none configured, so the notebooks use the sandbox.",
+                     "To use the real API, save a key with notebook 01.")
+    where = f"{found.masked} from the {found.source}"
+    try:
+        _, cleaned = validate_api_key(found.value)
+    except InvalidKeyError as error:
+        return Check("Key", PROBLEM, f"{where}: {error}", _key_fix(found))
+    if cleaned:  # e.g. "Bearer pplx-...": sent as it is, the header would say "Bearer Bearer ..."
+        return Check("Key", PROBLEM, f"{where} is not the bare key ({cleaned}).", _key_fix(found))
+    if found.hint:
+        return Check("Key", NOTE, f"{where}.", found.hint)
+    return Check("Key", OK, f"{where}; its format looks right.")
+
+
+def _key_fix(found: FoundKey) -> str:
+    if found.source.startswith("environment variable"):
+        variable = found.source.split()[-1]
+        return (f"Set {variable} to the key exactly as the API portal shows it, or unset it "
+                "and save the key with notebook 01.")
+    return "Save the key again with the widget in notebook 01: it checks the key before saving."
+
+
+# --- the .env file ------------------------------------------------------------------------
+
+
+def check_env_file(path: Path) -> Check:
+    """A ``.env`` holding a key must be readable by its owner only."""
+    if not path.is_file():
+        return Check(".env file", OK, "not created yet. Saving a key in notebook 01 creates it, readable only by you.")
+    if not os.access(path, os.R_OK):
+        return Check(".env file", PROBLEM, f"you cannot read {path} (was it created with sudo?).",
+                     f"Run: sudo chown $USER {path}")
+    if find_api_key({}, path) is None:
+        return Check(".env file", OK, "holds no key.")
+    if os.name != "posix":
+        return Check(".env file", OK, "exists (permissions are only checked on Linux and macOS).")
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        return Check(".env file", PROBLEM, f"{path} has mode {mode:o}: other users of this computer can read it.",
+                     f"Run: chmod 600 {path}")
+    return Check(".env file", OK, f"mode {mode:o}: only you can read it.")
+
+
+def check_git_ignore(path: Path) -> Check:
+    """A ``.env`` inside a git repository must be ignored and never tracked."""
+    if shutil.which("git") is None:
+        return Check("Git", NOTE, "git is not installed, so whether .env is ignored was not checked.")
+    folder = next(p for p in (path.parent, *path.parent.parents) if p.is_dir())
+    inside = _git(folder, "rev-parse", "--show-toplevel")
+    if inside.returncode != 0:
+        if "not a git repository" in inside.stderr:
+            return Check("Git", OK, f"the {path.name} file is not in a git repository, so it cannot be committed.")
+        return Check("Git", NOTE, f"could not ask git about {path.name}: {_first_line(inside.stderr)}")
+    if _git(folder, "ls-files", "--error-unmatch", "--", str(path)).returncode == 0:
+        return Check("Git", PROBLEM, f"{path} is tracked by git: a commit would publish your key.",
+                     f"Run: git rm --cached {path}, commit, and create a new key in the API portal "
+                     "if the old one was ever pushed.")
+    ignored = _git(folder, "check-ignore", "-q", "--", str(path))
+    if ignored.returncode == 0:
+        return Check("Git", OK, f"git ignores the {path.name} file.")
+    if ignored.returncode == 1:
+        return Check("Git", PROBLEM, f"git does not ignore {path}: `git add .` would commit your key.",
+                     f"Add a line `{path.name}` to the .gitignore file at the top of the repository.")
+    return Check("Git", NOTE, f"could not ask git about {path.name}: {_first_line(ignored.stderr)}")
+
+
+def _git(folder: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", "-C", str(folder), *args], capture_output=True, text=True, timeout=15, check=False)
+
+
+def _first_line(text: str) -> str:
+    return (text.strip().splitlines() or ["no details"])[0]
+
+
+# --- the API host and the key -------------------------------------------------------------
+
+
+def check_connection(settings: Settings | None, call: bool) -> list[Check]:
+    """Whether the host answers, then whether it accepts the key (one tiny request)."""
+    if settings is None:
+        return [Check("API host", SKIPPED, "not checked until the mode problem is fixed."),
+                Check("Key accepted", SKIPPED, "not checked until the mode problem is fixed.")]
+    try:
+        client = PerplexityClient(settings.api_key, base_url_for(settings), mode=settings.mode,
+                                  timeout=(5.0, 30.0), max_retries=0)
+    except errors.TransportSecurityError as error:
+        return [Check("API host", PROBLEM, str(error), "Set PERPLEXITY_BASE_URL to an https:// address, or unset it."),
+                Check("Key accepted", SKIPPED, "not checked: the key is never sent over an unsafe connection.")]
+    with client:
+        host = _check_host(client, settings)
+        if host.status != OK:
+            return [host, Check("Key accepted", SKIPPED, "not checked: the API host did not answer.")]
+        return [host, _check_authentication(client, settings) if call else
+                Check("Key accepted", SKIPPED, "not checked (--skip-call).")]
+
+
+def _check_host(client: PerplexityClient, settings: Settings) -> Check:
+    """``GET /v1/models``: the cheapest request there is."""
+    try:
+        client.list_models()
+    except errors.NetworkError:
+        return Check("API host", PROBLEM, f"could not reach {client.base_url}.", _unreachable_fix(settings))
+    except errors.PerplexityError as error:
+        return Check("API host", PROBLEM, str(error), "Check PERPLEXITY_BASE_URL, or unset it.")
+    return Check("API host", OK, f"{client.base_url} answers.")
+
+
+def _unreachable_fix(settings: Settings) -> str:
+    if settings.is_sandbox:
+        return ("Start the shared sandbox (`python -m helpers sandbox`), or unset PERPLEXITY_BASE_URL "
+                "to use the built-in one.")
+    return ("Check your internet connection (a proxy or firewall may block api.perplexity.ai), "
+            "or unset PERPLEXITY_BASE_URL if you set it.")
+
+
+def _check_authentication(client: PerplexityClient, settings: Settings) -> Check:
+    """One tiny ``POST /v1/agent``: the cheapest call that needs a valid key."""
+    cost = "free in the sandbox" if settings.is_sandbox else "one tiny request that costs a fraction of a cent"
+    key = "the demo key" if settings.key is None else "the key"
+    try:
+        client.create_response(**PING)
+    except errors.AuthenticationError as error:  # the server's own words say why (e.g. revoked)
+        return Check("Key accepted", PROBLEM, error.detail or str(error),
+                     f"Create a new key in the API portal, save it with notebook 01 (or set {KEY_VARIABLE}), "
+                     f"then run `{DOCTOR_COMMAND}` again.")
+    except errors.PermissionDeniedError as error:
+        return Check("Key accepted", PROBLEM, str(error), "Add credits in the API portal (API Group > Billing).")
+    except errors.RateLimitError as error:
+        return Check("Key accepted", NOTE, str(error), "The key works; wait a minute before the next request.")
+    except errors.PerplexityError as error:
+        return Check("Key accepted", PROBLEM, str(error), "Try again in a few minutes.")
+    return Check("Key accepted", OK, f"the server accepted {key} ({cost}).")

@@ -1,0 +1,112 @@
+"""The key widget, driven as a learner would: type into the Password field, click Save or Remove."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import ipywidgets as widgets
+import pytest
+
+from helpers.keys import find_api_key, mask_key
+from helpers.widgets import key_entry
+from helpers.widgets.key_entry import KeyEntry
+from tests.conftest import FAKE_KEY
+
+OTHER_KEY = "pplx-" + "n3wk" * 12
+
+
+def every_widget_state(entry: KeyEntry) -> str:
+    """All that Jupyter could save about these widgets (and every other live widget), as text."""
+    own = [entry, *entry.children, *entry.children[0].children]
+    states = [w.get_state() for w in own] + [widgets.Widget.get_manager_state(drop_defaults=False)]
+    return json.dumps(states, default=str)
+
+
+def type_and_save(entry: KeyEntry, raw: str) -> None:
+    entry.password.value = raw
+    entry.save_button.click()
+
+
+def test_save_clears_the_field_and_stores_the_key_privately(project: Path) -> None:
+    entry = key_entry()
+    type_and_save(entry, FAKE_KEY)
+    assert entry.password.value == ""
+    assert entry.status.value == f"Saved {mask_key(FAKE_KEY)} to your .env file."
+    env = project / ".env"
+    assert f"PERPLEXITY_API_KEY={FAKE_KEY}\n" in env.read_text()
+    assert stat.S_IMODE(env.stat().st_mode) == 0o600
+
+
+def test_the_key_is_in_no_repr_and_no_widget_state_after_save(project: Path) -> None:
+    entry = key_entry()
+    type_and_save(entry, f"  Bearer {FAKE_KEY} ")
+    assert FAKE_KEY not in repr(entry)
+    assert FAKE_KEY not in every_widget_state(entry)
+    assert mask_key(FAKE_KEY) in every_widget_state(entry)  # the check above looked at the right data
+    assert "Bearer" in entry.status.value
+
+
+def test_an_invalid_key_is_cleared_and_not_saved(project: Path) -> None:
+    env = project / ".env"
+    env.write_text("OTHER=1\n")
+    entry = key_entry()
+    type_and_save(entry, "sk-" + "0" * 40)
+    assert entry.password.value == ""
+    assert entry.status.value.startswith("Not saved: This does not look like a Perplexity key")
+    assert env.read_text() == "OTHER=1\n"
+    assert "0" * 40 not in every_widget_state(entry)
+
+
+def test_saving_again_replaces_the_key_and_keeps_other_lines(project: Path) -> None:
+    env = project / ".env"
+    env.write_text("# my notes\nOTHER=1\n")
+    entry = key_entry()
+    type_and_save(entry, FAKE_KEY)
+    type_and_save(entry, OTHER_KEY)
+    assert entry.status.value == f"Replaced {mask_key(FAKE_KEY)} with {mask_key(OTHER_KEY)} in your .env file."
+    assert env.read_text() == f"# my notes\nOTHER=1\nPERPLEXITY_API_KEY={OTHER_KEY}\n"
+
+
+def test_remove_deletes_the_key_and_keeps_the_rest(project: Path) -> None:
+    env = project / ".env"
+    env.write_text("OTHER=1\n")
+    entry = key_entry()
+    type_and_save(entry, FAKE_KEY)
+    entry.remove_button.click()
+    assert entry.status.value == "Removed the key from your .env file."
+    assert env.read_text() == "OTHER=1\n"
+    assert find_api_key({}, env) is None
+    entry.remove_button.click()
+    assert entry.status.value == "There was no key in your .env file: nothing to remove."
+
+
+def test_remove_clears_a_half_typed_key(project: Path) -> None:
+    entry = key_entry()
+    entry.password.value = FAKE_KEY
+    entry.remove_button.click()
+    assert entry.password.value == "" and FAKE_KEY not in every_widget_state(entry)
+
+
+def test_the_widget_opens_with_where_the_key_comes_from(project: Path) -> None:
+    (project / ".env").write_text(f"PERPLEXITY_API_KEY={FAKE_KEY}\n")
+    entry = key_entry()
+    assert entry.status.value.startswith(f"Using the key {mask_key(FAKE_KEY)} from the .env file")
+    assert FAKE_KEY not in every_widget_state(entry)
+
+
+def test_an_environment_variable_that_wins_is_pointed_out(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PERPLEXITY_API_KEY", OTHER_KEY)
+    entry = key_entry()
+    type_and_save(entry, FAKE_KEY)
+    assert "environment variable PERPLEXITY_API_KEY is also set" in entry.status.value
+    assert OTHER_KEY not in every_widget_state(entry)
+
+
+def test_a_file_that_cannot_be_written_gives_one_sentence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PERPLEXITY_ENV_FILE", str(tmp_path / "missing-folder" / ".env"))
+    entry = key_entry()
+    type_and_save(entry, FAKE_KEY)
+    assert entry.status.value.startswith("Not saved: could not write your .env file (No such file or directory)")
+    assert entry.password.value == ""
