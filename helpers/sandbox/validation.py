@@ -184,7 +184,8 @@ _TOOLS = {
 
 def _tool(value: Any, param: str) -> None:
     if not isinstance(value, dict) or value.get("type") not in _TOOLS:
-        raise _invalid(param, f"items must be tools of type {' or '.join(_TOOLS)}, such as {{\"type\": \"web_search\"}}")
+        kinds = " or ".join(_TOOLS)
+        raise _invalid(param, f'items must be tools of type {kinds}, such as {{"type": "web_search"}}')
     _check_object(value, _TOOLS[value["type"]], param)
 
 
