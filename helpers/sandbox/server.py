@@ -36,6 +36,7 @@ log = logging.getLogger("helpers.sandbox")
 MAX_BODY_BYTES = 32 * 1024 * 1024
 SKIP_BODY_BYTES = 1024 * 1024  # an unwanted body up to this size is read and dropped, keeping the connection
 IDLE_TIMEOUT_SECONDS = 75.0  # a keep-alive connection idle this long is closed (nginx's default)
+POLL_SECONDS = 0.05
 LINGER_SECONDS = 5.0  # after a 413, keep reading (and dropping) this long so the client sees the answer
 LEGACY_401_PAGE = (
     "<html>\r\n<head><title>401 Authorization Required</title></head>\r\n<body>\r\n"
@@ -98,7 +99,9 @@ class Sandbox:
             self._server.default_fault = self.fault
             self._server.limiter = _RateLimiter(self.rate_limit) if self.rate_limit else None
             self._server.stream_delay = self.stream_delay
-            self._thread = threading.Thread(target=self._server.serve_forever, name="perplexity-sandbox", daemon=True)
+            # A short poll interval makes stop() quick (tests start and stop many sandboxes).
+            self._thread = threading.Thread(target=self._server.serve_forever, args=(POLL_SECONDS,),
+                                            name="perplexity-sandbox", daemon=True)
             self._thread.start()
         return self
 
