@@ -401,9 +401,9 @@ class _Handler(BaseHTTPRequestHandler):
         head.append(f"Content-Length: {len(body)}")
         if getattr(self, "command", None) == "HEAD":
             body = b""
+        self._log_line(reply.status, len(body))  # before the last write, so the line exists once the client has it
         # One write for head and body: written in pieces, keep-alive replies hit the 40 ms delayed-ACK stall.
         self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
-        self._log_line(reply.status, len(body))
 
     def _send_stream(self, head: list[str], events: list[bytes]) -> None:
         """Server-Sent Events as HTTP chunks, one event per chunk, written as it goes."""
@@ -420,8 +420,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self._log_line("200 truncated", sent)
             return
-        self.wfile.write(b"0\r\n\r\n")
         self._log_line(200, sent)
+        self.wfile.write(b"0\r\n\r\n")
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """The standard library's own rejections (bad request line, huge headers...) as JSON errors."""
