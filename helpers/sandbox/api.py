@@ -111,7 +111,8 @@ def _echoed_settings(body: dict, request: AgentRequest) -> dict:
 
 def failed_run(response: dict) -> dict:
     """Turn a finished response into a 200-wrapped failed run, as the real API reports one."""
-    error = {"message": "The agent run failed on the server.", "type": "internal_error", "code": 500}
+    # In a response object ``error.code`` is a string (the SDK's ErrorInfo), unlike the HTTP error envelope.
+    error = {"message": "The agent run failed on the server.", "type": "internal_error", "code": "internal_error"}
     return {**response, "status": "failed", "output": [], "error": error, "usage": None}
 
 
