@@ -46,9 +46,12 @@ def serve_sandbox(host: str, port: int, fault: str | None = None, *, rate_limit:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     try:
         sandbox = Sandbox(host, port, fault=fault, rate_limit=rate_limit, stream_delay=stream_delay).start()
-    except (OSError, ValueError) as problem:
-        print(f"Could not start the sandbox on {host}:{port}: {problem}. Try another --port (0 picks a free one).",
-              file=sys.stderr)
+    except ValueError as problem:
+        print(f"Could not start the sandbox: {problem}", file=sys.stderr)
+        return 2
+    except OSError as problem:
+        print(f"Could not listen on {host}:{port} ({problem.strerror or problem}). Try another --port "
+              "(0 picks a free one).", file=sys.stderr)
         return 2
     print(f"Sandbox serving at {sandbox.url}  (set PERPLEXITY_BASE_URL={sandbox.url}; Ctrl+C stops)", flush=True)
     try:

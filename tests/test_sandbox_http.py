@@ -184,3 +184,10 @@ def test_standalone_command_serves_logs_and_stops() -> None:
     request_lines = [line for line in err.splitlines() if "/v1/agent" in line]
     assert len(request_lines) == 1 and " 200 " in request_lines[0]
     assert FAKE_KEY not in err + out
+
+
+def test_standalone_command_explains_bad_options(capsys: pytest.CaptureFixture[str]) -> None:
+    from helpers.cli import main
+
+    assert main(["sandbox", "--port", "0", "--rate-limit", "-1"]) == 2
+    assert "rate_limit must be a positive number" in capsys.readouterr().err
