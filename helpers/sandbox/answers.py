@@ -108,11 +108,65 @@ API_KEY_SAFETY = Answer(
     queries=("how to keep an API key safe",),
 )
 
+WHAT_IS_AN_API_KEY = Answer(
+    text=(
+        "An API key is a secret string that identifies your account when a program calls an API[web:1]. "
+        "Perplexity keys start with `pplx-` and are sent in the header `Authorization: Bearer <key>`; "
+        "requests are billed to the key's API group[web:2]."
+    ),
+    sources=(
+        Source(
+            "What is an API key? - Cloudflare",
+            "https://www.cloudflare.com/learning/security/api/what-is-api-key/",
+            "An API key is a unique identifier used to authenticate a user, developer, or program to an API.",
+            "2023-06-12",
+            "2026-03-03",
+        ),
+        Source(
+            "Agent API quickstart - Perplexity",
+            "https://docs.perplexity.ai/docs/agent-api",
+            "Navigate to the API Keys tab in the API Portal and generate a new key.",
+            "2025-08-20",
+            "2026-10-12",
+        ),
+    ),
+    queries=("what is an API key",),
+)
+
+WHAT_IS_THE_AGENT_API = Answer(
+    text=(
+        "The Agent API (`POST /v1/agent`) is Perplexity's current API: one call picks a model, "
+        "can search the web with the `web_search` tool, and returns a cited answer with its cost[web:1]. "
+        "It replaced the Sonar `/chat/completions` endpoint, whose public support ended on 2026-09-27[web:2]."
+    ),
+    sources=(
+        Source(
+            "Agent API - Perplexity",
+            "https://docs.perplexity.ai/docs/agent-api",
+            "Access models from several providers with built-in web search and transparent pricing.",
+            "2026-02-10",
+            "2026-11-02",
+        ),
+        Source(
+            "perplexityai/api-cookbook - GitHub",
+            "https://github.com/perplexityai/api-cookbook",
+            "Public support for Sonar chat completions ends on 2026-09-27; use the Agent API.",
+            "2026-06-01",
+            "2026-09-28",
+        ),
+    ),
+    queries=("Perplexity Agent API", "Sonar chat completions end of support"),
+)
+
 KNOWN_ANSWERS: dict[str, Answer] = {
     "how many stars are there in our galaxy": GALAXY,
     "how many stars are in the milky way": GALAXY,
     "what is the capital of france": CAPITAL_OF_FRANCE,
     "how do i keep an api key safe": API_KEY_SAFETY,
+    "how do i keep my api key safe": API_KEY_SAFETY,
+    "what is an api key": WHAT_IS_AN_API_KEY,
+    "what is the agent api": WHAT_IS_THE_AGENT_API,
+    "what is the perplexity agent api": WHAT_IS_THE_AGENT_API,
 }
 
 

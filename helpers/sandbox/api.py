@@ -11,14 +11,14 @@ import json
 import re
 import time
 import uuid
-from dataclasses import dataclass, field
 from typing import Any
 
 from helpers.sandbox.answers import Answer, answer_for
+from helpers.sandbox.replies import RejectedRequestError, Reply, error_reply, reject
+from helpers.sandbox.validation import AGENT_MODELS, INVALID_MODEL, AgentRequest, validate_agent
 
-AGENT_MODELS = ("perplexity/sonar", "openai/gpt-5.5", "anthropic/claude-sonnet-4-6")
-PRESETS = {"fast": "perplexity/sonar", "low": "perplexity/sonar", "medium": "openai/gpt-5.5",
-           "high": "openai/gpt-5.5", "xhigh": "anthropic/claude-sonnet-4-6"}
+__all__ = ["Reply", "agent", "chat_completions", "error_reply", "list_models"]
+
 LEGACY_MODELS = ("sonar", "sonar-pro", "sonar-reasoning-pro", "sonar-deep-research")
 # USD per 1M tokens (input, output), dated 2026-11; the sandbox's own figures for non-Perplexity models.
 PRICES = {"perplexity/sonar": (0.25, 2.50), "openai/gpt-5.5": (1.25, 10.0),
@@ -27,52 +27,11 @@ SEARCH_CALL_PRICE = 0.005
 LEGACY_PRICES = {"sonar": (1.0, 1.0), "sonar-pro": (3.0, 15.0), "sonar-reasoning-pro": (2.0, 8.0),
                  "sonar-deep-research": (2.0, 8.0)}
 LEGACY_REQUEST_PRICE = 0.005  # $5 per 1K requests, low search context
-AGENT_FIELDS = {"input", "instructions", "model", "preset", "models", "tools", "max_output_tokens",
-                "temperature", "top_p", "stream", "reasoning", "response_format", "max_steps",
-                "background", "store"}
 LEGACY_FIELDS = {"model", "messages", "max_tokens", "temperature", "top_p", "stream",
                  "search_domain_filter", "search_recency_filter", "return_images",
                  "return_related_questions", "web_search_options", "search_mode", "top_k",
                  "presence_penalty", "frequency_penalty", "response_format"}
 _ID_NAMESPACE = uuid.UUID("6f1c2f4e-8d1a-4f0e-9a57-1d3c5b7e9a11")
-
-
-@dataclass
-class Reply:
-    """What the server sends: a JSON body, an HTML page, or a list of SSE frames."""
-
-    status: int
-    body: Any = None
-    content_type: str = "application/json"
-    headers: dict[str, str] = field(default_factory=dict)
-    events: list[bytes] | None = None
-
-    def payload(self) -> bytes:
-        if isinstance(self.body, bytes):
-            return self.body
-        if isinstance(self.body, str):
-            return self.body.encode()
-        return json.dumps(self.body, separators=(",", ":")).encode()
-
-
-def error_reply(status: int, message: str, error_type: str, param: str | None = None) -> Reply:
-    """The documented error envelope, with ``code`` equal to the HTTP status."""
-    error: dict[str, Any] = {"message": message, "type": error_type, "code": status}
-    if param is not None:
-        error["param"] = param
-    return Reply(status, {"error": error})
-
-
-class RejectedRequestError(Exception):
-    """Raised inside validation; carries the error reply to send."""
-
-    def __init__(self, reply: Reply) -> None:
-        super().__init__(reply.body)
-        self.reply = reply
-
-
-def _reject(status: int, message: str, error_type: str, param: str | None = None) -> RejectedRequestError:
-    return RejectedRequestError(error_reply(status, message, error_type, param))
 
 
 def stable_id(prefix: str, body: Any, salt: str = "") -> str:
@@ -104,7 +63,7 @@ def agent(body: Any, fail: bool = False) -> Reply:
     ``fail`` turns the run into a 200-wrapped ``status: failed`` (fault injection).
     """
     try:
-        request = _validate_agent(body)
+        request = validate_agent(body)
     except RejectedRequestError as rejected:
         return rejected.reply
     response = _agent_response(body, request)
@@ -115,82 +74,14 @@ def agent(body: Any, fail: bool = False) -> Reply:
     return Reply(200, response)
 
 
-@dataclass
-class _AgentRequest:
-    question: str
-    instructions: str | None
-    model: str
-    search: bool
-    max_output_tokens: int | None
-
-
-def _validate_agent(body: Any) -> _AgentRequest:
-    if not isinstance(body, dict):
-        raise _reject(400, "invalid request body: expected a JSON object", "invalid_request")
-    for name in body:
-        if name not in AGENT_FIELDS:
-            raise _reject(400, f'invalid request body: json: unknown field "{name}"', "invalid_request", name)
-    question = _agent_question(body.get("input"))
-    model = _agent_model(body)
-    search = _agent_search(body.get("tools"))
-    limit = body.get("max_output_tokens")
-    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
-        raise _reject(400, "max_output_tokens must be a positive integer", "invalid_parameter", "max_output_tokens")
-    instructions = body.get("instructions")
-    if instructions is not None and not isinstance(instructions, str):
-        raise _reject(400, "instructions must be a string", "invalid_parameter", "instructions")
-    return _AgentRequest(question, instructions, model, search, max(16, limit) if limit else None)
-
-
-def _agent_question(value: Any) -> str:
-    if isinstance(value, str) and value.strip():
-        return value
-    if isinstance(value, list) and value:
-        for item in reversed(value):
-            if not isinstance(item, dict) or set(item) - {"role", "content", "type"}:
-                raise _reject(400, "input items must be {role, content} objects", "invalid_parameter", "input")
-            if item.get("role") == "user" and isinstance(item.get("content"), str):
-                return item["content"]
-    raise _reject(400, "input is required: a question string or a list of {role, content} items",
-                  "invalid_parameter", "input")
-
-
-def _agent_model(body: dict) -> str:
-    if "preset" in body:
-        preset = body["preset"]
-        if preset not in PRESETS:
-            message = f"Unknown preset '{preset}'. Presets: {', '.join(PRESETS)}."
-            raise _reject(400, message, "invalid_parameter", "preset")
-        return PRESETS[preset]
-    models = body.get("models") or ([body["model"]] if "model" in body else [])
-    if not models:
-        raise _reject(400, "One of model, models or preset is required.", "invalid_request", "model")
-    for model in models:
-        if model not in AGENT_MODELS:
-            raise _reject(400, f"Invalid model '{model}'. Permitted models can be found in the documentation "
-                          "at https://docs.perplexity.ai/guides/model-cards.", "invalid_model", "model")
-    return models[0]
-
-
-def _agent_search(tools: Any) -> bool:
-    if tools is None:
-        return False
-    if not isinstance(tools, list):
-        raise _reject(400, "tools must be a list", "invalid_parameter", "tools")
-    for tool in tools:
-        if not isinstance(tool, dict) or tool.get("type") not in ("web_search", "fetch_url"):
-            raise _reject(400, "Unknown tool: use {\"type\": \"web_search\"}", "invalid_parameter", "tools")
-    return any(tool["type"] == "web_search" for tool in tools)
-
-
-def _agent_response(body: dict, request: _AgentRequest) -> dict:
+def _agent_response(body: dict, request: AgentRequest) -> dict:
     answer = answer_for(request.question, with_search=request.search)
     text, status, incomplete = _maybe_truncate(answer.text, request.max_output_tokens)
     output: list[dict] = []
     if request.search:
         output.append(_search_results_item(answer))
     output.append({
-        "type": "message", "id": stable_id("msg_", body), "role": "assistant", "status": status,
+        "type": "message", "id": stable_id("msg_", body, "message"), "role": "assistant", "status": status,
         "content": [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}],
     })
     now = int(time.time())
@@ -198,23 +89,45 @@ def _agent_response(body: dict, request: _AgentRequest) -> dict:
         "id": stable_id("resp_", body), "object": "response", "created_at": now, "completed_at": now,
         "status": status, "model": request.model, "output": output, "error": None,
         "incomplete_details": incomplete, "usage": _agent_usage(request, answer, text),
-        "instructions": request.instructions, "max_output_tokens": request.max_output_tokens,
-        "tools": body.get("tools", []), "temperature": body.get("temperature"),
-        "top_p": body.get("top_p"), "store": body.get("store", False),
-        "text": {"format": {"type": "text"}},
+        **_echoed_settings(body, request),
     }
+
+
+def _echoed_settings(body: dict, request: AgentRequest) -> dict:
+    """The request's settings, echoed back with their defaults as the real response does."""
+    echoed = {
+        "instructions": request.instructions, "max_output_tokens": request.max_output_tokens,
+        "tools": body.get("tools") or [], "temperature": body.get("temperature"),
+        "top_p": body.get("top_p"), "store": bool(body.get("store")),
+        "text": {"format": body.get("response_format") or {"type": "text"}},
+        "background": bool(body.get("background")), "max_steps": body.get("max_steps"),
+        "reasoning": body.get("reasoning"),
+    }
+    for name in ("effort", "preset", "models", "previous_response_id", "prompt_cache_key", "service_tier"):
+        if body.get(name) is not None:
+            echoed[name] = body[name]
+    return echoed
 
 
 def failed_run(response: dict) -> dict:
     """Turn a finished response into a 200-wrapped failed run, as the real API reports one."""
-    error = {"message": "The agent run failed on the server.", "type": "internal_error", "code": 500}
+    # In a response object ``error.code`` is a string (the SDK's ErrorInfo), unlike the HTTP error envelope.
+    error = {"message": "The agent run failed on the server.", "type": "internal_error", "code": "internal_error"}
     return {**response, "status": "failed", "output": [], "error": error, "usage": None}
 
 
 def _maybe_truncate(text: str, limit: int | None) -> tuple[str, str, dict | None]:
     if limit is None or count_tokens(text) <= limit:
         return text, "completed", None
-    return text[: limit * 4], "incomplete", {"reason": "max_output_tokens"}
+    return _cut(text, limit * 4), "incomplete", {"reason": "max_output_tokens"}
+
+
+def _cut(text: str, size: int) -> str:
+    """The first ``size`` characters, ending on a whole word and never inside a ``[web:N]`` marker."""
+    cut = text[:size]
+    if len(cut) < len(text) and " " in cut:
+        cut = cut.rsplit(" ", 1)[0]
+    return re.sub(r"\[[^\]]*$", "", cut)
 
 
 def _search_results_item(answer: Answer) -> dict:
@@ -226,7 +139,7 @@ def _search_results_item(answer: Answer) -> dict:
     return {"type": "search_results", "queries": list(answer.queries), "results": results}
 
 
-def _agent_usage(request: _AgentRequest, answer: Answer, text: str) -> dict:
+def _agent_usage(request: AgentRequest, answer: Answer, text: str) -> dict:
     prompt = (request.instructions or "") + request.question
     snippets = " ".join(s.snippet for s in answer.sources) if request.search else ""
     input_tokens, output_tokens = count_tokens(prompt + snippets), count_tokens(text)
@@ -255,6 +168,7 @@ def agent_events(response: dict) -> list[bytes]:
     pending = {**response, "status": "in_progress", "output": [], "usage": None}
     events.append(("response.created", {"response": pending}))
     events.append(("response.in_progress", {"response": pending}))
+    events.extend(_reasoning_events(response["output"]))
     for index, item in enumerate(response["output"]):
         events.extend(_item_events(index, item))
     terminal = "response.completed" if response["status"] == "completed" else f"response.{response['status']}"
@@ -263,6 +177,18 @@ def agent_events(response: dict) -> list[bytes]:
         final["error"] = response["error"]
     events.append((terminal, final))
     return [sse_frame(kind, {"type": kind, "sequence_number": n, **data}) for n, (kind, data) in enumerate(events)]
+
+
+def _reasoning_events(output: list[dict]) -> list[tuple[str, dict]]:
+    """The optional ``response.reasoning.*`` events a web search produces before the answer."""
+    searches = [item for item in output if item["type"] == "search_results"]
+    if not searches:
+        return []
+    queries, results = searches[0]["queries"], searches[0]["results"]
+    return [("response.reasoning.started", {"thought": "Searching the web."}),
+            ("response.reasoning.search_queries", {"queries": queries}),
+            ("response.reasoning.search_results", {"results": results}),
+            ("response.reasoning.stopped", {})]
 
 
 def _item_events(index: int, item: dict) -> list[tuple[str, dict]]:
@@ -279,8 +205,10 @@ def _item_events(index: int, item: dict) -> list[tuple[str, dict]]:
     return events
 
 
-def _pieces(text: str, size: int = 24) -> list[str]:
-    return [text[i : i + size] for i in range(0, len(text), size)] or [""]
+def _pieces(text: str, words: int = 3) -> list[str]:
+    """Deltas of a few words each, roughly as a model streams tokens."""
+    tokens = re.findall(r"\s*\S+\s*", text)
+    return ["".join(tokens[i : i + words]) for i in range(0, len(tokens), words)] or [text]
 
 
 # --- POST /chat/completions (legacy) ------------------------------------------------------
@@ -300,32 +228,33 @@ def chat_completions(body: Any) -> Reply:
 
 def _validate_legacy(body: Any) -> tuple[str, str, int | None]:
     if not isinstance(body, dict):
-        raise _reject(400, "Request body must be a JSON object.", "invalid_request")
+        raise reject(400, "Request body must be a JSON object.", "invalid_request")
     model = body.get("model")
     if model not in LEGACY_MODELS:
-        raise _reject(400, f"Invalid model '{model}'. Permitted models can be found in the documentation "
-                      "at https://docs.perplexity.ai/guides/model-cards.", "invalid_model")
+        raise reject(400, INVALID_MODEL.format(model), "invalid_model")
     for name in body:
         if name not in LEGACY_FIELDS:
-            raise _reject(400, f"Unknown field '{name}'.", "invalid_request", name)
+            raise reject(400, f"Unknown field '{name}'.", "invalid_request", name)
     question = _legacy_question(body.get("messages"))
     max_tokens = body.get("max_tokens")
     if max_tokens is not None and (not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1):
-        raise _reject(400, "max_tokens must be a positive integer.", "invalid_parameter", "max_tokens")
+        raise reject(400, "max_tokens must be a positive integer.", "invalid_parameter", "max_tokens")
+    if not isinstance(body.get("stream", False), bool):
+        raise reject(400, "stream must be true or false.", "invalid_parameter", "stream")
     return model, question, max_tokens
 
 
 def _legacy_question(messages: Any) -> str:
     if not isinstance(messages, list) or not messages:
-        raise _reject(400, "messages must be a non-empty list.", "invalid_message", "messages")
+        raise reject(400, "messages must be a non-empty list.", "invalid_message", "messages")
     if any(not isinstance(m, dict) or not isinstance(m.get("content"), str) for m in messages):
-        raise _reject(400, "Each message needs a role and a string content.", "invalid_message", "messages")
+        raise reject(400, "Each message needs a role and a string content.", "invalid_message", "messages")
     roles = [m.get("role") for m in messages]
     while roles and roles[0] == "system":
         roles.pop(0)
     expected = ["user" if i % 2 == 0 else "assistant" for i in range(len(roles))]
     if not roles or roles != expected or roles[-1] != "user":
-        raise _reject(400, "After the (optional) system message(s), user and assistant roles should be "
+        raise reject(400, "After the (optional) system message(s), user and assistant roles should be "
                       "alternating, ending with a user message.", "invalid_message", "messages")
     return messages[-1]["content"]
 
@@ -335,7 +264,7 @@ def _legacy_completion(body: dict, model: str, question: str, max_tokens: int | 
     text = re.sub(r"\[web:(\d+)\]", r"[\1]", answer.text)  # the legacy API cited as [1], [2]
     finish = "stop"
     if max_tokens is not None and count_tokens(text) > max_tokens:
-        text, finish = text[: max_tokens * 4], "length"
+        text, finish = _cut(text, max_tokens * 4), "length"
     prompt = " ".join(m["content"] for m in body["messages"])
     prompt_tokens, completion_tokens = count_tokens(prompt), count_tokens(text)
     in_price, out_price = LEGACY_PRICES[model]

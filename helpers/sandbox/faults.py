@@ -7,7 +7,7 @@ header wins. ``X-Sandbox-Delay: <seconds>`` sets the pause of ``slow`` (default 
 
 from __future__ import annotations
 
-from helpers.sandbox.api import Reply, error_reply
+from helpers.sandbox.replies import Reply, error_reply
 
 FAULT_HEADER = "X-Sandbox-Fault"
 DELAY_HEADER = "X-Sandbox-Delay"

@@ -1,0 +1,233 @@
+"""Strict request validation for the Agent API, as the real service does it.
+
+The real ``/v1/agent`` decodes bodies like Go's ``json.Decoder`` with ``DisallowUnknownFields``:
+an unknown or leftover field, top-level or nested, is HTTP 400 ``invalid request body: json:
+unknown field "X"`` with ``param: "X"``. Values of the wrong type or out of range are 400
+``invalid_parameter`` naming the field. Sonar-only fields (``messages``, ``max_tokens``, ...)
+are unknown here, which is exactly how the real API rejects them.
+
+Each object is described by a ``{field: check}`` table; a check raises :class:`RejectedRequestError`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from helpers.sandbox.replies import RejectedRequestError, reject
+
+Check = Callable[[Any, str], None]
+
+AGENT_MODELS = ("perplexity/sonar", "openai/gpt-5.5", "anthropic/claude-sonnet-4-6")
+PRESETS = {"fast": "perplexity/sonar", "low": "perplexity/sonar", "medium": "openai/gpt-5.5",
+           "high": "openai/gpt-5.5", "xhigh": "anthropic/claude-sonnet-4-6"}
+MAX_FALLBACK_MODELS = 5
+MAX_DOMAIN_FILTERS = 20
+MIN_OUTPUT_TOKENS = 16  # the real API floors max_output_tokens to 16
+INVALID_MODEL = ("Invalid model '{}'. Permitted models can be found in the documentation "
+                 "at https://docs.perplexity.ai/guides/model-cards.")
+_DATE = re.compile(r"^(0[1-9]|1[0-2])/(0[1-9]|[12]\d|3[01])/\d{4}$")  # MM/DD/YYYY
+
+
+# --- checks (public first: the API's request shape) ----------------------------------------
+
+
+@dataclass(frozen=True)
+class AgentRequest:
+    """The parts of a valid Agent API request that shape the answer."""
+
+    question: str
+    instructions: str | None
+    model: str
+    search: bool
+    max_output_tokens: int | None
+
+
+def validate_agent(body: Any) -> AgentRequest:
+    """Check ``body`` field by field; raise :class:`RejectedRequestError` on the first problem."""
+    if not isinstance(body, dict):
+        raise reject(400, "invalid request body: expected a JSON object", "invalid_request")
+    _check_object(body, AGENT_FIELDS)
+    if body.get("input") is None:
+        raise _invalid("input", "is required: a question string or a list of {role, content} items")
+    model = _choose_model(body)
+    limit = body.get("max_output_tokens")
+    if model.startswith("anthropic/") and limit is None:
+        raise _invalid("max_output_tokens", f"is required for {model}")
+    tools = body.get("tools") or []
+    return AgentRequest(
+        question=_question(body["input"]), instructions=body.get("instructions"), model=model,
+        search=any(tool["type"] == "web_search" for tool in tools),
+        max_output_tokens=max(MIN_OUTPUT_TOKENS, limit) if limit is not None else None,
+    )
+
+
+def _invalid(param: str, problem: str) -> RejectedRequestError:
+    return reject(400, f"invalid request body: {param} {problem}", "invalid_parameter", param)
+
+
+def _check_object(value: Any, fields: dict[str, Check], param: str = "body") -> None:
+    if not isinstance(value, dict):
+        raise _invalid(param, "must be a JSON object")
+    for name, item in value.items():
+        if name not in fields:
+            raise reject(400, f'invalid request body: json: unknown field "{name}"', "invalid_request", name)
+        if item is not None:  # null means "not set", as with Go's pointer fields
+            fields[name](item, name)
+
+
+def _obj(fields: dict[str, Check]) -> Check:
+    return lambda value, param: _check_object(value, fields, param)
+
+
+def _string(value: Any, param: str) -> None:
+    if not isinstance(value, str):
+        raise _invalid(param, "must be a string")
+
+
+def _boolean(value: Any, param: str) -> None:
+    if not isinstance(value, bool):
+        raise _invalid(param, "must be true or false")
+
+
+def _anything(value: Any, param: str) -> None:
+    """Accepted and ignored: the sandbox has no behaviour for it."""
+
+
+def _number(low: float, high: float) -> Check:
+    def check(value: Any, param: str) -> None:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+            raise _invalid(param, f"must be a number from {low:g} to {high:g}")
+    return check
+
+
+def _integer(low: int, high: int | None = None) -> Check:
+    def check(value: Any, param: str) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or value < low or (high and value > high):
+            bounds = f"from {low} to {high}" if high else f"of at least {low}"
+            raise _invalid(param, f"must be a whole number {bounds}")
+    return check
+
+
+def _one_of(values: Iterable[str]) -> Check:
+    allowed = tuple(values)
+
+    def check(value: Any, param: str) -> None:
+        if value not in allowed:
+            raise _invalid(param, f"must be one of: {', '.join(allowed)}")
+    return check
+
+
+def _list_of(item: Check, most: int | None = None, least: int = 0) -> Check:
+    def check(value: Any, param: str) -> None:
+        if not isinstance(value, list) or len(value) < least or (most is not None and len(value) > most):
+            size = f" of {least} to {most} items" if most else ""
+            raise _invalid(param, f"must be a list{size}")
+        for element in value:
+            item(element, param)
+    return check
+
+
+def _date(value: Any, param: str) -> None:
+    if not isinstance(value, str) or not _DATE.match(value):
+        raise _invalid(param, "must be a date written MM/DD/YYYY")
+
+
+def _domain(value: Any, param: str) -> None:
+    if not isinstance(value, str) or not value.strip("-") or "://" in value or " " in value:
+        raise _invalid(param, "must list domains without a scheme, such as 'nasa.gov' (or '-nasa.gov' to exclude)")
+
+
+# --- the Agent API's schema ---------------------------------------------------------------
+
+_CONTENT_PART = _obj({"type": _one_of(("input_text", "input_image", "input_file")), "text": _string,
+                      "image_url": _string, "file_url": _string, "file_data": _string, "filename": _string})
+
+
+def _content(value: Any, param: str) -> None:
+    if not isinstance(value, str):
+        _list_of(_CONTENT_PART, least=1)(value, param)
+
+
+_INPUT_ITEM = _obj({"role": _one_of(("user", "assistant", "system", "developer")), "content": _content,
+                    "type": _one_of(("message",))})
+
+
+def _input(value: Any, param: str) -> None:
+    if isinstance(value, str):
+        if not value.strip():
+            raise _invalid(param, "must not be empty: ask a question")
+        return
+    _list_of(_INPUT_ITEM, least=1)(value, param)
+    for item in value:
+        if "role" not in item or "content" not in item:
+            raise _invalid(param, "items need a role and a content")
+
+
+_FILTERS = _obj({
+    "search_domain_filter": _list_of(_domain, most=MAX_DOMAIN_FILTERS),
+    "search_recency_filter": _one_of(("hour", "day", "week", "month", "year")),
+    "search_after_date_filter": _date, "search_before_date_filter": _date,
+    "last_updated_after_filter": _date, "last_updated_before_filter": _date,
+})
+_LOCATION = _obj({"city": _string, "country": _string, "region": _string,
+                  "latitude": _number(-90, 90), "longitude": _number(-180, 180)})
+_TOOLS = {
+    "web_search": {"type": _string, "filters": _FILTERS, "search_context_size": _one_of(("low", "medium", "high")),
+                   "max_results": _integer(1, 50), "max_tokens": _integer(1), "max_tokens_per_page": _integer(1),
+                   "search_type": _one_of(("web", "fast")), "user_location": _LOCATION},
+    "fetch_url": {"type": _string, "max_urls": _integer(1, 50)},
+}
+
+
+def _tool(value: Any, param: str) -> None:
+    if not isinstance(value, dict) or value.get("type") not in _TOOLS:
+        kinds = " or ".join(_TOOLS)
+        raise _invalid(param, f'items must be tools of type {kinds}, such as {{"type": "web_search"}}')
+    _check_object(value, _TOOLS[value["type"]], param)
+
+
+AGENT_FIELDS: dict[str, Check] = {
+    "input": _input, "instructions": _string, "model": _string, "models": _list_of(_string, MAX_FALLBACK_MODELS, 1),
+    "preset": _string, "effort": _string, "tools": _list_of(_tool), "max_output_tokens": _integer(1),
+    "temperature": _number(0, 2), "top_p": _number(0, 1), "stream": _boolean, "store": _boolean,
+    "background": _boolean, "max_steps": _integer(1, 100),
+    "reasoning": _obj({"effort": _one_of(("none", "minimal", "low", "medium", "high", "xhigh"))}),
+    "response_format": _obj({"type": _one_of(("text", "json_schema", "regex")), "json_schema": _anything,
+                             "regex": _anything}),
+    "language_preference": _string, "previous_response_id": _string, "prompt_cache_key": _string,
+    "service_tier": _one_of(("auto", "default", "flex", "priority", "fast")), "tool_choice": _anything,
+    "step_budget_reminder": _boolean, "skills": _anything, "profile": _anything,
+}
+
+
+def _choose_model(body: dict) -> str:
+    """``effort`` (or its older name ``preset``) wins over ``model``/``models``, as in the SDK."""
+    for name in ("effort", "preset"):
+        if body.get(name) is not None:
+            if body[name] not in PRESETS:
+                raise _invalid(name, f"must be one of: {', '.join(PRESETS)}")
+            return PRESETS[body[name]]
+    models = body.get("models") or ([body["model"]] if body.get("model") is not None else [])
+    if not models:
+        raise reject(400, "invalid request body: one of model, models or preset is required", "invalid_request",
+                     "model")
+    for model in models:
+        if model not in AGENT_MODELS:
+            raise reject(400, INVALID_MODEL.format(model), "invalid_model", "model")
+    return models[0]
+
+
+def _question(value: str | list[dict]) -> str:
+    """The question the answer is about: the text, or the last user item's text."""
+    if isinstance(value, str):
+        return value
+    for item in reversed(value):
+        if item["role"] == "user":
+            content = item["content"]
+            if isinstance(content, str):
+                return content
+            return " ".join(part.get("text") or "" for part in content)
+    raise _invalid("input", "needs at least one item with role 'user'")
