@@ -26,6 +26,10 @@ ERROR_OUTPUT = '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.st
 WIDGET = ".jupyter-widgets"
 PASSWORD_INPUT = ".widget-text input[type=password]"
 WIDGET_BUTTON = "button.jupyter-button.widget-button"
+# A widget displayed by a cell: the top box, right inside the cell's output (not a box nested in it).
+TOP_WIDGET_BOX = ".jp-OutputArea-output > .jupyter-widgets.widget-box"
+# What an Output widget inside a box shows (a send's answer, a Test result).
+WIDGET_OUTPUT = ".widget-output .jp-OutputArea-output"
 # Outputs opened from the file are marked before a run: the recorded notebooks already show
 # numbered prompts, so only outputs replaced by the run prove that the run happened.
 MARK_RECORDED_OUTPUTS = """
@@ -103,6 +107,12 @@ class NotebookPage:
         expect(self.outputs.filter(has_text="Error displaying widget")).to_have_count(0)
         expect(self.outputs.filter(has_text="Loading widget...")).to_have_count(0)
 
+    def widget_with_button(self, label: str) -> WidgetBox:
+        """The one widget (a cell's top box: the playground, the connector form) that has a button ``label``."""
+        box = self.panel.locator(TOP_WIDGET_BOX).filter(has=_button(self.page, label))
+        expect(box).to_have_count(1)
+        return WidgetBox(box)
+
     def widget_button(self, label: str) -> Locator:
         return self.outputs.locator(WIDGET_BUTTON, has_text=label).first
 
@@ -119,3 +129,45 @@ class NotebookPage:
             if time.monotonic() > deadline:
                 raise AssertionError(f"Ctrl+S did not save {file} within {timeout:.0f} s")
             time.sleep(0.2)
+
+
+class WidgetBox:
+    """One displayed widget: its fields found by their visible labels, its buttons by their text."""
+
+    def __init__(self, root: Locator) -> None:
+        self.root = root
+
+    def button(self, label: str) -> Locator:
+        return self.root.locator(_button(self.root.page, label))
+
+    def textarea(self, label: str) -> Locator:
+        return self._field(".widget-textarea", "textarea", label)
+
+    def dropdown(self, label: str) -> Locator:
+        return self._field(".widget-dropdown", "select", label)
+
+    def choose(self, label: str, option_text: str) -> str:
+        """Pick, in the dropdown ``label``, the one option whose visible text contains ``option_text``."""
+        option = self.dropdown(label).locator("option", has_text=option_text)
+        expect(option).to_have_count(1)
+        chosen = option.inner_text()
+        self.dropdown(label).select_option(label=chosen)
+        return chosen
+
+    def output_with_text(self, text: str | re.Pattern) -> Locator:
+        """What the widget's own Output area shows (never the notebook's cell outputs around it)."""
+        return self.root.locator(WIDGET_OUTPUT).filter(has_text=text)
+
+    def message(self, text: str | re.Pattern) -> Locator:
+        """A sentence the widget shows in one of its HTML lines (a status, a warning)."""
+        return self.root.locator(".widget-html-content").filter(has_text=text)
+
+    def _field(self, widget: str, control: str, label: str) -> Locator:
+        exact_label = self.root.page.locator("label.widget-label", has_text=re.compile(f"^{re.escape(label)}$"))
+        field = self.root.locator(widget).filter(has=exact_label).locator(control)
+        expect(field).to_have_count(1)
+        return field
+
+
+def _button(page: Page, label: str) -> Locator:
+    return page.locator(WIDGET_BUTTON, has_text=re.compile(f"^\\s*{re.escape(label)}\\s*$"))

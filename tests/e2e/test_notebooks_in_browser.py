@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 import stat
 import string
@@ -16,6 +17,9 @@ CONNECTOR_NOTEBOOK = "notebooks/03_creator_studio_connector.ipynb"
 # What the sandbox answers to the guide's question, and one of its sources.
 GUIDE_ANSWER = "100 to 400 billion stars"
 GUIDE_SOURCE_HOST = "nasa.gov"
+GUIDE_MODEL = "mistral-7b-instruct"  # retired; the guide sent it to /chat/completions
+CURRENT_LEGACY_MODEL = "sonar"
+SANDBOX_ANSWER = "[Sandbox answer]"  # how the sandbox starts its answer to a question it does not know
 
 
 def fake_key() -> str:
@@ -50,18 +54,59 @@ def test_saving_a_key_with_the_widget(notebook: NotebookPage, project: Path) -> 
     assert key[5:] not in saved_text
 
 
-def test_first_request_shows_the_answer_with_sources(notebook: NotebookPage) -> None:
+def test_first_request_then_the_playground(notebook: NotebookPage) -> None:
     notebook.open(AUTH_NOTEBOOK).run_all()
     notebook.expect_no_errors()
-
     answer = notebook.expect_output(GUIDE_ANSWER)
     expect(answer).to_contain_text("Sources")
     expect(answer.locator("li a[href^='http']").first).to_be_visible()
     expect(answer.locator(f"a[href*='{GUIDE_SOURCE_HOST}']").first).to_be_visible()
 
+    playground = notebook.widget_with_button("Send")
+    question = f"Which planet is called the red planet? (browser check {secrets.token_hex(4)})"
+    playground.textarea("Question").fill(question)
+    playground.button("Send").click()
 
-def test_connector_test_succeeds(notebook: NotebookPage) -> None:
+    # The sandbox quotes a question it has no stored answer for: this answer is for the question typed.
+    new_answer = playground.output_with_text(SANDBOX_ANSWER)
+    expect(new_answer).to_contain_text(question, timeout=30_000)
+    expect(new_answer).to_contain_text("Sources")
+    expect(new_answer.locator("a[href^='https://sandbox.invalid/']").first).to_be_visible()
+
+    chosen = playground.choose("Model", GUIDE_MODEL)
+    assert "/chat/completions" in chosen, f"the guide's model should go to the legacy endpoint: {chosen!r}"
+    playground.button("Send").click()
+
+    explanation = playground.message(re.compile(f"'{GUIDE_MODEL}' is retired"))
+    expect(explanation).to_be_visible(timeout=30_000)
+    expect(explanation).to_contain_text(f"'{CURRENT_LEGACY_MODEL}'")  # a current alternative
+    expect(explanation).not_to_contain_text("Traceback")
+    expect(playground.textarea("Question")).to_have_value(question)
+    expect(playground.output_with_text(SANDBOX_ANSWER)).to_have_count(0)  # no stale answer passes for this one
+
+
+def test_connector_test_in_the_notebook_and_in_the_form(notebook: NotebookPage) -> None:
     notebook.open(CONNECTOR_NOTEBOOK).run_all()
     notebook.expect_no_errors()
+    notebook.expect_output("Successful execution")  # the notebook's own Test cell
 
-    notebook.expect_output("Successful execution")
+    form = notebook.widget_with_button("Test")
+
+    # The notebook ends by importing the guide's cURL command: its retired model fails the Test.
+    form.button("Test").click()
+    expect(form.output_with_text("Execution failed")).to_contain_text("HTTP 400", timeout=30_000)
+
+    body = form.textarea("Request Body")
+    guide_body = body.input_value()
+    assert f'"{GUIDE_MODEL}"' in guide_body, "the form should hold the guide's imported action"
+    body.fill(guide_body.replace(f'"{GUIDE_MODEL}"', f'"{CURRENT_LEGACY_MODEL}"'))
+    form.button("Test").click()
+
+    result = form.output_with_text("Successful execution")
+    expect(result).to_contain_text("HTTP 200", timeout=30_000)
+    expect(form.output_with_text("Execution failed")).to_have_count(0)
+    schema = result.locator("details", has=notebook.page.locator("summary", has_text="Output schema"))
+    schema.locator("summary").click()
+    expect(schema.locator("code, pre").first).to_be_visible()
+    expect(schema).to_contain_text('"properties"')
+    expect(schema).to_contain_text('"choices"')  # generated from this response: a chat completion
