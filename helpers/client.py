@@ -7,7 +7,6 @@ Every failure becomes one :mod:`helpers.errors` class with a sentence a learner 
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import random
 import time
@@ -23,7 +22,7 @@ import urllib3
 from helpers import errors
 from helpers.keys import mask_key, redact
 from helpers.sandbox import shared_sandbox
-from helpers.settings import Settings, resolve_settings
+from helpers.settings import SANDBOX_DEMO_KEY, Settings, is_loopback_host, resolve_settings
 
 GUIDE_SYSTEM = "Be precise and concise."
 GUIDE_QUESTION = "How many stars are there in our galaxy?"
@@ -138,7 +137,7 @@ class PerplexityClient:
                  deadline: float = 120.0, retry_base_delay: float = 0.5, retry_max_delay: float = 8.0,
                  headers: Mapping[str, str] | None = None,
                  on_retry: Callable[[int, float, errors.PerplexityError], None] | None = None) -> None:
-        check_transport(base_url)
+        check_transport(base_url, secret=api_key != SANDBOX_DEMO_KEY)
         self._key = api_key
         self.base_url = base_url.rstrip("/")
         self.mode = mode
@@ -445,25 +444,20 @@ def chat_body(messages: list[dict], *, model: str = CURRENT_LEGACY_MODEL, **fiel
     return {"model": model, "messages": messages, **{k: v for k, v in fields.items() if v is not None}}
 
 
-def check_transport(base_url: str) -> None:
-    """The key travels only over https, or plain http to this computer (the sandbox)."""
+def check_transport(base_url: str, *, secret: bool = True) -> None:
+    """The key travels only over https, or plain http to this computer (the sandbox).
+
+    A key that is no secret (the sandbox's demo key) may also use plain http to another computer,
+    so that a class can share one sandbox on the instructor's machine.
+    """
     parts = urlsplit(base_url)
     if parts.scheme == "https" and parts.hostname:
         return
-    if parts.scheme == "http" and _is_loopback(parts.hostname or ""):
+    if parts.scheme == "http" and parts.hostname and (not secret or is_loopback_host(parts.hostname)):
         return
     raise errors.TransportSecurityError(
         f"Refusing to send your key to {parts.scheme or '?'}://{parts.hostname or '?'}: use an https:// "
         "address (plain http is allowed only for the local sandbox on 127.0.0.1).")
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def retry_delay(attempt: int, error: errors.PerplexityError, base: float = 0.5,

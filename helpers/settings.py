@@ -11,9 +11,11 @@ example an instructor's) instead of starting one inside the notebook.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from helpers.errors import AuthenticationError, TutorialError
 from helpers.keys import FoundKey, find_api_key, mask_key
@@ -47,6 +49,9 @@ class Settings:
         where = "the built-in sandbox on this computer" if self.base_url is None else f"the sandbox at {self.base_url}"
         if self.key is None:
             return f"Mode: sandbox. No API key is configured, so requests go to {where}. Answers are simulated."
+        if self.api_key == SANDBOX_DEMO_KEY:
+            return (f"Mode: sandbox ({MODE_VARIABLE}=sandbox). Requests go to {where} with the sandbox's "
+                    "demo key: your own key stays on this computer.")
         return f"Mode: sandbox ({MODE_VARIABLE}=sandbox). Requests go to {where} with the key {mask_key(self.api_key)}."
 
     def __repr__(self) -> str:
@@ -67,5 +72,17 @@ def resolve_settings(environ: dict[str, str] | None = None, env_file: Path | Non
             f"or set the environment variable PERPLEXITY_API_KEY."
         )
     if mode == "sandbox" or (mode == "auto" and key is None):
-        return Settings("sandbox", base_url, key.value if key else SANDBOX_DEMO_KEY, key)
+        # A sandbox on another computer (a class server) never gets the learner's own key.
+        remote = base_url is not None and not is_loopback_host(urlsplit(base_url).hostname or "")
+        return Settings("sandbox", base_url, key.value if key and not remote else SANDBOX_DEMO_KEY, key)
     return Settings("live", base_url or DEFAULT_BASE_URL, key.value, key)
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether ``host`` names this computer (``localhost``, 127.0.0.0/8, ``::1``)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -127,6 +127,9 @@ def test_an_unreachable_base_url_fails_and_skips_the_key_check(tmp_path: Path) -
 
 def test_plain_http_to_another_host_is_refused_before_anything_is_sent(project: Path,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    # A real (secret) key in live mode: only the sandbox's demo key may travel over plain http.
+    monkeypatch.setenv("PERPLEXITY_MODE", "live")
+    monkeypatch.setenv("PERPLEXITY_API_KEY", FAKE_KEY)
     monkeypatch.setenv("PERPLEXITY_BASE_URL", "http://api.example.com")
     checks = {c.name: c for c in run_checks()}
     assert checks["API host"].status == PROBLEM and "Refusing to send your key" in checks["API host"].detail

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers.errors import AuthenticationError, TutorialError
+from helpers.client import PerplexityClient, check_transport
+from helpers.errors import AuthenticationError, TransportSecurityError, TutorialError
 from helpers.settings import DEFAULT_BASE_URL, SANDBOX_DEMO_KEY, resolve_settings
 from tests.conftest import FAKE_KEY
 
@@ -46,3 +47,23 @@ def test_base_url_is_honoured_in_both_modes() -> None:
     assert live.base_url == "https://proxy.example"
     shared = resolve_settings({"PERPLEXITY_BASE_URL": "http://127.0.0.1:8000"}, NO_FILE)
     assert shared.is_sandbox and shared.base_url == "http://127.0.0.1:8000"
+
+
+def test_a_sandbox_on_another_computer_never_gets_the_learners_key() -> None:
+    environ = {"PERPLEXITY_API_KEY": FAKE_KEY, "PERPLEXITY_MODE": "sandbox",
+               "PERPLEXITY_BASE_URL": "http://192.0.2.10:8000"}  # TEST-NET-1: documentation only, never contacted
+    settings = resolve_settings(environ, NO_FILE)
+    assert settings.is_sandbox and settings.api_key == SANDBOX_DEMO_KEY
+    assert "demo key" in settings.describe()
+    local = resolve_settings({**environ, "PERPLEXITY_BASE_URL": "http://127.0.0.1:8000"}, NO_FILE)
+    assert local.api_key == FAKE_KEY
+
+
+def test_only_the_demo_key_may_travel_over_plain_http_to_another_computer() -> None:
+    check_transport("http://192.0.2.10:8000", secret=False)
+    with pytest.raises(TransportSecurityError):
+        check_transport("http://192.0.2.10:8000")
+    client = PerplexityClient(SANDBOX_DEMO_KEY, "http://192.0.2.10:8000")  # constructing sends nothing
+    assert client.base_url == "http://192.0.2.10:8000"
+    with pytest.raises(TransportSecurityError):
+        PerplexityClient(FAKE_KEY, "http://192.0.2.10:8000")
