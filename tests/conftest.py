@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers.client import PerplexityClient
 from helpers.sandbox import Sandbox
 
 FAKE_KEY = "pplx-" + "t3st" * 12  # built at run time, so no key-shaped string sits in the source
@@ -16,6 +17,22 @@ FAKE_KEY = "pplx-" + "t3st" * 12  # built at run time, so no key-shaped string s
 def sandbox() -> Iterator[Sandbox]:
     with Sandbox() as server:
         yield server
+
+
+@pytest.fixture(scope="module")
+def module_sandbox() -> Iterator[Sandbox]:
+    """One sandbox for the whole module: faults are chosen per request, so tests do not share state."""
+    with Sandbox() as server:
+        yield server
+
+
+@pytest.fixture
+def sandbox_client(module_sandbox: Sandbox) -> Iterator[PerplexityClient]:
+    """A client of the module's sandbox whose retries take milliseconds."""
+    from tests.support import fast_client  # imported here: tests.support itself imports FAKE_KEY from this module
+
+    with fast_client(module_sandbox.url) as client:
+        yield client
 
 
 @pytest.fixture

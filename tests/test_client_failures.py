@@ -5,11 +5,7 @@ Clients here use short timeouts and tiny retry delays so the whole module stays 
 
 from __future__ import annotations
 
-import socket
 import time
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from threading import Thread
 
 import pytest
 
@@ -23,74 +19,13 @@ from helpers.client import (
     retry_delay,
 )
 from helpers.sandbox import Sandbox
-from tests.conftest import FAKE_KEY
+from tests.support import CannedServer, fast_client, unused_url
 
 FAULT = "X-Sandbox-Fault"
 
 
-def fast_client(url: str, key: str = FAKE_KEY, **options: object) -> PerplexityClient:
-    """A client whose retries take milliseconds (a 1 s Retry-After is then too long to wait for)."""
-    settings = {"mode": "sandbox", "timeout": (1.0, 1.0), "retry_base_delay": 0.01, "retry_max_delay": 0.05,
-                **options}
-    return PerplexityClient(key, url, **settings)
-
-
-class CannedServer:
-    """A loopback server that gives every request the same reply: what a wrong base URL might answer."""
-
-    def __init__(self, body: bytes, content_type: str, status: int = 200) -> None:
-        reply = (body, content_type, status)
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                self.send_response(reply[2])
-                self.send_header("Content-Type", reply[1])
-                self.send_header("Content-Length", str(len(reply[0])))
-                self.end_headers()
-                self.wfile.write(reply[0])
-
-            def do_GET(self) -> None:
-                self.do_POST()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def __enter__(self) -> CannedServer:
-        Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-
-def unused_url() -> str:
-    """An address on this computer where nothing listens (the OS just freed the port)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{probe.getsockname()[1]}"
-
-
 def sse(*events: tuple[str, str]) -> bytes:
     return b"".join(f"event: {name}\ndata: {data}\n\n".encode() for name, data in events)
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[Sandbox]:
-    """One sandbox for the module: faults are chosen per request, so tests do not share state."""
-    with Sandbox() as sandbox:
-        yield sandbox
-
-
-@pytest.fixture
-def client(server: Sandbox) -> Iterator[PerplexityClient]:
-    with fast_client(server.url) as c:
-        yield c
 
 
 def faulty(client: PerplexityClient, fault: str, **options: object) -> PerplexityClient:
@@ -100,51 +35,53 @@ def faulty(client: PerplexityClient, fault: str, **options: object) -> Perplexit
 # --- not authenticated, forbidden -----------------------------------------------------------
 
 
-def test_forbidden_key_is_a_permission_error_without_the_key(server: Sandbox) -> None:
+def test_forbidden_key_is_a_permission_error_without_the_key(module_sandbox: Sandbox) -> None:
     blocked = "pplx-blocked" + "2" * 30
-    with fast_client(server.url, blocked) as c, pytest.raises(errors.PermissionDeniedError, match="403") as caught:
+    with (fast_client(module_sandbox.url, blocked) as c,
+          pytest.raises(errors.PermissionDeniedError, match="403") as caught):
         c.stream_answer(GUIDE_QUESTION)
     assert blocked not in str(caught.value) + caught.value.detail
 
 
-def test_legacy_html_401_is_still_an_authentication_error(server: Sandbox) -> None:
+def test_legacy_html_401_is_still_an_authentication_error(module_sandbox: Sandbox) -> None:
     revoked = "pplx-revoked" + "3" * 30
-    with fast_client(server.url, revoked) as c, pytest.raises(errors.AuthenticationError, match="401"):
+    with fast_client(module_sandbox.url, revoked) as c, pytest.raises(errors.AuthenticationError, match="401"):
         c.chat_completion(guide_messages())
 
 
 # --- invalid model, invalid request: no retry -----------------------------------------------
 
 
-def test_unknown_agent_model_lists_the_servers_models(client: PerplexityClient) -> None:
+def test_unknown_agent_model_lists_the_servers_models(sandbox_client: PerplexityClient) -> None:
     retries = []
     with pytest.raises(errors.InvalidModelError, match="'mistral-7b-instruct'") as caught:
-        client.with_options(on_retry=lambda *a: retries.append(a)).create_response("hi", model="mistral-7b-instruct")
-    assert set(caught.value.alternatives) == set(client.list_models())
+        sandbox_client.with_options(on_retry=lambda *a: retries.append(a)).create_response(
+            "hi", model="mistral-7b-instruct")
+    assert set(caught.value.alternatives) == set(sandbox_client.list_models())
     assert all(f"'{m}'" in str(caught.value) for m in caught.value.alternatives)
     assert retries == []
 
 
-def test_invalid_request_names_the_field_and_is_not_retried(client: PerplexityClient) -> None:
+def test_invalid_request_names_the_field_and_is_not_retried(sandbox_client: PerplexityClient) -> None:
     retries = []
     with pytest.raises(errors.InvalidRequestError, match="field 'max_tokens'") as caught:
-        client.with_options(on_retry=lambda *a: retries.append(a)).create_response("hi", max_tokens=50)
+        sandbox_client.with_options(on_retry=lambda *a: retries.append(a)).create_response("hi", max_tokens=50)
     assert caught.value.param == "max_tokens" and retries == []
 
 
 # --- rate limits and service errors: retried with backoff, within a deadline ----------------
 
 
-def test_rate_limit_longer_than_the_longest_wait_is_reported_at_once(client: PerplexityClient) -> None:
+def test_rate_limit_longer_than_the_longest_wait_is_reported_at_once(sandbox_client: PerplexityClient) -> None:
     started = time.monotonic()
     with pytest.raises(errors.RateLimitError, match="Wait 1 second, then try again") as caught:
-        faulty(client, "rate_limit").create_response(GUIDE_QUESTION)
+        faulty(sandbox_client, "rate_limit").create_response(GUIDE_QUESTION)
     assert caught.value.retry_after == 1.0 and time.monotonic() - started < 0.9
 
 
-def test_rate_limit_waits_at_least_retry_after(client: PerplexityClient) -> None:
+def test_rate_limit_waits_at_least_retry_after(sandbox_client: PerplexityClient) -> None:
     waits = []
-    patient = faulty(client, "rate_limit", max_retries=1, retry_max_delay=2.0,
+    patient = faulty(sandbox_client, "rate_limit", max_retries=1, retry_max_delay=2.0,
                      on_retry=lambda n, wait, error: waits.append(wait))
     started = time.monotonic()
     with pytest.raises(errors.RateLimitError):
@@ -154,17 +91,17 @@ def test_rate_limit_waits_at_least_retry_after(client: PerplexityClient) -> None
 
 @pytest.mark.parametrize(("fault", "status"), [("server_error", 500), ("bad_gateway", 502), ("unavailable", 503),
                                                ("gateway_timeout", 504)])
-def test_service_errors_are_retried_then_reported(client: PerplexityClient, fault: str, status: int) -> None:
+def test_service_errors_are_retried_then_reported(sandbox_client: PerplexityClient, fault: str, status: int) -> None:
     retries = []
     with pytest.raises(errors.ServiceError, match=f"HTTP {status}") as caught:
-        faulty(client, fault, max_retries=3, on_retry=lambda n, w, e: retries.append(n)).stream_answer("hi")
+        faulty(sandbox_client, fault, max_retries=3, on_retry=lambda n, w, e: retries.append(n)).stream_answer("hi")
     assert retries == [1, 2, 3] and caught.value.status == status
     assert caught.value.detail.endswith("(after 4 attempts)")
 
 
-def test_retries_stop_at_the_deadline(client: PerplexityClient) -> None:
+def test_retries_stop_at_the_deadline(sandbox_client: PerplexityClient) -> None:
     retries = []
-    slow_backoff = faulty(client, "unavailable", max_retries=20, retry_base_delay=0.1, retry_max_delay=1.0,
+    slow_backoff = faulty(sandbox_client, "unavailable", max_retries=20, retry_base_delay=0.1, retry_max_delay=1.0,
                           deadline=0.6, on_retry=lambda n, w, e: retries.append(n))
     started = time.monotonic()
     with pytest.raises(errors.ServiceError):
@@ -186,44 +123,44 @@ def test_backoff_grows_with_jitter_and_respects_retry_after() -> None:
 # --- failed runs, timeouts, dropped and broken connections ----------------------------------
 
 
-def test_failed_run_in_a_200_answer_is_an_error(client: PerplexityClient) -> None:
+def test_failed_run_in_a_200_answer_is_an_error(sandbox_client: PerplexityClient) -> None:
     with pytest.raises(errors.RunFailedError, match="run failed on the server") as caught:
-        faulty(client, "failed").create_response(GUIDE_QUESTION)
+        faulty(sandbox_client, "failed").create_response(GUIDE_QUESTION)
     assert caught.value.status == 200 and "internal_error" in caught.value.detail
 
 
-def test_failed_terminal_event_is_an_error(client: PerplexityClient) -> None:
+def test_failed_terminal_event_is_an_error(sandbox_client: PerplexityClient) -> None:
     with pytest.raises(errors.RunFailedError, match="run failed on the server"):
-        faulty(client, "failed").stream_answer(GUIDE_QUESTION)
+        faulty(sandbox_client, "failed").stream_answer(GUIDE_QUESTION)
 
 
-def test_slow_answer_is_a_timeout(client: PerplexityClient) -> None:
-    impatient = client.with_options(headers={FAULT: "slow", "X-Sandbox-Delay": "1"}, timeout=(1.0, 0.3))
+def test_slow_answer_is_a_timeout(sandbox_client: PerplexityClient) -> None:
+    impatient = sandbox_client.with_options(headers={FAULT: "slow", "X-Sandbox-Delay": "1"}, timeout=(1.0, 0.3))
     with pytest.raises(errors.APITimeoutError, match=r"No answer from .* within 0\.3 seconds"):
         impatient.create_response(GUIDE_QUESTION)
 
 
-def test_connection_closed_without_an_answer(client: PerplexityClient) -> None:
+def test_connection_closed_without_an_answer(sandbox_client: PerplexityClient) -> None:
     with pytest.raises(errors.ConnectionDroppedError, match="closed the connection before answering"):
-        faulty(client, "drop").create_response(GUIDE_QUESTION)
+        faulty(sandbox_client, "drop").create_response(GUIDE_QUESTION)
 
 
-def test_stream_cut_mid_answer_keeps_the_text_so_far(client: PerplexityClient) -> None:
+def test_stream_cut_mid_answer_keeps_the_text_so_far(sandbox_client: PerplexityClient) -> None:
     received = []
     with pytest.raises(errors.StreamInterruptedError, match="stopped half-way") as caught:
-        faulty(client, "truncate_stream").stream_answer(GUIDE_QUESTION, on_delta=received.append)
+        faulty(sandbox_client, "truncate_stream").stream_answer(GUIDE_QUESTION, on_delta=received.append)
     assert caught.value.partial_text and caught.value.partial_text == "".join(received)
 
 
-def test_legacy_stream_cut_mid_answer(client: PerplexityClient) -> None:
+def test_legacy_stream_cut_mid_answer(sandbox_client: PerplexityClient) -> None:
     with pytest.raises(errors.StreamInterruptedError) as caught:
-        faulty(client, "truncate_stream").stream_chat_completion(guide_messages())
+        faulty(sandbox_client, "truncate_stream").stream_chat_completion(guide_messages())
     assert "Milky Way" in caught.value.partial_text
 
 
-def test_legacy_stream_gives_the_whole_answer(client: PerplexityClient) -> None:
+def test_legacy_stream_gives_the_whole_answer(sandbox_client: PerplexityClient) -> None:
     pieces = []
-    completion = client.stream_chat_completion(guide_messages(), on_delta=pieces.append)
+    completion = sandbox_client.stream_chat_completion(guide_messages(), on_delta=pieces.append)
     assert len(pieces) > 1 and completion.text == "".join(pieces) and completion.total_cost > 0
 
 
@@ -235,9 +172,9 @@ def test_unreachable_server_in_a_stream_is_a_network_error() -> None:
         c.stream_answer("hi")
 
 
-def test_retired_legacy_endpoint(server: Sandbox) -> None:
+def test_retired_legacy_endpoint(module_sandbox: Sandbox) -> None:
     # A server without /chat/completions (here: the sandbox under another prefix) answers 404.
-    with fast_client(server.url + "/v0") as c, pytest.raises(errors.EndpointRetiredError, match="/v1/agent"):
+    with fast_client(module_sandbox.url + "/v0") as c, pytest.raises(errors.EndpointRetiredError, match="/v1/agent"):
         c.chat_completion(guide_messages())
 
 

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from helpers.connector import (
     GUIDE_BODY,
-    MAX_RESPONSE_BYTES,
     BasicAuth,
     BearerAuth,
     Connector,
@@ -33,55 +30,7 @@ from helpers.connector import (
 from helpers.connector_view import test_result_markdown
 from helpers.sandbox import Sandbox
 from tests.conftest import FAKE_KEY
-
-OTHER_KEY = "k3y-" + "x9" * 10  # another vendor's key, built at run time
-
-
-class EchoServer:
-    """A tiny loopback server that records each request and answers with what it received.
-
-    ``GET /big`` answers with a body just over Creator Studio's 200 KB limit.
-    """
-
-    def __init__(self) -> None:
-        self.requests: list[dict] = []
-        handler = type("Handler", (_EchoHandler,), {"records": self.requests})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def __enter__(self) -> EchoServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-
-class _EchoHandler(BaseHTTPRequestHandler):
-    records: list[dict]
-
-    def _answer(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length).decode() if length else ""
-        record = {"method": self.command, "path": self.path, "headers": dict(self.headers.items()), "body": body}
-        self.records.append(record)
-        payload = b"x" * (MAX_RESPONSE_BYTES + 10) if self.path == "/big" else json.dumps(record).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain" if self.path == "/big" else "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _answer  # noqa: N815 - http.server's names
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
-        pass
+from tests.support import OTHER_KEY, EchoServer
 
 
 @pytest.fixture

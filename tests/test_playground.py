@@ -29,24 +29,12 @@ from helpers.widgets.playground import (
     send_request,
 )
 from tests.conftest import FAKE_KEY
-from tests.test_client_failures import CannedServer, fast_client, unused_url
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[Sandbox]:
-    with Sandbox() as sandbox:
-        yield sandbox
+from tests.support import CannedServer, fast_client, unused_url
 
 
 @pytest.fixture
-def client(server: Sandbox) -> Iterator[PerplexityClient]:
-    with fast_client(server.url) as c:
-        yield c
-
-
-@pytest.fixture
-def pg(client: PerplexityClient) -> Playground:
-    return Playground(client)
+def pg(sandbox_client: PerplexityClient) -> Playground:
+    return Playground(sandbox_client)
 
 
 def choice_for(pg: Playground, model: str) -> ModelChoice:
@@ -81,10 +69,10 @@ def answer_shown(pg: Playground) -> str:
 # --- the plain functions --------------------------------------------------------------------
 
 
-def test_menu_comes_from_the_server_and_keeps_the_guides_model(client: PerplexityClient) -> None:
-    choices, note = model_choices(client)
+def test_menu_comes_from_the_server_and_keeps_the_guides_model(sandbox_client: PerplexityClient) -> None:
+    choices, note = model_choices(sandbox_client)
     agent_models = [c.model for c in choices if c.endpoint == "agent" and c.model]
-    assert agent_models == client.list_models() and "GET /v1/models" in note
+    assert agent_models == sandbox_client.list_models() and "GET /v1/models" in note
     assert any(c.endpoint == "legacy" and c.model == GUIDE_MODEL for c in choices)
     assert any(c.preset == "fast" for c in choices)
 
@@ -95,8 +83,8 @@ def test_menu_falls_back_to_the_dated_list_when_the_server_is_unreachable() -> N
     assert "built-in list of 2026" in note and default_choice(choices).model == "perplexity/sonar"
 
 
-def test_agent_request_carries_every_edit(client: PerplexityClient) -> None:
-    choice = default_choice(model_choices(client)[0])
+def test_agent_request_carries_every_edit(sandbox_client: PerplexityClient) -> None:
+    choice = default_choice(model_choices(sandbox_client)[0])
     values = EditorValues(choice, question="Q?", max_output_tokens=100, recency="week",
                           domains="https://nasa.gov/, -example.com", extra_fields='{"temperature": 0.2}')
     body = build_request(values).body
@@ -106,8 +94,8 @@ def test_agent_request_carries_every_edit(client: PerplexityClient) -> None:
     assert body["max_output_tokens"] == 100 and body["temperature"] == 0.2 and body["model"] == choice.model
 
 
-def test_guides_request_goes_to_the_legacy_endpoint(client: PerplexityClient) -> None:
-    guide = next(c for c in model_choices(client)[0] if c.model == GUIDE_MODEL)
+def test_guides_request_goes_to_the_legacy_endpoint(sandbox_client: PerplexityClient) -> None:
+    guide = next(c for c in model_choices(sandbox_client)[0] if c.model == GUIDE_MODEL)
     request = build_request(EditorValues(guide))
     assert request.path == "/chat/completions"
     assert request.body["messages"][0] == {"role": "system", "content": GUIDE_SYSTEM}
@@ -121,27 +109,27 @@ def test_guides_request_goes_to_the_legacy_endpoint(client: PerplexityClient) ->
     ({"extra_fields": "{temperature: 1}"}, "not valid JSON"),
     ({"extra_fields": "[1]"}, "must be a JSON object"),
 ])
-def test_edits_that_cannot_be_sent_are_explained(client: PerplexityClient, edits: dict, words: str) -> None:
-    values = EditorValues(default_choice(model_choices(client)[0]), **edits)
+def test_edits_that_cannot_be_sent_are_explained(sandbox_client: PerplexityClient, edits: dict, words: str) -> None:
+    values = EditorValues(default_choice(model_choices(sandbox_client)[0]), **edits)
     with pytest.raises(Exception, match=words):
         build_request(values)
 
 
-def test_curl_and_json_views_show_the_exact_body_and_mask_the_key(client: PerplexityClient) -> None:
-    request = build_request(EditorValues(default_choice(model_choices(client)[0])))
-    curl, shown = request_as_curl(request, client), json.loads(request_as_json(request, client))
+def test_curl_and_json_views_show_the_exact_body_and_mask_the_key(sandbox_client: PerplexityClient) -> None:
+    request = build_request(EditorValues(default_choice(model_choices(sandbox_client)[0])))
+    curl, shown = request_as_curl(request, sandbox_client), json.loads(request_as_json(request, sandbox_client))
     assert FAKE_KEY not in curl + json.dumps(shown)
-    assert client.masked_key in curl and "Bearer $PERPLEXITY_API_KEY" in curl
-    assert shown["body"] == request.body and shown["headers"]["Authorization"] == f"Bearer {client.masked_key}"
+    assert sandbox_client.masked_key in curl and "Bearer $PERPLEXITY_API_KEY" in curl
+    assert shown["body"] == request.body and shown["headers"]["Authorization"] == f"Bearer {sandbox_client.masked_key}"
     assert json.dumps(request.body, indent=2) in curl
 
 
-def test_estimate_is_an_upper_bound_of_the_real_cost(client: PerplexityClient) -> None:
-    request = build_request(EditorValues(default_choice(model_choices(client)[0])))
-    outcome = send_request(client, request)
+def test_estimate_is_an_upper_bound_of_the_real_cost(sandbox_client: PerplexityClient) -> None:
+    request = build_request(EditorValues(default_choice(model_choices(sandbox_client)[0])))
+    outcome = send_request(sandbox_client, request)
     estimate = estimate_cost(request)
     assert outcome.ok and estimate.at_most >= outcome.answer.total_cost
-    bigger = build_request(EditorValues(request_choice(client), max_output_tokens=4000))
+    bigger = build_request(EditorValues(request_choice(sandbox_client), max_output_tokens=4000))
     assert estimate_cost(bigger).at_most > estimate.at_most
     assert "at most $" in estimate_sentence(request, "live")
     assert "free" in estimate_sentence(request, "sandbox")
@@ -151,15 +139,15 @@ def request_choice(client: PerplexityClient) -> ModelChoice:
     return default_choice(model_choices(client)[0])
 
 
-def test_no_estimate_without_a_price_on_file(client: PerplexityClient) -> None:
-    preset = next(c for c in model_choices(client)[0] if c.preset)
+def test_no_estimate_without_a_price_on_file(sandbox_client: PerplexityClient) -> None:
+    preset = next(c for c in model_choices(sandbox_client)[0] if c.preset)
     request = build_request(EditorValues(preset))
     assert estimate_cost(request) is None and "No price on file" in estimate_sentence(request, "live")
 
 
-def test_send_streams_pieces_then_returns_the_answer(client: PerplexityClient) -> None:
+def test_send_streams_pieces_then_returns_the_answer(sandbox_client: PerplexityClient) -> None:
     pieces = []
-    outcome = send_request(client, build_request(EditorValues(request_choice(client))), pieces.append)
+    outcome = send_request(sandbox_client, build_request(EditorValues(request_choice(sandbox_client))), pieces.append)
     assert len(pieces) > 1 and "".join(pieces) == outcome.answer.text and outcome.message == ""
 
 
@@ -210,9 +198,9 @@ def test_the_key_never_reaches_widget_state(pg: Playground) -> None:
 # --- the widget: one test per failure -------------------------------------------------------
 
 
-def test_bad_key(server: Sandbox) -> None:
+def test_bad_key(module_sandbox: Sandbox) -> None:
     key = "pplx-revoked" + "4" * 30
-    with fast_client(server.url, key) as revoked:
+    with fast_client(module_sandbox.url, key) as revoked:
         pg = Playground(revoked)
         shown = send_and_check_edits_kept(pg, edit(pg, question="Still mine?"))
     assert "key was not accepted (HTTP 401)" in shown and "Traceback" not in shown
@@ -220,8 +208,8 @@ def test_bad_key(server: Sandbox) -> None:
     assert key not in shown + pg.detail.value
 
 
-def test_forbidden_key(server: Sandbox) -> None:
-    with fast_client(server.url, "pplx-blocked" + "5" * 30) as blocked:
+def test_forbidden_key(module_sandbox: Sandbox) -> None:
+    with fast_client(module_sandbox.url, "pplx-blocked" + "5" * 30) as blocked:
         pg = Playground(blocked)
         shown = send_and_check_edits_kept(pg, edit(pg, instructions="Answer in French."))
     assert "not allowed to do this (HTTP 403)" in shown
@@ -284,8 +272,8 @@ def test_network_unreachable() -> None:
     assert "Could not reach" in shown and "built-in list" in pg.models_note.value
 
 
-def test_retired_legacy_endpoint(server: Sandbox) -> None:
-    with fast_client(server.url + "/v0") as moved:
+def test_retired_legacy_endpoint(module_sandbox: Sandbox) -> None:
+    with fast_client(module_sandbox.url + "/v0") as moved:
         pg = Playground(moved)
         shown = send_and_check_edits_kept(pg, edit(pg, choice=choice_for(pg, "sonar")))
     assert "no longer offers /chat/completions" in shown

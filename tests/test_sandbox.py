@@ -10,14 +10,7 @@ import requests
 
 from helpers.sandbox import Sandbox
 from tests.conftest import FAKE_KEY
-
-AUTH = {"Authorization": f"Bearer {FAKE_KEY}"}
-GUIDE_QUESTION = "How many stars are there in our galaxy?"
-GUIDE_AGENT = {"model": "perplexity/sonar", "input": GUIDE_QUESTION,
-               "instructions": "Be precise and concise.", "tools": [{"type": "web_search"}]}
-GUIDE_LEGACY = {"model": "mistral-7b-instruct", "messages": [
-    {"role": "system", "content": "Be precise and concise."},
-    {"role": "user", "content": "How many stars are there in our galaxy?"}]}
+from tests.support import AUTH, GUIDE_AGENT, GUIDE_LEGACY, GUIDE_QUESTION
 
 
 def test_lifecycle_picks_a_free_port_and_stops() -> None:

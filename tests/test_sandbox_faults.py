@@ -7,7 +7,7 @@ import requests
 
 from helpers.sandbox import Sandbox
 from tests.conftest import FAKE_KEY
-from tests.test_sandbox import AUTH, GUIDE_AGENT
+from tests.support import AUTH, GUIDE_AGENT
 
 
 @pytest.mark.parametrize(("fault", "status"), [("rate_limit", 429), ("server_error", 500), ("bad_gateway", 502),

@@ -16,7 +16,7 @@ import pytest
 
 from helpers.sandbox import Sandbox
 from tests.conftest import FAKE_KEY
-from tests.test_sandbox import GUIDE_QUESTION
+from tests.support import GUIDE_QUESTION
 
 SYSTEM = "Be precise and concise."
 WEB_SEARCH = [{"type": "web_search"}]

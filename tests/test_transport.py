@@ -7,9 +7,9 @@ key back); each records the requests it received, so a test can prove what was n
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from contextlib import ExitStack
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
@@ -17,23 +17,19 @@ from helpers import errors
 from helpers.client import PerplexityClient, check_transport
 from helpers.keys import mask_key
 from tests.conftest import FAKE_KEY
+from tests.support import LoopbackServer
 
 
-class Recorder(ThreadingHTTPServer):
+class Recorder(LoopbackServer):
     """A loopback server that answers every request with ``reply(handler)`` and remembers its headers."""
 
-    daemon_threads = True
-
     def __init__(self, reply) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(_Handler)
         self.reply, self.seen = reply, []
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
 
 
 class _Handler(BaseHTTPRequestHandler):
+    server: Recorder
     protocol_version = "HTTP/1.1"
 
     def _answer(self) -> None:
@@ -58,18 +54,12 @@ class _Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def serve() -> Iterator:
-    servers = []
+    with ExitStack() as servers:
 
-    def start(reply) -> Recorder:
-        server = Recorder(reply)
-        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-        servers.append(server)
-        return server
+        def start(reply) -> Recorder:
+            return servers.enter_context(Recorder(reply))
 
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
+        yield start
 
 
 def redirect_to(target: str, status: int = 307):
