@@ -9,8 +9,7 @@ import pytest
 
 from helpers.client import PerplexityClient
 from helpers.sandbox import Sandbox
-
-FAKE_KEY = "pplx-" + "t3st" * 12  # built at run time, so no key-shaped string sits in the source
+from tests.support import fast_client
 
 
 @pytest.fixture
@@ -29,7 +28,6 @@ def module_sandbox() -> Iterator[Sandbox]:
 @pytest.fixture
 def sandbox_client(module_sandbox: Sandbox) -> Iterator[PerplexityClient]:
     """A client of the module's sandbox whose retries take milliseconds."""
-    from tests.support import fast_client  # imported here: tests.support itself imports FAKE_KEY from this module
 
     with fast_client(module_sandbox.url) as client:
         yield client

@@ -8,7 +8,7 @@ from helpers import errors
 from helpers.client import GUIDE_QUESTION, GUIDE_SYSTEM, PerplexityClient, check_transport, connect, guide_messages
 from helpers.display import answer_markdown, usage_markdown
 from helpers.sandbox import Sandbox
-from tests.conftest import FAKE_KEY
+from tests.support import FAKE_KEY
 
 
 @pytest.fixture

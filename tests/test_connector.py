@@ -29,8 +29,7 @@ from helpers.connector import (
 )
 from helpers.connector_view import test_result_markdown
 from helpers.sandbox import Sandbox
-from tests.conftest import FAKE_KEY
-from tests.support import OTHER_KEY, EchoServer
+from tests.support import FAKE_KEY, OTHER_KEY, EchoServer
 
 
 @pytest.fixture

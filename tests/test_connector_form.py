@@ -19,7 +19,7 @@ from helpers.connector import (
 from helpers.curl_import import GUIDE_CURL
 from helpers.sandbox import Sandbox
 from helpers.widgets import ConnectorForm, connector_form
-from tests.conftest import FAKE_KEY
+from tests.support import FAKE_KEY
 
 
 def widget_state(form: ConnectorForm) -> str:

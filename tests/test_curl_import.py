@@ -24,7 +24,7 @@ from helpers.connector import (
 )
 from helpers.curl_import import GUIDE_CURL, import_curl, parse_curl
 from helpers.exports import to_curl
-from tests.conftest import FAKE_KEY
+from tests.support import FAKE_KEY
 
 
 def test_the_guides_command_gives_the_guides_action() -> None:

@@ -26,7 +26,7 @@ from helpers.doctor import (
 from helpers.keys import mask_key
 from helpers.recording import CLEARED_ENV
 from helpers.sandbox import Sandbox
-from tests.conftest import FAKE_KEY
+from tests.support import FAKE_KEY
 
 ROOT = Path(__file__).resolve().parent.parent
 

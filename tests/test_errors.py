@@ -7,7 +7,7 @@ from IPython.core.interactiveshell import InteractiveShell
 
 from helpers import errors
 from helpers.notebook import install_friendly_errors
-from tests.conftest import FAKE_KEY
+from tests.support import FAKE_KEY
 
 CAUSES = [errors.AuthenticationError, errors.PermissionDeniedError, errors.InvalidModelError,
           errors.InvalidRequestError, errors.RateLimitError, errors.ServiceError, errors.RunFailedError,

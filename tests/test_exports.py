@@ -24,8 +24,7 @@ from helpers.connector import (
 )
 from helpers.exports import POSTMAN_SCHEMA, as_json, key_variable, to_curl, to_openapi, to_postman
 from helpers.sandbox import Sandbox
-from tests.conftest import FAKE_KEY
-from tests.support import OTHER_KEY, EchoServer
+from tests.support import FAKE_KEY, OTHER_KEY, EchoServer
 
 ROOT = Path(__file__).resolve().parent.parent
 NEWMAN = ROOT / "node_modules" / ".bin" / "newman"

@@ -12,7 +12,7 @@ import pytest
 from helpers.keys import find_api_key, mask_key
 from helpers.widgets import key_entry
 from helpers.widgets.key_entry import KeyEntry
-from tests.conftest import FAKE_KEY
+from tests.support import FAKE_KEY
 
 OTHER_KEY = "pplx-" + "n3wk" * 12
 

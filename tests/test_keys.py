@@ -22,7 +22,7 @@ from helpers.keys import (
     save_api_key,
     validate_api_key,
 )
-from tests.conftest import FAKE_KEY
+from tests.support import FAKE_KEY
 
 
 def test_environment_variable_wins_over_env_file(project: Path) -> None:

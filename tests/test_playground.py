@@ -28,8 +28,7 @@ from helpers.widgets.playground import (
     request_as_json,
     send_request,
 )
-from tests.conftest import FAKE_KEY
-from tests.support import CannedServer, fast_client, unused_url
+from tests.support import FAKE_KEY, CannedServer, fast_client, unused_url
 
 
 @pytest.fixture

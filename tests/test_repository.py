@@ -31,7 +31,7 @@ def test_notebook_was_recorded_top_to_bottom_without_errors(path: Path) -> None:
 
 
 # Key-shaped strings that may appear in the repository, each with where it is and why it is harmless.
-# Anything else that looks like a key fails the scan: build test keys at run time (see tests/conftest.py).
+# Anything else that looks like a key fails the scan: build test keys at run time (see tests/support.py).
 ALLOWED_KEY_SHAPES = {
     "pplx-sandbox-demo-key-not-a-secret": "helpers/settings.py: sent to the sandbox when no key is configured",
     "pplx-from-file-000000000000": "an obviously fake key in an early tests/test_keys.py (git history only)",

@@ -9,8 +9,7 @@ import pytest
 import requests
 
 from helpers.sandbox import Sandbox
-from tests.conftest import FAKE_KEY
-from tests.support import AUTH, GUIDE_AGENT, GUIDE_LEGACY, GUIDE_QUESTION
+from tests.support import AUTH, FAKE_KEY, GUIDE_AGENT, GUIDE_LEGACY, GUIDE_QUESTION
 
 
 def test_lifecycle_picks_a_free_port_and_stops() -> None:

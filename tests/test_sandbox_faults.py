@@ -6,8 +6,7 @@ import pytest
 import requests
 
 from helpers.sandbox import Sandbox
-from tests.conftest import FAKE_KEY
-from tests.support import AUTH, GUIDE_AGENT
+from tests.support import AUTH, FAKE_KEY, GUIDE_AGENT
 
 
 @pytest.mark.parametrize(("fault", "status"), [("rate_limit", 429), ("server_error", 500), ("bad_gateway", 502),

@@ -16,8 +16,7 @@ from helpers.sandbox import Sandbox
 from helpers.sandbox.api import LEGACY_FIELDS
 from helpers.sandbox.faults import FAULTS
 from helpers.sandbox.validation import AGENT_FIELDS
-from tests.conftest import FAKE_KEY
-from tests.support import AUTH, GUIDE_AGENT, GUIDE_LEGACY
+from tests.support import AUTH, FAKE_KEY, GUIDE_AGENT, GUIDE_LEGACY
 
 FUZZ = settings(max_examples=120, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 PATHS = ["/v1/agent", "/v1/responses", "/chat/completions", "/v1/chat/completions", "/v1/models", "/", "/v1"]

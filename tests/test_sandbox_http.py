@@ -16,8 +16,7 @@ import requests
 
 from helpers.sandbox import Sandbox
 from helpers.sandbox.server import MAX_BODY_BYTES
-from tests.conftest import FAKE_KEY
-from tests.support import AUTH, GUIDE_AGENT
+from tests.support import AUTH, FAKE_KEY, GUIDE_AGENT
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -15,8 +15,7 @@ import perplexity
 import pytest
 
 from helpers.sandbox import Sandbox
-from tests.conftest import FAKE_KEY
-from tests.support import GUIDE_QUESTION
+from tests.support import FAKE_KEY, GUIDE_QUESTION
 
 SYSTEM = "Be precise and concise."
 WEB_SEARCH = [{"type": "web_search"}]

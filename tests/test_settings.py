@@ -9,7 +9,7 @@ import pytest
 from helpers.client import PerplexityClient, check_transport
 from helpers.errors import AuthenticationError, TransportSecurityError, TutorialError
 from helpers.settings import DEFAULT_BASE_URL, SANDBOX_DEMO_KEY, resolve_settings
-from tests.conftest import FAKE_KEY
+from tests.support import FAKE_KEY
 
 NO_FILE = Path("/nonexistent/.env")
 

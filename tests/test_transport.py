@@ -16,8 +16,7 @@ import pytest
 from helpers import errors
 from helpers.client import PerplexityClient, check_transport
 from helpers.keys import mask_key
-from tests.conftest import FAKE_KEY
-from tests.support import LoopbackServer
+from tests.support import FAKE_KEY, LoopbackServer
 
 
 class Recorder(LoopbackServer):
