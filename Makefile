@@ -23,8 +23,9 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $(NODE_STAMP)
 
+# LAB_ARGS passes extra options, e.g. make lab LAB_ARGS="--ServerApp.port=8890".
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab $(LAB_BROWSER) $(LAB_ROOT) --ServerApp.root_dir=notebooks
+	$(VENV)/bin/jupyter lab $(LAB_BROWSER) $(LAB_ROOT) --ServerApp.root_dir=notebooks $(LAB_ARGS)
 
 PYTEST_ARGS := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 
