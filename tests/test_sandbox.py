@@ -324,3 +324,12 @@ def test_key_shaped_text_is_never_echoed_in_errors(sandbox: Sandbox) -> None:
     assert reply.status_code == 404 and FAKE_KEY not in reply.text and "pplx-..." in reply.text
     field = _agent(sandbox, {**GUIDE_AGENT, FAKE_KEY: 1})
     assert field.status_code == 400 and FAKE_KEY not in field.text
+
+
+def test_the_notebooks_sandbox_is_started_once_and_streams_at_a_readable_pace() -> None:
+    from helpers.sandbox import shared_sandbox
+
+    first, second = shared_sandbox(), shared_sandbox()
+    assert first is second and first.is_running
+    assert first.stream_delay > 0
+    assert requests.get(first.url_for("/v1/models"), timeout=5).ok

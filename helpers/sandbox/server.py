@@ -129,12 +129,16 @@ _shared: Sandbox | None = None
 _shared_lock = threading.Lock()
 
 
+# The notebooks' sandbox streams at a readable pace, so a learner sees the answer arrive.
+NOTEBOOK_STREAM_DELAY = 0.04
+
+
 def shared_sandbox() -> Sandbox:
     """One sandbox per process (per notebook kernel), started on first use."""
     global _shared
     with _shared_lock:
         if _shared is None:
-            _shared = Sandbox().start()
+            _shared = Sandbox(stream_delay=NOTEBOOK_STREAM_DELAY).start()
         return _shared
 
 
