@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("sandbox", help="serve the local Perplexity API sandbox until stopped")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
+    serve.add_argument("--port", type=port_number, default=8000, help="port (default 8000; 0 picks a free one)")
     serve.add_argument("--fault", choices=sorted(FAULTS), help="make every request fail this way (for teaching)")
     serve.add_argument("--rate-limit", type=float, metavar="N",
                        help="allow N requests per second per key, then answer 429 with Retry-After")
@@ -43,6 +43,17 @@ def main(argv: list[str] | None = None) -> int:
         return serve_sandbox(args.host, args.port, args.fault, rate_limit=args.rate_limit,
                              stream_delay=args.stream_delay)
     return 0 if _record(args.paths) else 1
+
+
+def port_number(text: str) -> int:
+    """An argparse type: a TCP port, 0 to 65535, with a clear message otherwise."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a port number (0 to 65535).") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port number: use 0 to 65535 (0 picks a free one).")
+    return port
 
 
 def serve_sandbox(host: str, port: int, fault: str | None = None, *, rate_limit: float | None = None,

@@ -20,7 +20,7 @@ import requests
 import urllib3
 
 from helpers import errors
-from helpers.keys import mask_key, redact
+from helpers.keys import check_key_characters, mask_key, redact
 from helpers.sandbox import shared_sandbox
 from helpers.settings import SANDBOX_DEMO_KEY, Settings, is_loopback_host, resolve_settings
 
@@ -137,6 +137,7 @@ class PerplexityClient:
                  deadline: float = 120.0, retry_base_delay: float = 0.5, retry_max_delay: float = 8.0,
                  headers: Mapping[str, str] | None = None,
                  on_retry: Callable[[int, float, errors.PerplexityError], None] | None = None) -> None:
+        check_key_characters(api_key)  # a line break or smart quote cannot go into a header
         check_transport(base_url, secret=api_key != SANDBOX_DEMO_KEY)
         self._key = api_key
         self.base_url = base_url.rstrip("/")
@@ -164,6 +165,10 @@ class PerplexityClient:
     @property
     def masked_key(self) -> str:
         return mask_key(self._key)
+
+    def redact(self, text: str) -> str:
+        """``text`` with this client's key (and anything key-shaped) masked."""
+        return redact(text, [self._key])
 
     def with_options(self, **changes: Any) -> PerplexityClient:
         """A new client to the same server with the same key, some options changed.
@@ -293,7 +298,9 @@ class PerplexityClient:
         started = time.monotonic()
         for attempt in range(self.max_retries + 1):
             remaining = self.deadline - (time.monotonic() - started)
-            response = self._send_once(method, path, body, stream, max(0.1, min(self.timeout[1], remaining)))
+            # A stream's read timeout applies to every chunk: cutting it to the deadline would end a healthy one.
+            read_timeout = self.timeout[1] if stream else max(0.1, min(self.timeout[1], remaining))
+            response = self._send_once(method, path, body, stream, read_timeout)
             if response.status_code < 400:
                 return response
             error = self._error_for(response, path)
@@ -328,6 +335,10 @@ class PerplexityClient:
                 "shorter answer (fewer max output tokens).", detail=redact(str(exc), [self._key])) from None
         except requests.ConnectionError as exc:
             raise self._connection_error(exc) from None
+        except requests.RequestException as exc:  # anything else requests refuses, e.g. a malformed URL
+            raise errors.UnexpectedResponseError(
+                f"The request to {self.base_url} could not be sent. Check PERPLEXITY_BASE_URL.",
+                detail=redact(str(exc), [self._key])) from None
         if 300 <= response.status_code < 400:
             response.close()
             raise errors.UnexpectedResponseError(
@@ -346,7 +357,8 @@ class PerplexityClient:
 
     def _error_for(self, response: requests.Response, path: str) -> errors.PerplexityError:
         error = error_from_response(response, path, [self._key])
-        if isinstance(error, errors.InvalidModelError) and not path.endswith("/chat/completions"):
+        # The current models come from /v1/models: asking it while it fails would never end.
+        if isinstance(error, errors.InvalidModelError) and path not in ("/chat/completions", "/v1/models"):
             models, _ = self.available_models()
             error = _invalid_model(path, error.model, error.detail, tuple(models))
         return error
@@ -515,12 +527,15 @@ def error_from_response(response: requests.Response, path: str, secrets: list[st
     return errors.UnexpectedResponseError(f"Unexpected answer: HTTP {status}.", status=status, detail=detail)
 
 
-def _error_info(response: requests.Response) -> dict:
+def _error_info(response: requests.Response) -> dict[str, str]:
+    """The documented error envelope's fields as strings; empty when the body has another shape."""
     try:
         error = response.json().get("error")
     except (ValueError, AttributeError):
         return {}
-    return error if isinstance(error, dict) else {"message": str(error)}
+    if not isinstance(error, dict):
+        return {"message": str(error)} if error else {}
+    return {name: str(value) for name, value in error.items() if value is not None}
 
 
 def _invalid_model(path: str, name: str, detail: str,
@@ -599,4 +614,8 @@ def connect(*, quiet: bool = False) -> PerplexityClient:
     settings = resolve_settings()
     if not quiet:
         print(settings.describe())
-    return PerplexityClient(settings.api_key, base_url_for(settings), mode=settings.mode)
+    try:
+        return PerplexityClient(settings.api_key, base_url_for(settings), mode=settings.mode)
+    except errors.InvalidKeyError as error:
+        source = settings.key.source if settings.key else "configuration"
+        raise errors.InvalidKeyError(f"The key from the {source} cannot be used. {error}") from None

@@ -243,6 +243,9 @@ def check_connection(settings: Settings | None, call: bool) -> list[Check]:
     except errors.TransportSecurityError as error:
         return [Check("API host", PROBLEM, str(error), "Set PERPLEXITY_BASE_URL to an https:// address, or unset it."),
                 Check("Key accepted", SKIPPED, "not checked: the key is never sent over an unsafe connection.")]
+    except InvalidKeyError:  # the Key check above already says what is wrong and how to fix it
+        return [Check("API host", SKIPPED, "not checked until the key problem is fixed."),
+                Check("Key accepted", SKIPPED, "not checked until the key problem is fixed.")]
     with client:
         host = _check_host(client, settings)
         if host.status != OK:

@@ -170,7 +170,7 @@ def validate_api_key(raw: str) -> tuple[str, str]:
     if key.lower().startswith("bearer "):
         key = key[len("bearer ") :].strip()
         notes.append("removed the 'Bearer ' prefix, which the request adds for you")
-    _check_characters(key)
+    check_key_characters(key)
     if not key.startswith(KEY_PREFIX):
         raise InvalidKeyError(
             f"This does not look like a Perplexity key: keys start with '{KEY_PREFIX}'. "
@@ -184,7 +184,8 @@ def validate_api_key(raw: str) -> tuple[str, str]:
     return key, "; ".join(notes)
 
 
-def _check_characters(key: str) -> None:
+def check_key_characters(key: str) -> None:
+    """Raise :class:`InvalidKeyError` when ``key`` holds a character no key has (and no header may carry)."""
     if any(ch in key for ch in "\r\n"):
         raise InvalidKeyError("The key contains a line break. Paste it again as a single line.")
     if any(ch.isspace() for ch in key):
@@ -225,7 +226,8 @@ def redact(text: str, secrets: list[str] | tuple[str, ...] = ()) -> str:
     return _KEY_SHAPE.sub(lambda m: mask_key(m.group(0)), text)
 
 
-_KEY_SHAPE = re.compile(r"pplx-[A-Za-z0-9_\-]{16,}")
+# Every key validate_api_key accepts has this shape, so redaction catches keys nobody named too.
+_KEY_SHAPE = re.compile(rf"{KEY_PREFIX}[A-Za-z0-9_\-]{{{MIN_KEY_LENGTH - len(KEY_PREFIX)},}}")
 # In log lines only: whatever follows "Bearer" is a credential, even when it is not shaped like a key.
 _BEARER_VALUE = re.compile(r"(?i)\b(bearer\s+)(?!pplx-\.\.\.)([^\s'\",;]+)")
 
@@ -270,11 +272,12 @@ _log_redaction_installed = False
 def save_api_key(raw: str, env_file: Path | None = None) -> tuple[FoundKey, str]:
     """Validate ``raw`` and store it in the project's ``.env`` (mode 0600, atomic).
 
-    Other lines of an existing ``.env`` are kept. Returns the stored key and a note.
+    Other lines of an existing ``.env`` are kept; a key under the old name is replaced too.
+    Returns the stored key and a note.
     """
     key, note = validate_api_key(raw)
     path = _checked_env_path(env_file)
-    lines = _lines_without(path, KEY_VARIABLE)
+    lines = _lines_without(path, KEY_VARIABLE, LEGACY_KEY_VARIABLE)
     if not lines:
         lines = [ENV_FILE_HEADER]
     elif not lines[-1].endswith("\n"):

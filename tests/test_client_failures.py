@@ -225,3 +225,39 @@ def test_model_list_falls_back_to_the_dated_built_in_list() -> None:
     with fast_client(unused_url()) as c:
         models, source = c.available_models()
     assert models == list(BUILTIN_AGENT_MODELS) and "built-in list of 20" in source
+
+
+def test_a_key_with_a_line_break_from_the_environment_is_refused_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    from helpers.client import connect
+
+    tail = "SECRETTAIL" + "B" * 20
+    monkeypatch.setenv("PERPLEXITY_API_KEY", "pplx-" + "A" * 24 + "\n" + tail)
+    with pytest.raises(errors.InvalidKeyError, match=r"environment variable PERPLEXITY_API_KEY.*line break") as caught:
+        connect(quiet=True)
+    assert tail not in str(caught.value) and "AAAA" not in str(caught.value)
+
+
+@pytest.mark.parametrize("key", ["\u201cpplx-" + "A" * 30 + "\u201d", "pplx-" + "A" * 20 + " B"])
+def test_a_client_refuses_a_key_no_header_can_carry(key: str) -> None:
+    with pytest.raises(errors.InvalidKeyError):
+        PerplexityClient(key, "http://127.0.0.1:9")
+
+
+@pytest.mark.parametrize(("status", "body", "kind"), [
+    (400, b'{"detail": "missing field"}', errors.InvalidRequestError),
+    (401, b'{"message": "no"}', errors.AuthenticationError),
+    (400, b'{"error": {"type": "invalid_model", "message": null}}', errors.InvalidModelError),
+    (500, b'{"error": {"message": null}}', errors.ServiceError),
+])
+def test_error_bodies_of_another_shape_still_get_a_clear_sentence(status: int, body: bytes, kind: type) -> None:
+    with CannedServer(body, "application/json", status=status) as server, \
+            fast_client(server.url, max_retries=0) as client, pytest.raises(kind) as caught:
+        client.create_response("hi")
+    assert "None" not in str(caught.value) and "None" not in caught.value.detail
+
+
+def test_a_slow_stream_is_not_cut_by_the_retry_deadline() -> None:
+    # Each event arrives 0.25 s after the last: within the 1 s read timeout, but past the 0.15 s deadline.
+    with Sandbox(stream_delay=0.25) as slow, fast_client(slow.url, timeout=(1.0, 1.0), deadline=0.15) as client:
+        answer = client.stream_answer("What is the capital of France?", max_output_tokens=16)
+    assert answer.status in ("completed", "incomplete") and answer.text

@@ -160,7 +160,8 @@ def test_a_pasted_bearer_prefix_is_a_problem(project: Path, monkeypatch: pytest.
     monkeypatch.setenv("PERPLEXITY_BASE_URL", sandbox.url)
     checks = {c.name: c for c in run_checks()}
     assert checks["Key"].status == PROBLEM and "Bearer" in checks["Key"].detail
-    assert checks["Key accepted"].status == PROBLEM  # sent as it is, the header reads "Bearer Bearer ..."
+    # A key with a space cannot go into a header: it is not sent at all, and the Key check says why.
+    assert checks["Key accepted"].status == SKIPPED
     assert FAKE_KEY not in format_report(list(checks.values()))
 
 
@@ -211,3 +212,12 @@ def test_a_readable_env_file_without_a_key_is_fine(tmp_path: Path) -> None:
     assert check_env_file(env).status == PROBLEM
     env.chmod(0o600)
     assert check_env_file(env) == Check(".env file", OK, "mode 600: only you can read it.")
+
+
+def test_a_key_with_a_line_break_is_reported_not_crashed_on(tmp_path: Path) -> None:
+    tail = "SECRETTAIL" + "B" * 20
+    result = doctor(tmp_path, "--skip-call", PERPLEXITY_API_KEY="pplx-" + "A" * 24 + "\n" + tail)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "line break" in result.stdout
+    assert tail not in result.stdout + result.stderr
+    assert_one_fix_per_problem(result.stdout)

@@ -110,3 +110,8 @@ def test_a_file_that_cannot_be_written_gives_one_sentence(tmp_path: Path, monkey
     type_and_save(entry, FAKE_KEY)
     assert entry.status.value.startswith("Not saved: could not write your .env file (No such file or directory)")
     assert entry.password.value == ""
+
+
+def test_the_widget_text_is_short_and_stable() -> None:
+    # nbval compares this text: ipywidgets' own repr would list every child's settings.
+    assert repr(key_entry()) == "KeyEntry(saves_to='.env')"

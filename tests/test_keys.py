@@ -300,3 +300,18 @@ def test_every_log_record_is_redacted_even_through_later_handlers() -> None:
     logged = stream.getvalue()
     assert FAKE_KEY not in logged and "not-shaped-like-a-key" not in logged
     assert logged.count(mask_key(FAKE_KEY)) == 2 and "Bearer ...-key" in logged and "ValueError" in logged
+
+
+def test_saving_replaces_a_key_stored_under_the_old_name(project: Path) -> None:
+    env = project / ".env"
+    old_key = "pplx-" + "o1d" * 12
+    env.write_text(f"OTHER=1\nPPLX_API_KEY={old_key}\n")
+    save_api_key(FAKE_KEY, env)
+    assert old_key not in env.read_text() and "OTHER=1" in env.read_text()
+    assert find_api_key({}, env).value == FAKE_KEY
+
+
+def test_redaction_covers_the_shortest_key_validation_accepts() -> None:
+    shortest = "pplx-" + "q" * 15
+    assert validate_api_key(shortest)[0] == shortest
+    assert shortest not in redact(f"error: {shortest}")

@@ -13,6 +13,7 @@ import ipywidgets as widgets
 import pytest
 
 from helpers.client import GUIDE_MODEL, GUIDE_QUESTION, GUIDE_SYSTEM, PerplexityClient
+from helpers.errors import InvalidRequestError
 from helpers.sandbox import Sandbox
 from helpers.widgets.playground import (
     HISTORY_LENGTH,
@@ -110,7 +111,7 @@ def test_guides_request_goes_to_the_legacy_endpoint(sandbox_client: PerplexityCl
 ])
 def test_edits_that_cannot_be_sent_are_explained(sandbox_client: PerplexityClient, edits: dict, words: str) -> None:
     values = EditorValues(default_choice(model_choices(sandbox_client)[0]), **edits)
-    with pytest.raises(Exception, match=words):
+    with pytest.raises(InvalidRequestError, match=words):
         build_request(values)
 
 
@@ -283,3 +284,19 @@ def test_unexpected_response() -> None:
         pg = Playground(c)
         shown = send_and_check_edits_kept(pg, edit(pg))
     assert "streamed answer was expected" in shown
+
+
+def test_show_outcome_prints_the_sentence_of_a_failure(capsys: pytest.CaptureFixture[str]) -> None:
+    from helpers.widgets.playground import Outcome, show_outcome
+
+    show_outcome(Outcome(message="Too many requests (HTTP 429).", detail="x", error_type="RateLimitError"))
+    assert capsys.readouterr().out == "Too many requests (HTTP 429).\n"
+
+
+def test_a_failure_never_shows_the_clients_key_even_when_short() -> None:
+    short_key = "pplx-" + "q" * 15  # the shortest key validation accepts
+    with CannedServer(f'{{"error": {{"message": "bad key {short_key}"}}}}'.encode(), "application/json",
+                      status=400) as server, fast_client(server.url, short_key) as client:
+        request = build_request(EditorValues(default_choice(model_choices(client)[0])))
+        outcome = send_request(client, request)
+    assert not outcome.ok and short_key not in outcome.message + outcome.detail

@@ -190,3 +190,12 @@ def test_standalone_command_explains_bad_options(capsys: pytest.CaptureFixture[s
 
     assert main(["sandbox", "--port", "0", "--rate-limit", "-1"]) == 2
     assert "rate_limit must be a positive number" in capsys.readouterr().err
+
+
+def test_the_cli_refuses_a_port_out_of_range_with_a_clear_message(capsys: pytest.CaptureFixture[str]) -> None:
+    from helpers.cli import main
+
+    with pytest.raises(SystemExit) as stopped:
+        main(["sandbox", "--port", "70000"])
+    assert stopped.value.code == 2
+    assert "70000 is not a port number" in capsys.readouterr().err

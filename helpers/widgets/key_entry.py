@@ -87,6 +87,10 @@ class KeyEntry(widgets.VBox):
         save_button.on_click(self._on_save)
         remove_button.on_click(self._on_remove)
 
+    def __repr__(self) -> str:
+        # Short and stable: nbval compares it, and ipywidgets' own repr lists every child's settings.
+        return f"KeyEntry(saves_to={self.env_file.name if self.env_file else '.env'!r})"
+
     def _on_save(self, _: widgets.Button) -> None:
         raw, self.password.value = self.password.value, ""  # forget the value first
         self.status.value = escape(save_key_message(raw, self.env_file))

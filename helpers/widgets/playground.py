@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from html import escape
 
 import ipywidgets as widgets
+from IPython.display import Markdown, display
 
 from helpers.client import (
     AGENT_PRESETS,
@@ -197,7 +198,8 @@ def request_as_curl(request: ApiRequest, client: PerplexityClient) -> str:
     """The request as a curl command; the key is read from the environment, and shown only masked."""
     body = json.dumps(request.body, indent=2, ensure_ascii=False)
     command = "\n".join([
-        f"# Your key ({client.masked_key}) is read from ${KEY_VARIABLE}; -N prints the answer as it streams.",
+        f"# First put your key ({client.masked_key}) in the shell: export {KEY_VARIABLE}=...",
+        "# -N prints the answer as it streams.",
         f"curl -N {shlex.quote(client.base_url + request.path)} \\",
         f'  -H "Authorization: Bearer ${KEY_VARIABLE}" \\',
         '  -H "Content-Type: application/json" \\',
@@ -292,7 +294,7 @@ def send_request(client: PerplexityClient, request: ApiRequest,
             answer = client.stream_answer(on_delta=on_delta, **request.arguments)
     except Exception as error:  # any failure, ours or not, becomes a sentence (never a traceback)
         message, detail = describe_failure(error)
-        return Outcome(message=message, detail=detail, error_type=type(error).__name__,
+        return Outcome(message=client.redact(message), detail=client.redact(detail), error_type=type(error).__name__,
                        summary=getattr(error, "summary", "unexpected error"),
                        partial_text=getattr(error, "partial_text", ""))
     return Outcome(answer=answer)
@@ -316,6 +318,14 @@ def final_markdown(outcome: Outcome) -> str:
     if outcome.partial_text:
         return outcome.partial_text + "\n\n*(The answer stopped here.)*"
     return ""
+
+
+def show_outcome(outcome: Outcome) -> None:
+    """Display what the Send button shows: the answer, or the one-sentence failure."""
+    if outcome.ok or outcome.partial_text:
+        display(Markdown(final_markdown(outcome)))
+    if not outcome.ok:
+        print(outcome.message)
 
 
 # --- the widget -----------------------------------------------------------------------------
