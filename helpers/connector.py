@@ -16,12 +16,12 @@ import re
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote_plus, urlencode, urlsplit
 
 import pystache
 import requests
+import urllib3
 from genson import SchemaBuilder
-from pystache.common import PystacheError
 from pystache.context import KeyNotFoundError
 
 from helpers.client import GUIDE_MODEL, GUIDE_QUESTION, GUIDE_SYSTEM, check_transport, guide_messages
@@ -124,7 +124,8 @@ class ParamAuth:
         return {self.param_name: self.api_key}
 
     def masks(self) -> dict[str, str]:
-        return {self.api_key: mask_key(self.api_key)}
+        # The key as typed, and as the URL carries it (percent-encoded), which an echoing server shows.
+        return {self.api_key: mask_key(self.api_key), quote_plus(self.api_key): mask_key(self.api_key)}
 
     def describe(self) -> dict[str, str]:
         return {"Auth Config": self.config, "Api Key Auth Auth Type": "Param Auth",
@@ -328,8 +329,9 @@ def render_template(template: str, examples: dict[str, Any]) -> str:
         except KeyNotFoundError as error:  # note the name, stand in a blank, and look for more
             missing.append(error.key)
             context[error.key.split(".")[0]] = ""
-        except PystacheError as error:
-            raise ConnectorError(f"The template is not valid Mustache ({error}). Check that every "
+        except Exception as error:  # PystacheError, but also pystache's ParsingError (not a subclass) and others
+            detail = " ".join(str(error).split()) or type(error).__name__
+            raise ConnectorError(f"The template is not valid Mustache ({detail}). Check that every "
                                  "{{#section}} has its {{/section}}.") from None
     if missing:
         raise ConnectorError(f"{MISSING_EXAMPLE_10111} Give an example value to: {', '.join(missing)}.")
@@ -365,8 +367,8 @@ def check_request(connector: Connector, action: HttpAction) -> str:
     """One sentence: ready to test (and where the request goes), or what to fix first. Never raises."""
     try:
         request = build_request(connector, action)
-    except ConnectorError as error:
-        return f"Not ready: {error}"
+    except Exception as error:  # documented never to raise
+        return f"Not ready: {error_sentence(error, connector.auth.masks())}"
     return f"Ready: {request.method} {hide_secrets(request.url, request.masks)} through '{connector.name}'."
 
 
@@ -409,6 +411,16 @@ def generate_output_schema(body: Any) -> dict:
     return builder.to_schema()
 
 
+def error_sentence(error: BaseException, masks: dict[str, str] | None = None) -> str:
+    """Any error as one sentence with its secrets masked: a TutorialError's own words, else its kind and first line."""
+    if isinstance(error, TutorialError):
+        text = " ".join(str(error).split())
+    else:
+        detail = next(iter(str(error).strip().splitlines()), "").strip()[:200]
+        text = f"Something unexpected went wrong ({type(error).__name__}{': ' + detail if detail else ''})."
+    return redact(hide_secrets(text, masks or {}))
+
+
 def hide_secrets(text: str, masks: dict[str, str]) -> str:
     """``text`` with each secret replaced by its mask (see ``masks()`` of each auth)."""
     for secret in sorted(masks, key=len, reverse=True):  # longest first: a password inside a token
@@ -421,17 +433,42 @@ def hide_secrets(text: str, masks: dict[str, str]) -> str:
 
 
 def _send(request: BuiltRequest) -> tuple[int, bytes]:
-    """Send once; read at most one byte past the size limit, so a huge answer cannot fill memory."""
+    """Send once, within Creator Studio's time limit for the whole request (not for each read).
+
+    Reads stop just past the size limit, so a huge answer cannot fill memory.
+    """
+    deadline = time.monotonic() + TEST_TIMEOUT_SECONDS
     with requests.Session() as session:
         session.trust_env = False  # no proxies or .netrc credentials picked up silently
         with session.request(request.method, request.url, headers=request.headers, data=request.body,
                              timeout=TEST_TIMEOUT_SECONDS, allow_redirects=False, stream=True) as response:
             content = b""
-            for chunk in response.iter_content(64 * 1024):
-                content += chunk
-                if len(content) > MAX_RESPONSE_BYTES:
+            while len(content) <= MAX_RESPONSE_BYTES:
+                chunk = _read_some(response, deadline)
+                if not chunk:
                     break
+                content += chunk
             return response.status_code, content
+
+
+def _read_some(response: requests.Response, deadline: float) -> bytes:
+    """What has arrived (up to 64 KB) as soon as anything has; ``b""`` at the end of the body.
+
+    ``iter_content`` would wait for a whole chunk, and the socket's timeout restarts with each byte,
+    so a server that trickles could keep Test running for ever: each wait is cut to the time left.
+    """
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise requests.Timeout(f"The response took longer than {TEST_TIMEOUT_SECONDS} seconds in all.")
+    sock = getattr(getattr(response.raw, "connection", None), "sock", None)
+    if sock is not None:
+        sock.settimeout(remaining)
+    try:
+        return response.raw.read1(64 * 1024, decode_content=True)
+    except (urllib3.exceptions.ReadTimeoutError, TimeoutError):
+        raise requests.Timeout(f"The response took longer than {TEST_TIMEOUT_SECONDS} seconds in all.") from None
+    except (urllib3.exceptions.HTTPError, OSError) as error:
+        raise requests.ConnectionError(str(error)) from None
 
 
 def _since(started: float) -> float:
@@ -439,10 +476,30 @@ def _since(started: float) -> float:
 
 
 def _parse_body(content: bytes, masks: dict[str, str]) -> Any:
-    try:
-        return json.loads(content)
-    except ValueError:
-        return redact(hide_secrets(content.decode(errors="replace")[:2000], masks))
+    """The response as Test shows it, every secret masked (a server may echo the request, as httpbin does).
+
+    The text is masked before it is parsed; the parsed strings are masked again, which catches a
+    secret that JSON escaped (``\\"``, ``\\u...``). Text that is not JSON is cut to 2,000 characters.
+    """
+    text = content.decode(errors="replace")
+    masked = redact(hide_secrets(text, masks))
+    for candidate in (masked, text):  # masking could, rarely, break the JSON: then mask after parsing
+        try:
+            return _mask_strings(json.loads(candidate), masks)
+        except (ValueError, RecursionError):
+            continue
+    return masked[:2000]
+
+
+def _mask_strings(value: Any, masks: dict[str, str]) -> Any:
+    """``value`` (parsed JSON) with every secret masked in its strings and keys."""
+    if isinstance(value, str):
+        return redact(hide_secrets(value, masks))
+    if isinstance(value, list):
+        return [_mask_strings(item, masks) for item in value]
+    if isinstance(value, dict):
+        return {_mask_strings(key, masks): _mask_strings(item, masks) for key, item in value.items()}
+    return value
 
 
 def _explain(status: int, size: int) -> str:
@@ -480,7 +537,14 @@ class _JsonBool(str):
 
 def _checked_base_url(base_url: str) -> str:
     url = base_url.strip().rstrip("/")
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # such as an unclosed [ of an IPv6 address
+        raise ConnectorError(f"The Base URL '{base_url}' is not a valid address: write it as "
+                             "https://host, for example https://api.perplexity.ai.") from None
+    if "@" in parts.netloc:  # checked first, so no message below repeats a password
+        raise ConnectorError("The Base URL cannot hold a user name or password (user:password@host): remove them, "
+                             "and put them in Auth Config as Basic Auth.")
     try:
         check_transport(url)
     except TransportSecurityError:

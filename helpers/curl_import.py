@@ -2,8 +2,8 @@
 
 The command is split into words with :mod:`shlex` (so shell quoting works as in a terminal),
 then read with a small table of curl's options. The URL is split into the connector's Base URL
-and the action's path and query table; an ``Authorization`` header becomes the connector's
-auth, never a plain header.
+and the action's path and query table; an ``Authorization`` header (or ``-u``, or a
+``user:password@`` in the URL) becomes the connector's auth, never a plain header or part of the Base URL.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import binascii
 import re
 import shlex
 from dataclasses import dataclass, field
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from helpers.connector import BasicAuth, Connector, ConnectorError, HeaderAuth, HttpAction, NoAuth
 
@@ -89,13 +89,20 @@ def parse_curl(command: str) -> CurlRequest:
 def import_curl(command: str, name: str = "") -> CurlImport:
     """A connector and an HTTP action from a curl command."""
     request = parse_curl(command)
-    parts = urlsplit(request.url)
+    shown = "" if "@" in request.url else f" '{request.url}'"  # never repeat a password
+    try:
+        parts = urlsplit(request.url)
+    except ValueError:
+        parts = urlsplit("")
     if not parts.scheme or not parts.netloc:
-        raise ConnectorError(f"The URL '{request.url}' is not complete: write it as https://host/path.")
+        raise ConnectorError(f"The URL{shown} is not complete: write it as https://host/path.")
+    user_info, at, host = parts.netloc.rpartition("@")
     headers = {k: v for k, v in request.headers.items() if k.lower() != "authorization"}
     authorization = next((v for k, v in request.headers.items() if k.lower() == "authorization"), "")
-    auth = _auth_from(authorization, request.user)
-    connector = Connector(parts.hostname or "Imported", f"{parts.scheme}://{parts.netloc}", auth)
+    # As in curl: -u, or else an Authorization header, wins over the URL's user:password@.
+    auth = _basic_from_url(user_info) if at and not (request.user or authorization) else \
+        _auth_from(authorization, request.user)
+    connector = Connector(parts.hostname or "Imported", f"{parts.scheme}://{host}", auth)
     action = HttpAction(name or f"{request.method} {parts.path or '/'}", parts.path or "/", request.method,
                         headers, dict(parse_qsl(parts.query, keep_blank_values=True)),
                         "&".join(request.data).strip())
@@ -177,6 +184,12 @@ def _auth_from(authorization: str, user: str) -> NoAuth | HeaderAuth | BasicAuth
     if credential:  # another scheme word, such as "Token": keep it in the pattern
         return HeaderAuth(credential.strip(), "Authorization", f"{scheme} %s")
     return HeaderAuth(authorization, "Authorization", "%s")
+
+
+def _basic_from_url(user_info: str) -> BasicAuth:
+    """``user:password`` from a URL (percent-encoded, as curl reads it) as Basic Auth, like ``-u``."""
+    username, _, password = user_info.partition(":")
+    return BasicAuth(unquote(username), unquote(password))
 
 
 def _basic_from(token: str) -> BasicAuth:

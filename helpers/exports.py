@@ -44,7 +44,7 @@ def to_curl(connector: Connector, action: HttpAction, *, reveal: bool = False) -
     lines = [f"curl --request {request.method}", f"--url {shlex.quote(hide(request.url))}"]
     lines += [f"--header {shlex.quote(hide(f'{name}: {value}'))}" for name, value in request.headers.items()]
     if request.body is not None:
-        body = request.body.decode()
+        body = hide(request.body.decode())
         option = "--data-raw" if body.startswith("@") else "--data"  # --data would read a file named after @
         lines.append(f"{option} {shlex.quote(body)}")
     return " \\\n     ".join(lines)
@@ -76,8 +76,9 @@ def to_openapi(connector: Connector, action: HttpAction, *, response: Any = None
     parameters = _openapi_parameters(action)
     if parameters:
         operation["parameters"] = parameters
-    if action.body:
-        operation["requestBody"] = _openapi_body(action)
+    body = _body_text(action)
+    if body is not None:
+        operation["requestBody"] = _openapi_body(action, body)
     document: dict[str, Any] = {
         "openapi": OPENAPI_VERSION,
         "info": {"title": connector.name, "version": "1.0.0"},
@@ -134,9 +135,10 @@ def _postman_request(action: HttpAction) -> dict[str, Any]:
         url["query"] = query
     headers = [{"key": k, "value": fill(v), "type": "text"} for k, v in action.headers.items()]
     request: dict[str, Any] = {"method": action.method, "url": url, "header": headers}
-    if action.body:
+    body = _body_text(action)
+    if body is not None:
         language = "json" if "json" in action.content_type.lower() else "text"
-        request["body"] = {"mode": "raw", "raw": render_body(action), "options": {"raw": {"language": language}}}
+        request["body"] = {"mode": "raw", "raw": body, "options": {"raw": {"language": language}}}
     return request
 
 
@@ -174,12 +176,24 @@ def _openapi_parameters(action: HttpAction) -> list[dict[str, Any]]:
                    for k, v in action.query.items()]
     parameters += [{"name": k, "in": "header", "schema": {"type": "string"}, "example": v}
                    for k, v in action.headers.items() if k.lower() not in _OPENAPI_RESERVED_HEADERS]
-    return parameters
+    return _unique(parameters)
 
 
-def _openapi_body(action: HttpAction) -> dict[str, Any]:
+def _unique(parameters: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each parameter once (OpenAPI refuses a name twice in one place): a path variable may appear twice
+    in the path, and header names are case-insensitive. The first one is kept."""
+    seen: set[tuple[str, str]] = set()
+    unique = []
+    for parameter in parameters:
+        name = parameter["name"].lower() if parameter["in"] == "header" else parameter["name"]
+        if (name, parameter["in"]) not in seen:
+            seen.add((name, parameter["in"]))
+            unique.append(parameter)
+    return unique
+
+
+def _openapi_body(action: HttpAction, text: str) -> dict[str, Any]:
     content_type = action.content_type.split(";")[0].strip() or "text/plain"
-    text = render_body(action)
     if "json" in content_type:
         example = json.loads(text)
         return {"required": True, "content": {content_type: {"schema": _schema(example), "example": example}}}
@@ -204,6 +218,12 @@ def _example(value: Any) -> dict[str, Any]:
 
 
 # --- shared ---------------------------------------------------------------------------------
+
+
+def _body_text(action: HttpAction) -> str | None:
+    """The body with its example values filled in, or None when there is none (a blank body is none)."""
+    text = render_body(action) if action.body else ""
+    return text if text.strip() else None
 
 
 def _slug(name: str) -> str:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
+from helpers import connector
 from helpers.connector import (
     GUIDE_BODY,
     BasicAuth,
@@ -20,6 +23,7 @@ from helpers.connector import (
     ParamAuth,
     agent_action,
     build_request,
+    check_request,
     guide_connector,
     guide_legacy_action,
     render_body,
@@ -28,8 +32,9 @@ from helpers.connector import (
     run_test,
 )
 from helpers.connector_view import test_result_markdown
+from helpers.keys import mask_key
 from helpers.sandbox import Sandbox
-from tests.support import FAKE_KEY, OTHER_KEY, EchoServer
+from tests.support import FAKE_KEY, OTHER_KEY, CannedServer, EchoServer, LoopbackServer
 
 
 @pytest.fixture
@@ -251,3 +256,92 @@ def test_an_unreachable_server_is_explained() -> None:
     result = run_test(Connector("Gone", url), HttpAction("a", "/x", "GET"))
     assert result.status is None and not result.successful and "Could not reach" in result.explanation
     assert "no response" in test_result_markdown(result)
+
+
+# --- review fixes ----------------------------------------------------------------------------
+
+
+class TrickleServer(LoopbackServer):
+    """A loopback server that answers 200 at once, then sends its body one byte at a time, slowly."""
+
+    def __init__(self, size: int, pause: float) -> None:
+        super().__init__(_TrickleHandler)
+        self.size, self.pause = size, pause
+
+
+class _TrickleHandler(BaseHTTPRequestHandler):
+    server: TrickleServer
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(self.server.size))
+        self.end_headers()
+        try:
+            for _ in range(self.server.size):
+                self.wfile.write(b"x")
+                self.wfile.flush()
+                time.sleep(self.server.pause)
+        except OSError:  # the client gave up, as it should
+            pass
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+        pass
+
+
+def test_an_echoed_key_is_masked_in_the_test_result(echo: EchoServer) -> None:
+    """A server that echoes the request headers (like httpbin) must not put the key into the saved result."""
+    for auth in (HeaderAuth(FAKE_KEY), HeaderAuth(OTHER_KEY, "X-API-Key", "%s"), BasicAuth("admin", "s3cret-pass"),
+                 ParamAuth(OTHER_KEY + "/+=", "key")):
+        result = run_test(Connector("Echo", echo.url, auth), HttpAction("a", "/anything", "GET"))
+        shown = json.dumps(result.body) + test_result_markdown(result)
+        assert result.successful and isinstance(result.body, dict)
+        for secret in (FAKE_KEY, OTHER_KEY, "s3cret-pass", *auth.headers().values()):
+            assert secret not in shown
+    assert result.body["path"] == f"/anything?key={mask_key(OTHER_KEY + '/+=')}"  # the encoded key, masked
+    echoed = run_test(Connector("Echo", echo.url, HeaderAuth(FAKE_KEY)), HttpAction("a", "/x", "GET")).body
+    assert echoed["headers"]["Authorization"] == "Bearer pplx-...t3st"
+
+
+def test_a_json_escaped_key_is_masked_too() -> None:
+    secret = 'k3y"with\\quotes-' + "z" * 12
+    echoed = json.dumps({"headers": {"X-API-Key": secret}}).encode()
+    with CannedServer(echoed, "application/json") as server:
+        result = run_test(Connector("C", server.url, HeaderAuth(secret, "X-API-Key", "%s")), HttpAction("a", "/x"))
+    assert result.successful and result.body == {"headers": {"X-API-Key": mask_key(secret)}}
+
+
+def test_user_info_in_a_base_url_is_refused_without_showing_it() -> None:
+    for url in ("https://alice:s3cret@api.example.com", "https://alice@api.example.com/v1",
+                "http://alice:s3cret@127.0.0.1:8000"):
+        with pytest.raises(ConnectorError) as caught:
+            Connector("P", url)
+        message = str(caught.value)
+        assert "user name or password" in message and "Basic Auth" in message and "s3cret" not in message
+    with pytest.raises(ConnectorError):
+        guide_connector(FAKE_KEY).with_base_url("https://alice:s3cret@api.perplexity.ai")
+
+
+def test_a_stray_closing_tag_is_one_clear_sentence() -> None:
+    for template in ("{{{question}}}{{/question}}", "{{#a}}{{/b}}", "{{= =}}"):
+        with pytest.raises(ConnectorError, match="not valid Mustache"):
+            render_template(template, {"question": "q", "a": 1})
+    action = HttpAction("a", "/x", body='{"q": "{{{question}}}{{/question}}"}', inputs={"question": "q"})
+    assert check_request(guide_connector(FAKE_KEY), action).startswith("Not ready: The template is not valid Mustache")
+
+
+def test_test_stops_at_the_total_limit_even_when_bytes_keep_coming(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Creator Studio's 60 s is for the whole request, not for each read (here 0.6 s, for speed)."""
+    monkeypatch.setattr(connector, "TEST_TIMEOUT_SECONDS", 0.6)
+    with TrickleServer(size=40, pause=0.1) as server:  # 4 s in all, but a byte every 0.1 s
+        started = time.monotonic()
+        result = run_test(Connector("Slow", server.url), HttpAction("a", "/slow", "GET"))
+        elapsed = time.monotonic() - started
+    assert elapsed < 2.0 and result.status is None and not result.successful
+    assert "0.6-second limit" in result.explanation
+
+
+def test_a_quick_trickle_still_succeeds() -> None:
+    with TrickleServer(size=5, pause=0.01) as server:
+        result = run_test(Connector("Slow", server.url), HttpAction("a", "/slow", "GET"))
+    assert result.successful and result.body == "xxxxx"

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 import json
-from html import escape
+from html import escape, unescape
 
+import ipywidgets as widgets
 import pytest
 
 from helpers.connector import (
@@ -19,7 +21,7 @@ from helpers.connector import (
 from helpers.curl_import import GUIDE_CURL
 from helpers.sandbox import Sandbox
 from helpers.widgets import ConnectorForm, connector_form
-from tests.support import FAKE_KEY
+from tests.support import FAKE_KEY, OTHER_KEY, unused_url
 
 
 def widget_state(form: ConnectorForm) -> str:
@@ -102,3 +104,80 @@ def test_test_and_exports_from_the_form(sandbox: Sandbox) -> None:
     exports = form.exports()
     assert set(exports) == {"curl", "Postman collection v2.1", "OpenAPI 3.1"}
     assert FAKE_KEY not in "".join(exports.values()) and FAKE_KEY in form.exports(reveal=True)["curl"]
+
+
+# --- every button turns any failure into one sentence and keeps the fields -----------------
+
+# The module itself: helpers.widgets re-exports a function of the same name.
+connector_form_module = importlib.import_module("helpers.widgets.connector_form")
+STRAY_TAG_BODY = '{"input": "{{{question}}}{{/question}}"}'
+
+
+def fields(form: ConnectorForm) -> dict:
+    """Every field a learner can edit, by label."""
+    return {w.description: w.value for w in form.widget.children
+            if isinstance(w, widgets.ValueWidget) and not isinstance(w, widgets.HTML)}
+
+
+def click(form: ConnectorForm, label: str) -> str:
+    """Click the button ``label`` as a learner would; return the status line it left."""
+    buttons = [w for w in form.widget.children if isinstance(w, widgets.Button)]
+    buttons += [w for box in form.widget.children if isinstance(box, widgets.HBox) for w in box.children]
+    (button,) = [b for b in buttons if b.description == label]
+    button.click()
+    return unescape(form.status.value)
+
+
+def test_import_curl_that_cannot_apply_keeps_every_edit() -> None:
+    """The reviewer's case: an invalid Base URL in the form, an edited body, a command with a key."""
+    form = connector_form(guide_connector(FAKE_KEY), agent_action())
+    form.base_url.value, form.body.value = "api.perplexity.ai", "EDITED BODY"
+    form.curl.value = f"curl https://api.perplexity.ai/v1/agent -H 'Authorization: Bearer {OTHER_KEY}' -d '{{}}'"
+    before = fields(form)
+    status = click(form, "Import cURL")
+    assert status.startswith("Not imported: The Base URL 'api.perplexity.ai' must start with https://")
+    assert fields(form) == before and form.connector  # nothing was half-imported
+    form.base_url.value = "https://api.perplexity.ai"
+    assert form.connector().auth == HeaderAuth(FAKE_KEY) and form.body.value == "EDITED BODY"
+
+
+def test_check_button_with_a_stray_closing_tag() -> None:
+    form = connector_form(guide_connector(FAKE_KEY), agent_action())
+    form.body.value = STRAY_TAG_BODY
+    before = fields(form)
+    assert click(form, "Check").startswith("Not ready: The template is not valid Mustache")
+    assert form.check().startswith("Not ready: The template is not valid Mustache") and fields(form) == before
+
+
+@pytest.mark.parametrize("label", ["Test", "Export"])
+def test_test_and_export_buttons_with_a_stray_closing_tag(label: str) -> None:
+    form = connector_form(guide_connector(FAKE_KEY).with_base_url(unused_url()), agent_action())
+    form.body.value = STRAY_TAG_BODY
+    before = fields(form)
+    assert click(form, label).startswith("Not done: The template is not valid Mustache")
+    assert fields(form) == before
+
+
+def test_test_button_with_a_character_no_header_can_carry() -> None:
+    form = connector_form(guide_connector(FAKE_KEY).with_base_url(unused_url()), agent_action())
+    form.headers.value += "\nX-Note: \u201cquoted\u201d"
+    before = fields(form)
+    status = click(form, "Test")
+    assert status.startswith("Not done: ") and status.endswith(".") and "\n" not in status
+    assert "UnicodeEncodeError" in status and fields(form) == before
+
+
+@pytest.mark.parametrize(("label", "target"), [
+    ("Import cURL", "import_curl"), ("Check", "check_request"), ("Test", "run_test"), ("Export", "to_openapi")])
+def test_every_button_turns_any_error_into_one_sentence(label: str, target: str,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    def fail(*args: object, **kwargs: object) -> None:
+        raise RuntimeError(f"boom\nwith {FAKE_KEY} inside")
+
+    monkeypatch.setattr(connector_form_module, target, fail)
+    form = connector_form(guide_connector(FAKE_KEY), agent_action())
+    form.curl.value, form.action_name.value = GUIDE_CURL, "EDITED NAME"
+    before = fields(form)
+    status = click(form, label)
+    assert status.startswith(("Not imported: ", "Not ready: ", "Not done: ")) and "RuntimeError: boom" in status
+    assert "\n" not in status and FAKE_KEY not in status and fields(form) == before

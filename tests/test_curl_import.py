@@ -23,7 +23,7 @@ from helpers.connector import (
     render_body,
 )
 from helpers.curl_import import GUIDE_CURL, import_curl, parse_curl
-from helpers.exports import to_curl
+from helpers.exports import as_json, to_curl, to_openapi, to_postman
 from tests.support import FAKE_KEY
 
 
@@ -117,3 +117,27 @@ def test_any_body_and_header_value_survive_the_shell_quoting(body: str, value: s
     action = HttpAction("a", "/x", "PUT", {"X-Note": value.strip()}, body=body.strip())
     imported = import_curl(to_curl(Connector("E", "https://example.com"), action, reveal=True)).action
     assert imported.body == body.strip() and imported.headers == {"X-Note": value.strip()}
+
+
+def test_user_info_in_the_url_becomes_basic_auth_like_the_user_option() -> None:
+    imported = import_curl("curl https://alice:s3cret@api.example.com/v1/agent -d '{}'")
+    assert imported.connector.base_url == "https://api.example.com" and imported.action.path == "/v1/agent"
+    assert imported.connector.auth == BasicAuth("alice", "s3cret")
+    shown = (json.dumps(imported.connector.describe()) + to_curl(imported.connector, imported.action)
+             + as_json(to_postman(imported.connector, imported.action))
+             + as_json(to_openapi(imported.connector, imported.action)))
+    assert "s3cret" not in shown and "alice:" not in shown and "@api.example.com" not in shown
+    encoded = import_curl("curl 'https://al%40ce:p%3Ass@api.example.com:8443/x'").connector
+    assert encoded.auth == BasicAuth("al@ce", "p:ss") and encoded.base_url == "https://api.example.com:8443"
+    assert import_curl("curl -u bob:pw-2 https://alice:s3cret@api.example.com/x").connector.auth == \
+        BasicAuth("bob", "pw-2")  # as in curl, --user wins over the URL's user info
+    header = import_curl(f"curl https://alice:s3cret@api.example.com/x -H 'Authorization: Bearer {FAKE_KEY}'")
+    assert header.connector.auth == HeaderAuth(FAKE_KEY) and header.connector.base_url == "https://api.example.com"
+
+
+def test_user_info_without_a_password_is_refused_without_echoing_the_url() -> None:
+    with pytest.raises(ConnectorError, match="password is required"):
+        import_curl("curl https://alice@api.example.com/x")
+    with pytest.raises(ConnectorError) as caught:
+        import_curl("curl alice:s3cret@api.example.com/x")
+    assert "not complete" in str(caught.value) and "s3cret" not in str(caught.value)

@@ -162,3 +162,34 @@ def test_openapi_of_the_agent_action_with_its_tested_response(sandbox: Sandbox) 
     response_schema = operation["responses"]["200"]["content"]["application/json"]["schema"]
     assert response_schema["properties"]["status"] == {"type": "string"}
     assert "parameters" not in operation  # accept and content-type are not header parameters in OpenAPI
+
+
+# --- review fixes ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("body", ["", "   ", "\n  \n"])
+def test_a_blank_json_body_is_no_body_in_every_export(body: str) -> None:
+    action = HttpAction("Ping", "/ping", "POST", {"Content-Type": "application/json"}, body=body)
+    connector = Connector("Vendor", "https://example.com", BearerAuth(OTHER_KEY))
+    document = to_openapi(connector, action)
+    validate(document)
+    assert "requestBody" not in document["paths"]["/ping"]["post"]
+    assert "body" not in to_postman(connector, action)["item"][0]["request"]
+
+
+def test_a_path_variable_used_twice_is_one_parameter() -> None:
+    action = HttpAction("Sub", "/items/{{id}}/sub/{{{id}}}", "GET", {"X-Trace": "t1", "x-trace": "t2"},
+                        inputs={"id": "7"})
+    document = to_openapi(Connector("Vendor", "https://example.com"), action)
+    validate(document)
+    parameters = document["paths"]["/items/{id}/sub/{id}"]["get"]["parameters"]
+    assert [(p["name"], p["in"]) for p in parameters] == [("id", "path"), ("X-Trace", "header")]
+
+
+def test_curl_masks_a_secret_in_the_body_too() -> None:
+    action = HttpAction("a", "/x", "POST", {"Content-Type": "application/json"},
+                        body=f'{{"vendor_key": "{OTHER_KEY}", "pplx": "{FAKE_KEY}"}}')
+    command = to_curl(Connector("Vendor", "https://example.com", HeaderAuth(OTHER_KEY, "X-API-Key", "%s")), action)
+    assert OTHER_KEY not in command and FAKE_KEY not in command and "pplx-...t3st" in command
+    assert OTHER_KEY in to_curl(Connector("Vendor", "https://example.com", HeaderAuth(OTHER_KEY, "X-API-Key", "%s")),
+                                action, reveal=True)

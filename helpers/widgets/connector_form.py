@@ -2,6 +2,8 @@
 
 Every button calls a plain method (:meth:`ConnectorForm.import_curl`, :meth:`~ConnectorForm.check`,
 :meth:`~ConnectorForm.test`, :meth:`~ConnectorForm.exports`) that a notebook cell can call too.
+A button never shows a traceback: whatever goes wrong becomes one sentence under the form, and
+the fields keep what the learner typed.
 Saved secrets are never shown again, as in Creator Studio: a key typed into a Password field is
 moved out of the widget (which Jupyter can save into the notebook) the moment it is used.
 """
@@ -17,6 +19,7 @@ from IPython.display import Markdown, display
 
 from helpers.connector import (
     AUTH_CONFIGS,
+    HIDDEN,
     METHODS,
     BasicAuth,
     BearerAuth,
@@ -28,11 +31,11 @@ from helpers.connector import (
     ParamAuth,
     TestResult,
     check_request,
+    error_sentence,
     run_test,
 )
 from helpers.connector_view import show_test_result
 from helpers.curl_import import import_curl
-from helpers.errors import TutorialError
 from helpers.exports import as_json, to_curl, to_openapi, to_postman
 from helpers.keys import mask_key
 
@@ -80,16 +83,22 @@ class ConnectorForm:
         self.inputs.value = "\n".join(f"{k} = {_example_text(v)}" for k, v in action.inputs.items())
 
     def import_curl(self, command: str) -> str:
-        """Fill the action (and the auth, when the command has one) from a curl command; return what happened."""
+        """Fill the action (and the auth, when the command has one) from a curl command; return what happened.
+
+        Everything is built before any field changes: when the import cannot apply, every field stays.
+        """
         try:
             imported = import_curl(command)
-        except TutorialError as error:
-            return self._say(f"Not imported: {error}")
+            connector = None
+            if not isinstance(imported.connector.auth, NoAuth):
+                connector = Connector(self.name.value or imported.connector.name, self.base_url.value
+                                      or imported.connector.base_url, imported.connector.auth)
+        except Exception as error:  # a button must never show a traceback
+            return self._say(f"Not imported: {self._sentence(error)}")
         self.load_action(imported.action)
         notes = ["Imported the HTTP action."]
-        if not isinstance(imported.connector.auth, NoAuth):
-            self.load_connector(Connector(self.name.value or imported.connector.name, self.base_url.value
-                                          or imported.connector.base_url, imported.connector.auth))
+        if connector is not None:
+            self.load_connector(connector)
             notes.append("Its Authorization header became the connector's auth.")
         if imported.connector.base_url != self.base_url.value:
             notes.append(f"The command's Base URL is {imported.connector.base_url}; the connector keeps "
@@ -110,10 +119,9 @@ class ConnectorForm:
     def check(self) -> str:
         """One sentence: ready to test, or what to fix first. Never raises; the fields stay as they are."""
         try:
-            connector, action = self.connector(), self.action()
-        except TutorialError as error:
-            return self._say(f"Not ready: {error}")
-        return self._say(check_request(connector, action))
+            return self._say(check_request(self.connector(), self.action()))
+        except Exception as error:  # documented never to raise
+            return self._say(f"Not ready: {self._sentence(error)}")
 
     def test(self) -> TestResult:
         """Send the action through the connector, as Creator Studio's Test button does."""
@@ -169,8 +177,15 @@ class ConnectorForm:
 
     def _button(self, label: str, action: Any, style: str = "") -> widgets.Button:
         button = widgets.Button(description=label, button_style=style)
-        button.on_click(lambda _: action())
+        button.on_click(lambda _: self._guard(action))
         return button
+
+    def _guard(self, action: Any) -> None:
+        """Run a button's action; anything it lets escape becomes one sentence, never a traceback."""
+        try:
+            action()
+        except Exception as error:
+            self._say(f"Not done: {self._sentence(error)}")
 
     def _show_auth_fields(self) -> None:
         """Show only the fields of the chosen Auth Config, as Creator Studio does."""
@@ -209,8 +224,8 @@ class ConnectorForm:
             try:
                 render()
                 self._say("")
-            except TutorialError as error:
-                self._say(f"Not done: {error}")
+            except Exception as error:  # not only TutorialError: any slip would print a traceback here
+                self._say(f"Not done: {self._sentence(error)}")
 
     # --- secrets and fields -----------------------------------------------------------------
 
@@ -237,6 +252,12 @@ class ConnectorForm:
         if config == "Basic Auth":
             return BasicAuth(self.username.value.strip(), self._secrets["password"])
         return NoAuth()
+
+    def _sentence(self, error: BaseException) -> str:
+        """``error`` as one sentence, with the form's secrets (saved or just typed) masked."""
+        keys = {key: mask_key(key) for key in (self._secrets["api_key"], self.api_key.value) if key}
+        passwords = {password: HIDDEN for password in (self._secrets["password"], self.password.value) if password}
+        return error_sentence(error, keys | passwords)
 
     def _say(self, message: str) -> str:
         self.status.value = escape(message)
