@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import socket
 from collections.abc import Iterator
+from typing import BinaryIO
 
 import pytest
 import requests
@@ -95,6 +96,49 @@ def test_any_raw_request_gets_a_status_and_no_traceback(server: Sandbox, method:
     if status >= 400 and method != "HEAD" and b"application/json" in head:
         assert json.loads(payload)["error"]["code"] == status
     assert requests.get(server.url_for("/v1/models"), timeout=5).status_code == 200  # still serving
+
+
+ignored_body_requests = st.sampled_from([
+    ("GET", "/v1/models", {}),  # no body expected: the answer comes before it is read
+    ("GET", "/nowhere", {}),  # 404
+    ("PUT", "/v1/agent", {}),  # 405
+    ("POST", "/v1/agent", {}),  # 401: no key
+    ("POST", "/chat/completions", {}),  # 401, openresty's HTML page
+    ("POST", "/v1/agent", {"Authorization": f"Bearer {FAKE_KEY}", "Content-Type": "text/plain"}),  # 415
+])
+
+
+@FUZZ
+@given(first=ignored_body_requests, body=st.binary(max_size=300))
+def test_keep_alive_connection_stays_in_step_after_an_ignored_body(server: Sandbox, first: tuple[str, str, dict],
+                                                                   body: bytes) -> None:
+    # Two requests on one connection, the first with a body its route never uses: the second must be answered
+    # as itself, not as whatever the leftover body bytes look like.
+    method, path, headers = first
+    lines = [f"{method} {path} HTTP/1.1", "Host: fuzz", f"Content-Length: {len(body)}"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    host, port = server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        reader = conn.makefile("rb")
+        conn.sendall("\r\n".join(lines).encode() + b"\r\n\r\n" + body)
+        status, head, _ = _read_response(reader)
+        assert status < 500 and b"connection: close" not in head.lower()
+        conn.sendall(b"GET /v1/models HTTP/1.1\r\nHost: fuzz\r\n\r\n")
+        status, _, payload = _read_response(reader)
+    assert status == 200, payload[:300]
+    assert "perplexity/sonar" in {m["id"] for m in json.loads(payload)["data"]}
+
+
+def _read_response(reader: BinaryIO) -> tuple[int, bytes, bytes]:
+    """One response with a Content-Length from a keep-alive connection: status, head, body."""
+    head = b""
+    while not head.endswith(b"\r\n\r\n"):
+        line = reader.readline(65536)
+        assert line, f"connection closed after {head[:300]!r}"
+        head += line
+    length = next(int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                  if line.lower().startswith(b"content-length:"))
+    return int(head[9:12]), head, reader.read(length)
 
 
 def _exchange(server: Sandbox, request: bytes) -> tuple[int, bytes]:

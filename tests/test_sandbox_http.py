@@ -112,6 +112,17 @@ def test_keep_alive_survives_errors(sandbox: Sandbox) -> None:
     assert statuses == [404, 400, 200]
 
 
+def test_keep_alive_survives_a_body_on_a_route_that_ignores_it(sandbox: Sandbox) -> None:
+    # The unread body of the first request must not be parsed as the next request on the same connection.
+    models = sandbox.url_for("/v1/models")
+    with requests.Session() as session:
+        first = session.get(models, json={"x": 1}, timeout=5)
+        second = session.get(models, timeout=5)
+        third = session.post(sandbox.url_for("/v1/agent"), json=GUIDE_AGENT, headers=AUTH, timeout=5)
+    assert (first.status_code, second.status_code, third.status_code) == (200, 200, 200), second.text
+    assert first.json() == second.json()
+
+
 def test_stop_hangs_up_on_keep_alive_connections() -> None:
     with requests.Session() as session:
         server = Sandbox().start()

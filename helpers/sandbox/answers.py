@@ -12,6 +12,8 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 
+from helpers.sandbox.replies import scrub
+
 
 @dataclass(frozen=True)
 class Source:
@@ -185,7 +187,8 @@ def answer_for(question: str, with_search: bool = True) -> Answer:
 
 
 def _simulated_answer(question: str) -> Answer:
-    topic = " ".join(question.split())[:120] or "(empty question)"
+    # The answer quotes the question: a key pasted into it comes back masked, never in full.
+    topic = " ".join(scrub(question).split())[:120] or "(empty question)"
     digest = hashlib.sha256(topic.encode()).hexdigest()[:8]
     slug = re.sub(r"[^a-z0-9]+", "-", topic.lower()).strip("-")[:60] or "question"
     text = (

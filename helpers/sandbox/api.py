@@ -14,7 +14,7 @@ import uuid
 from typing import Any
 
 from helpers.sandbox.answers import Answer, answer_for
-from helpers.sandbox.replies import RejectedRequestError, Reply, error_reply, reject
+from helpers.sandbox.replies import RejectedRequestError, Reply, error_reply, reject, scrub_all
 from helpers.sandbox.validation import AGENT_MODELS, INVALID_MODEL, AgentRequest, validate_agent
 
 __all__ = ["Reply", "agent", "chat_completions", "error_reply", "list_models"]
@@ -106,7 +106,7 @@ def _echoed_settings(body: dict, request: AgentRequest) -> dict:
     for name in ("effort", "preset", "models", "previous_response_id", "prompt_cache_key", "service_tier"):
         if body.get(name) is not None:
             echoed[name] = body[name]
-    return echoed
+    return scrub_all(echoed)  # a key pasted into the instructions (or a tool's settings) is never echoed
 
 
 def failed_run(response: dict) -> dict:

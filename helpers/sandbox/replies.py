@@ -2,7 +2,7 @@
 
 Error envelope (status = code): ``{"error": {"message", "type", "code", "param"?}}``. Messages
 never carry an API key: anything key-shaped that a client sent (in a path, a field name, a
-model name) is cut down to ``pplx-...`` before it is echoed.
+model name) is masked by :func:`scrub` before it is echoed.
 """
 
 from __future__ import annotations
@@ -12,7 +12,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-_KEY_SHAPED = re.compile(r"pplx-[^\s\"'/?&#]{15,}", re.IGNORECASE)  # 20+ characters, as keys are
+from helpers.keys import KEY_PREFIX, MIN_KEY_LENGTH, redact
+
+# The sandbox accepts any ASCII after the prefix, wider than what redact() recognises: any word that starts
+# like a key and is as long as one (any case, up to a space, quote or URL delimiter) is cut too.
+_KEY_LIKE = re.compile(rf"{re.escape(KEY_PREFIX)}[^\s\"'/?&#]{{{MIN_KEY_LENGTH - len(KEY_PREFIX)},}}", re.IGNORECASE)
 
 
 @dataclass
@@ -34,8 +38,20 @@ class Reply:
 
 
 def scrub(text: str) -> str:
-    """``text`` with every key-shaped word cut to ``pplx-...``."""
-    return _KEY_SHAPED.sub("pplx-...", text)
+    """``text`` with every key masked as :func:`helpers.keys.redact` does (``pplx-...abcd``), and
+    any other key-like word cut to ``pplx-...``."""
+    return _KEY_LIKE.sub(KEY_PREFIX + "...", redact(text))
+
+
+def scrub_all(value: Any) -> Any:
+    """``value`` (JSON: strings, lists, objects) with :func:`scrub` applied to every string in it."""
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, list):
+        return [scrub_all(item) for item in value]
+    if isinstance(value, dict):
+        return {scrub(key): scrub_all(item) for key, item in value.items()}
+    return value
 
 
 def error_reply(status: int, message: str, error_type: str, param: str | None = None) -> Reply:

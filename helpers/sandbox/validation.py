@@ -68,7 +68,7 @@ def _invalid(param: str, problem: str) -> RejectedRequestError:
     return reject(400, f"invalid request body: {param} {problem}", "invalid_parameter", param)
 
 
-def _check_object(value: Any, fields: dict[str, Check], param: str = "body") -> None:
+def _check_object(value: Any, fields: dict[str, Check], param: str = "body", required: Iterable[str] = ()) -> None:
     if not isinstance(value, dict):
         raise _invalid(param, "must be a JSON object")
     for name, item in value.items():
@@ -76,10 +76,14 @@ def _check_object(value: Any, fields: dict[str, Check], param: str = "body") -> 
             raise reject(400, f'invalid request body: json: unknown field "{name}"', "invalid_request", name)
         if item is not None:  # null means "not set", as with Go's pointer fields
             fields[name](item, name)
+    for name in required:  # ... so a required field that is null is as missing as an absent one
+        if value.get(name) is None:
+            raise _invalid(name, "is required")
 
 
-def _obj(fields: dict[str, Check]) -> Check:
-    return lambda value, param: _check_object(value, fields, param)
+def _obj(fields: dict[str, Check], required: Iterable[str] = ()) -> Check:
+    needed = tuple(required)
+    return lambda value, param: _check_object(value, fields, param, needed)
 
 
 def _string(value: Any, param: str) -> None:
@@ -142,17 +146,24 @@ def _domain(value: Any, param: str) -> None:
 
 # --- the Agent API's schema ---------------------------------------------------------------
 
-_CONTENT_PART = _obj({"type": _one_of(("input_text", "input_image", "input_file")), "text": _string,
-                      "image_url": _string, "file_url": _string, "file_data": _string, "filename": _string})
+_PART_FIELDS: dict[str, Check] = {"type": _one_of(("input_text", "input_image", "input_file")), "text": _string,
+                                   "image_url": _string, "file_url": _string, "file_data": _string,
+                                   "filename": _string}
+
+
+def _content_part(value: Any, param: str) -> None:
+    """A part needs its ``type``, and a text part its ``text`` (the question is read from it)."""
+    text_part = isinstance(value, dict) and value.get("type") == "input_text"
+    _check_object(value, _PART_FIELDS, param, ("type", "text") if text_part else ("type",))
 
 
 def _content(value: Any, param: str) -> None:
     if not isinstance(value, str):
-        _list_of(_CONTENT_PART, least=1)(value, param)
+        _list_of(_content_part, least=1)(value, param)
 
 
 _INPUT_ITEM = _obj({"role": _one_of(("user", "assistant", "system", "developer")), "content": _content,
-                    "type": _one_of(("message",))})
+                    "type": _one_of(("message",))}, required=("role", "content"))
 
 
 def _input(value: Any, param: str) -> None:
@@ -161,9 +172,6 @@ def _input(value: Any, param: str) -> None:
             raise _invalid(param, "must not be empty: ask a question")
         return
     _list_of(_INPUT_ITEM, least=1)(value, param)
-    for item in value:
-        if "role" not in item or "content" not in item:
-            raise _invalid(param, "items need a role and a content")
 
 
 _FILTERS = _obj({
@@ -183,7 +191,7 @@ _TOOLS = {
 
 
 def _tool(value: Any, param: str) -> None:
-    if not isinstance(value, dict) or value.get("type") not in _TOOLS:
+    if not isinstance(value, dict) or not isinstance(value.get("type"), str) or value["type"] not in _TOOLS:
         kinds = " or ".join(_TOOLS)
         raise _invalid(param, f'items must be tools of type {kinds}, such as {{"type": "web_search"}}')
     _check_object(value, _TOOLS[value["type"]], param)
