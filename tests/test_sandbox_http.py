@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -182,14 +183,24 @@ def test_standalone_command_serves_logs_and_stops() -> None:
     command = [sys.executable, "-m", "helpers", "sandbox", "--port", "0", "--rate-limit", "100"]
     with subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           text=True) as process:
+        err_lines: list[str] = []
+        reader = threading.Thread(target=lambda: err_lines.extend(iter(process.stderr.readline, "")), daemon=True)
+        reader.start()
         try:
             first_line = process.stdout.readline()
             base_url = first_line.split("serving at ")[1].split()[0]
             reply = requests.post(base_url + "/v1/agent", json=GUIDE_AGENT, headers=AUTH, timeout=5)
             assert reply.status_code == 200
+            # The request line is logged just after the reply is sent: wait for it before stopping.
+            deadline = time.monotonic() + 5
+            while not any("/v1/agent" in line for line in err_lines) and time.monotonic() < deadline:
+                time.sleep(0.02)
         finally:
             process.terminate()
-        out, err = process.communicate(timeout=10)
+        process.wait(timeout=10)
+        out = process.stdout.read()  # stderr belongs to the reader thread alone
+        reader.join(timeout=5)
+    err = "".join(err_lines)
     assert process.returncode == 0 and "Sandbox stopped." in out
     request_lines = [line for line in err.splitlines() if "/v1/agent" in line]
     assert len(request_lines) == 1 and " 200 " in request_lines[0]

@@ -19,6 +19,7 @@ GUIDE_ANSWER = "100 to 400 billion stars"
 GUIDE_SOURCE_HOST = "nasa.gov"
 GUIDE_MODEL = "mistral-7b-instruct"  # retired; the guide sent it to /chat/completions
 CURRENT_LEGACY_MODEL = "sonar"
+CURRENT_AGENT_MODEL = "perplexity/sonar"
 SANDBOX_ANSWER = "[Sandbox answer]"  # how the sandbox starts its answer to a question it does not know
 
 
@@ -92,7 +93,7 @@ def test_connector_test_in_the_notebook_and_in_the_form(notebook: NotebookPage) 
 
     form = notebook.widget_with_button("Test")
 
-    # The notebook leaves the form on the guide's imported action, fixed to the current model.
+    # The notebook leaves the form on today's Agent API action.
     form.button("Test").click()
     result = form.output_with_text("Successful execution")
     expect(result).to_contain_text("HTTP 200", timeout=30_000)
@@ -100,11 +101,11 @@ def test_connector_test_in_the_notebook_and_in_the_form(notebook: NotebookPage) 
     schema.locator("summary").click()
     expect(schema.locator("code, pre").first).to_be_visible()
     expect(schema).to_contain_text('"properties"')
-    expect(schema).to_contain_text('"choices"')  # generated from this response: a chat completion
+    expect(schema).to_contain_text('"output"')  # generated from this response: an Agent API response
 
-    # Put the guide's retired model back, as a learner might: Test now explains the failure.
+    # Put the guide's retired model in, as a learner might: Test now explains the failure.
     body = form.textarea("Request Body")
-    body.fill(body.input_value().replace(f'"{CURRENT_LEGACY_MODEL}"', f'"{GUIDE_MODEL}"'))
+    body.fill(body.input_value().replace(f'"{CURRENT_AGENT_MODEL}"', f'"{GUIDE_MODEL}"'))
     form.button("Test").click()
     expect(form.output_with_text("Execution failed")).to_contain_text("HTTP 400", timeout=30_000)
     expect(form.output_with_text("Successful execution")).to_have_count(0)
