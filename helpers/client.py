@@ -14,15 +14,15 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 import requests
 import urllib3
 
 from helpers import errors
-from helpers.keys import check_key_characters, mask_key, redact
+from helpers.keys import check_key_characters
+from helpers.masking import MaskedHeaderValue, Secret, mask_key, redact
 from helpers.sandbox import shared_sandbox
-from helpers.settings import SANDBOX_DEMO_KEY, Settings, is_loopback_host, resolve_settings
+from helpers.settings import SANDBOX_DEMO_KEY, Settings, check_transport, resolve_settings
 
 GUIDE_SYSTEM = "Be precise and concise."
 GUIDE_QUESTION = "How many stars are there in our galaxy?"
@@ -132,15 +132,15 @@ class PerplexityClient:
     called before each wait, so a notebook can say what is happening.
     """
 
-    def __init__(self, api_key: str, base_url: str, *, mode: str = "live",
+    def __init__(self, api_key: str | Secret, base_url: str, *, mode: str = "live",
                  timeout: tuple[float, float] = DEFAULT_TIMEOUT, max_retries: int = 2,
                  deadline: float = 120.0, retry_base_delay: float = 0.5, retry_max_delay: float = 8.0,
                  headers: Mapping[str, str] | None = None,
                  on_retry: Callable[[int, float, errors.PerplexityError], None] | None = None) -> None:
-        check_key_characters(api_key)  # a line break or smart quote cannot go into a header
-        check_transport(base_url, secret=api_key != SANDBOX_DEMO_KEY)
-        self._key = api_key
-        self.base_url = base_url.rstrip("/")
+        self._key = Secret(api_key)  # masked in every repr, so no traceback frame shows the key
+        check_key_characters(self._key.reveal())  # a line break or smart quote cannot go into a header
+        # The URL is read once, and what was checked is what is used.
+        self.base_url = check_transport(base_url, secret=self._key.reveal() != SANDBOX_DEMO_KEY).url
         self.mode = mode
         self.timeout, self.max_retries, self.deadline = timeout, max_retries, deadline
         self.retry_base_delay, self.retry_max_delay = retry_base_delay, retry_max_delay
@@ -319,10 +319,11 @@ class PerplexityClient:
     def _send_once(self, method: str, path: str, body: dict | None, stream: bool,
                    read_timeout: float) -> requests.Response:
         accept = "text/event-stream" if stream else "application/json"
-        headers = {**self.headers, "Accept": accept, "Authorization": f"Bearer {self._key}"}
+        headers = {**self.headers, "Accept": accept}
         connect_timeout = self.timeout[0]
         try:
             response = self._session.request(method, self.base_url + path, json=body, headers=headers,
+                                             auth=BearerAuth(self._key),
                                              timeout=(connect_timeout, read_timeout), stream=stream,
                                              allow_redirects=False)
         except requests.ConnectTimeout as exc:
@@ -396,6 +397,24 @@ class PerplexityClient:
             "Try again in a moment.", status=200, detail=detail)
 
 
+class BearerAuth(requests.auth.AuthBase):
+    """Sets ``Authorization: Bearer <key>`` on a prepared request: the one place the plain key becomes text.
+
+    requests calls it at the last moment, so none of our frames ever holds the plain header; the
+    header value itself masks its ``repr``, for the frames of requests and urllib3 below us.
+    """
+
+    def __init__(self, key: Secret) -> None:
+        self.key = key
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = MaskedHeaderValue("Bearer " + self.key.reveal())
+        return request
+
+    def __repr__(self) -> str:
+        return f"BearerAuth({self.key!r})"
+
+
 class AnswerCollector:
     """Folds Agent API stream events into the text so far and, at the end, the final response.
 
@@ -454,22 +473,6 @@ def agent_body(input: str | list[dict], *, model: str | None = CURRENT_MODEL,  #
 def chat_body(messages: list[dict], *, model: str = CURRENT_LEGACY_MODEL, **fields: Any) -> dict:
     """The JSON body for the legacy ``POST /chat/completions``; fields set to None are left out."""
     return {"model": model, "messages": messages, **{k: v for k, v in fields.items() if v is not None}}
-
-
-def check_transport(base_url: str, *, secret: bool = True) -> None:
-    """The key travels only over https, or plain http to this computer (the sandbox).
-
-    A key that is no secret (the sandbox's demo key) may also use plain http to another computer,
-    so that a class can share one sandbox on the instructor's machine.
-    """
-    parts = urlsplit(base_url)
-    if parts.scheme == "https" and parts.hostname:
-        return
-    if parts.scheme == "http" and parts.hostname and (not secret or is_loopback_host(parts.hostname)):
-        return
-    raise errors.TransportSecurityError(
-        f"Refusing to send your key to {parts.scheme or '?'}://{parts.hostname or '?'}: use an https:// "
-        "address (plain http is allowed only for the local sandbox on 127.0.0.1).")
 
 
 def retry_delay(attempt: int, error: errors.PerplexityError, base: float = 0.5,

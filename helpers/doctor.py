@@ -25,7 +25,7 @@ from helpers import errors
 from helpers.client import CURRENT_MODEL, PerplexityClient, base_url_for
 from helpers.errors import InvalidKeyError, TutorialError
 from helpers.keys import KEY_VARIABLE, FoundKey, env_file_path, find_api_key, project_root, redact, validate_api_key
-from helpers.settings import MODE_VARIABLE, Settings, resolve_settings
+from helpers.settings import BASE_URL_VARIABLE, MODE_VARIABLE, Settings, resolve_settings
 
 OK, NOTE, PROBLEM, SKIPPED = "ok", "note", "PROBLEM", "skipped"
 MIN_PYTHON = (3, 11)
@@ -147,6 +147,8 @@ def check_settings() -> tuple[Check, Settings | None]:
     except errors.AuthenticationError as error:
         return Check("Mode", PROBLEM, str(error),
                      f"Save a key with notebook 01, or unset {MODE_VARIABLE} to use the sandbox."), None
+    except errors.TransportSecurityError as error:  # PERPLEXITY_BASE_URL, read as requests would connect to it
+        return Check("Mode", PROBLEM, str(error), f"Set {BASE_URL_VARIABLE} to an https:// address, or unset it."), None
     except TutorialError as error:
         return Check("Mode", PROBLEM, str(error), f"Set {MODE_VARIABLE} to auto, live or sandbox, or unset it."), None
     return Check("Mode", OK, settings.describe().removeprefix("Mode: ")), settings

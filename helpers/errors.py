@@ -7,17 +7,32 @@
 
 from __future__ import annotations
 
+from helpers.masking import redact
+
 
 class TutorialError(Exception):
-    """Base class of every error this project raises on purpose."""
+    """Base class of every error this project raises on purpose.
+
+    The message and the detail pass through :func:`~helpers.masking.redact` here, once, so no
+    sentence that quotes a learner's input (a cURL word, a URL, a server's echo) can show a key.
+    """
 
     summary = "error"  # a few words for tables and logs, e.g. the playground's history
 
     def __init__(self, message: str, *, status: int | None = None, detail: str = "") -> None:
+        message = redact(message)
         super().__init__(message)
         self.message = message
         self.status = status
-        self.detail = detail
+        self._detail = redact(detail)
+
+    @property
+    def detail(self) -> str:
+        return self._detail
+
+    @detail.setter
+    def detail(self, value: str) -> None:
+        self._detail = redact(value)
 
 
 class InvalidKeyError(TutorialError, ValueError):
@@ -145,8 +160,6 @@ def describe_failure(error: BaseException, secrets: list[str] | tuple[str, ...] 
     Our own errors already carry both. Anything else is a bug on our side: the learner gets a
     plain sentence and the expert the exception's type and text, never a traceback.
     """
-    from helpers.keys import redact  # keys imports this module: import here to avoid a cycle
-
     if isinstance(error, TutorialError):
         return redact(str(error), secrets), redact(error.detail, secrets)
     message = ("Something unexpected went wrong in this notebook's code (not in your request). "

@@ -14,6 +14,7 @@ project's ``.env`` (mode 0600, atomically), or to a throw-away practice file for
 from __future__ import annotations
 
 import atexit
+import io
 import logging
 import os
 import re
@@ -23,16 +24,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dotenv import dotenv_values
+from dotenv.parser import parse_stream
 
 from helpers.errors import InvalidKeyError
+from helpers.masking import KEY_PREFIX, MAX_KEY_LENGTH, MIN_KEY_LENGTH, mask_key, redact_log_text
+from helpers.masking import redact as redact  # re-exported: callers mask text through helpers.keys too
 
 KEY_VARIABLE = "PERPLEXITY_API_KEY"
 LEGACY_KEY_VARIABLE = "PPLX_API_KEY"
 ENV_FILE_VARIABLE = "PERPLEXITY_ENV_FILE"
-KEY_PREFIX = "pplx-"
-# Real keys are "pplx-" plus 48 characters; allow some slack for future formats.
-MIN_KEY_LENGTH = 20
-MAX_KEY_LENGTH = 200
 ENV_FILE_HEADER = "# Secrets for the Perplexity tutorial. Never commit this file.\n"
 
 
@@ -206,30 +206,7 @@ def check_key_characters(key: str) -> None:
         )
 
 
-# --- displaying -------------------------------------------------------------------------
-
-
-def mask_key(key: str | None) -> str:
-    """Show a key as ``pplx-...abcd``: enough to recognise it, never enough to use it."""
-    if not key:
-        return "(no key)"
-    prefix = KEY_PREFIX if key.startswith(KEY_PREFIX) else ""
-    tail = key[-4:] if len(key) >= 12 else ""
-    return f"{prefix}...{tail}"
-
-
-def redact(text: str, secrets: list[str] | tuple[str, ...] = ()) -> str:
-    """Replace each secret in ``text`` (and anything shaped like a key) by its mask."""
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, mask_key(secret))
-    return _KEY_SHAPE.sub(lambda m: mask_key(m.group(0)), text)
-
-
-# Every key validate_api_key accepts has this shape, so redaction catches keys nobody named too.
-_KEY_SHAPE = re.compile(rf"{KEY_PREFIX}[A-Za-z0-9_\-]{{{MIN_KEY_LENGTH - len(KEY_PREFIX)},}}")
-# In log lines only: whatever follows "Bearer" is a credential, even when it is not shaped like a key.
-_BEARER_VALUE = re.compile(r"(?i)\b(bearer\s+)(?!pplx-\.\.\.)([^\s'\",;]+)")
+# --- logging ----------------------------------------------------------------------------
 
 
 def install_log_redaction() -> None:
@@ -251,16 +228,12 @@ def redact_log_record(record: logging.LogRecord) -> logging.LogRecord:
         message = record.getMessage()
     except (TypeError, ValueError):  # a broken format string: leave it to logging to report
         return record
-    cleaned = _redact_log_text(message)
+    cleaned = redact_log_text(message)
     if cleaned != message:
         record.msg, record.args = cleaned, ()
     if record.exc_info and record.exc_info[1] is not None:
-        record.exc_text = _redact_log_text(logging.Formatter().formatException(record.exc_info))
+        record.exc_text = redact_log_text(logging.Formatter().formatException(record.exc_info))
     return record
-
-
-def _redact_log_text(text: str) -> str:
-    return redact(_BEARER_VALUE.sub(lambda m: m.group(1) + mask_key(m.group(2)), text))
 
 
 _log_redaction_installed = False
@@ -272,35 +245,36 @@ _log_redaction_installed = False
 def save_api_key(raw: str, env_file: Path | None = None) -> tuple[FoundKey, str]:
     """Validate ``raw`` and store it in the project's ``.env`` (mode 0600, atomic).
 
-    Other lines of an existing ``.env`` are kept; a key under the old name is replaced too.
+    A key under the old name is replaced too. Every other byte of an existing ``.env`` is kept as
+    editors wrote it: a UTF-8 BOM (Windows Notepad adds one), CRLF, LF, CR-only or mixed line
+    endings. The new key line goes last and ends with the line ending the file uses most, so a
+    CRLF file stays CRLF; a last line without a newline gets one, or the key would be glued to it.
     Returns the stored key and a note.
     """
     key, note = validate_api_key(raw)
     path = _checked_env_path(env_file)
-    lines = _lines_without(path, KEY_VARIABLE, LEGACY_KEY_VARIABLE)
-    if not lines:
-        lines = [ENV_FILE_HEADER]
-    elif not lines[-1].endswith("\n"):
-        lines[-1] += "\n"  # or the key would be glued to the last line
-    lines.append(f"{KEY_VARIABLE}={key}\n")
-    _write_private(path, "".join(lines))
+    text = _read_exactly(path)
+    bom, rest, _ = _split_off_key(text, KEY_VARIABLE, LEGACY_KEY_VARIABLE)
+    eol = _line_ending(text)
+    if not rest:
+        rest = ENV_FILE_HEADER.replace("\n", eol)
+    elif not rest.endswith(("\n", "\r")):
+        rest += eol
+    _write_private(path, f"{bom}{rest}{KEY_VARIABLE}={key}{eol}")
     return FoundKey(value=key, source=f"{path.name} file ({KEY_VARIABLE})"), note
 
 
 def remove_api_key(env_file: Path | None = None) -> bool:
     """Remove the key (under its current or its old name) from ``.env``; return whether there was one.
 
-    Every other line is kept.
+    Every other byte is kept (BOM and line endings included, as for :func:`save_api_key`), and a
+    file without a key is not rewritten at all, so its mode stays as it was.
     """
     path = _checked_env_path(env_file)
-    if not path.is_file():
-        return False
-    before = path.read_text(encoding="utf-8").splitlines(keepends=True)
-    after = _lines_without(path, KEY_VARIABLE, LEGACY_KEY_VARIABLE)
-    if len(after) == len(before):
-        return False
-    _write_private(path, "".join(after))
-    return True
+    bom, rest, removed = _split_off_key(_read_exactly(path), KEY_VARIABLE, LEGACY_KEY_VARIABLE)
+    if removed:
+        _write_private(path, bom + rest)
+    return removed
 
 
 def practice_key_file() -> Path:
@@ -338,19 +312,52 @@ def _checked_env_path(env_file: Path | None) -> Path:
     )
 
 
-def _lines_without(path: Path, *variables: str) -> list[str]:
-    if not path.is_file():
-        return []
-    names = "|".join(re.escape(v) for v in variables)
-    pattern = re.compile(rf"^\s*(export\s+)?({names})\s*=")
-    return [line for line in path.read_text(encoding="utf-8").splitlines(keepends=True) if not pattern.match(line)]
+def _read_exactly(path: Path) -> str:
+    """The file's text as stored, BOM and ``\\r`` included ("" if there is none): text mode would turn CRLF into LF."""
+    return path.read_bytes().decode("utf-8") if path.is_file() else ""
+
+
+def _split_off_key(text: str, *variables: str) -> tuple[str, str, bool]:
+    """Split ``.env`` text into (what dotenv skips first, i.e. a BOM; the rest without ``variables``; whether any was).
+
+    python-dotenv's own parser, the one behind ``dotenv_values`` and so :func:`find_api_key`, decides
+    what an assignment is: Remove then removes exactly the key that would be used (``export``, spaces
+    around ``=``, quotes, a quoted name) and never a look-alike line inside another quoted value. Its
+    pieces joined are the text itself, so everything that is not a key stays byte for byte.
+    """
+    bindings = list(parse_stream(io.StringIO(text)))  # StringIO translates no line endings
+    parsed = "".join(binding.original.string for binding in bindings)
+    if not text.endswith(parsed):
+        raise RuntimeError("python-dotenv read the .env file in an unexpected way; it was left unchanged.")
+    kept, removed = [], False
+    for binding in bindings:
+        piece = binding.original.string
+        if binding.key in variables and binding.value is not None:
+            piece, removed = _blank_lines_before(piece), True
+        kept.append(piece)
+    return text[: len(text) - len(parsed)], "".join(kept), removed
+
+
+def _blank_lines_before(assignment: str) -> str:
+    """The blank lines dotenv counts into the assignment after them: they are not the key's, so they stay."""
+    lead = assignment[: len(assignment) - len(assignment.lstrip())]
+    return lead[: max(lead.rfind("\n"), lead.rfind("\r")) + 1]
+
+
+def _line_ending(text: str) -> str:
+    """The line ending ``text`` uses most (the first seen wins a tie; LF if none), for a new line to match."""
+    endings = re.findall(r"\r\n|\r|\n", text)
+    return max(dict.fromkeys(endings), key=endings.count) if endings else "\n"
 
 
 def _write_private(path: Path, content: str) -> None:
-    """Write ``content`` atomically to ``path``, readable by the owner only from the start."""
+    """Write ``content`` atomically to ``path``, readable by the owner only from the start.
+
+    ``newline=""`` writes line endings exactly as given (text mode would turn LF into CRLF on Windows).
+    """
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".env.", suffix=".tmp")  # mkstemp is 0600
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             handle.write(content)
             handle.flush()
             os.fsync(handle.fileno())

@@ -9,7 +9,15 @@ import pytest
 
 from helpers.client import PerplexityClient
 from helpers.sandbox import Sandbox
+from tests.network_guard import loopback_only
 from tests.support import fast_client
+
+
+@pytest.fixture(autouse=True)
+def off_machine_attempts() -> Iterator[list[str]]:
+    """Every test runs with connections limited to this computer; the list records refused attempts."""
+    with loopback_only() as attempts:
+        yield attempts
 
 
 @pytest.fixture

@@ -299,7 +299,7 @@ def test_every_log_record_is_redacted_even_through_later_handlers() -> None:
         logger.removeHandler(handler)
     logged = stream.getvalue()
     assert FAKE_KEY not in logged and "not-shaped-like-a-key" not in logged
-    assert logged.count(mask_key(FAKE_KEY)) == 2 and "Bearer ...-key" in logged and "ValueError" in logged
+    assert logged.count(mask_key(FAKE_KEY)) == 2 and "Bearer ****" in logged and "ValueError" in logged
 
 
 def test_saving_replaces_a_key_stored_under_the_old_name(project: Path) -> None:
