@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import socket
 from collections.abc import Iterator
-from typing import BinaryIO
 
 import pytest
 import requests
@@ -17,7 +16,7 @@ from helpers.sandbox import Sandbox
 from helpers.sandbox.api import LEGACY_FIELDS
 from helpers.sandbox.faults import FAULTS
 from helpers.sandbox.validation import AGENT_FIELDS
-from tests.support import AUTH, FAKE_KEY, GUIDE_AGENT, GUIDE_LEGACY
+from tests.support import AUTH, FAKE_KEY, GUIDE_AGENT, GUIDE_LEGACY, read_response
 
 FUZZ = settings(max_examples=120, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 PATHS = ["/v1/agent", "/v1/responses", "/chat/completions", "/v1/chat/completions", "/v1/models", "/", "/v1"]
@@ -121,24 +120,12 @@ def test_keep_alive_connection_stays_in_step_after_an_ignored_body(server: Sandb
     with socket.create_connection((host, int(port)), timeout=10) as conn:
         reader = conn.makefile("rb")
         conn.sendall("\r\n".join(lines).encode() + b"\r\n\r\n" + body)
-        status, head, _ = _read_response(reader)
+        status, head, _ = read_response(reader)
         assert status < 500 and b"connection: close" not in head.lower()
         conn.sendall(b"GET /v1/models HTTP/1.1\r\nHost: fuzz\r\n\r\n")
-        status, _, payload = _read_response(reader)
+        status, _, payload = read_response(reader)
     assert status == 200, payload[:300]
     assert "perplexity/sonar" in {m["id"] for m in json.loads(payload)["data"]}
-
-
-def _read_response(reader: BinaryIO) -> tuple[int, bytes, bytes]:
-    """One response with a Content-Length from a keep-alive connection: status, head, body."""
-    head = b""
-    while not head.endswith(b"\r\n\r\n"):
-        line = reader.readline(65536)
-        assert line, f"connection closed after {head[:300]!r}"
-        head += line
-    length = next(int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
-                  if line.lower().startswith(b"content-length:"))
-    return int(head[9:12]), head, reader.read(length)
 
 
 def _exchange(server: Sandbox, request: bytes) -> tuple[int, bytes]:

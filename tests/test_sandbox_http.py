@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -17,28 +16,9 @@ import requests
 
 from helpers.sandbox import Sandbox
 from helpers.sandbox.server import MAX_BODY_BYTES
-from tests.support import AUTH, FAKE_KEY, GUIDE_AGENT
+from tests.support import AUTH, FAKE_KEY, GUIDE_AGENT, assert_error_envelope, raw_exchange
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def raw_exchange(sandbox: Sandbox, request: bytes, timeout: float = 5) -> tuple[int, dict[str, str], bytes]:
-    """Send raw bytes, read until the server closes; return status, headers and body."""
-    host, port = sandbox.url.removeprefix("http://").split(":")
-    with socket.create_connection((host, int(port)), timeout=timeout) as conn:
-        conn.sendall(request)
-        received = b""
-        while chunk := conn.recv(65536):
-            received += chunk
-    head, _, body = received.partition(b"\r\n\r\n")
-    status_line, *header_lines = head.decode("latin-1").split("\r\n")
-    headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in header_lines)}
-    return int(status_line.split()[1]), headers, body
-
-
-def assert_error_envelope(body: bytes, status: int) -> None:
-    error = json.loads(body)["error"]
-    assert error["code"] == status and error["message"] and error["type"]
 
 
 def test_wrong_content_type_is_415(sandbox: Sandbox) -> None:

@@ -189,7 +189,8 @@ def answer_for(question: str, with_search: bool = True) -> Answer:
 def _simulated_answer(question: str) -> Answer:
     # The answer quotes the question: a key pasted into it comes back masked, never in full.
     topic = " ".join(scrub(question).split())[:120] or "(empty question)"
-    digest = hashlib.sha256(topic.encode()).hexdigest()[:8]
+    # "surrogatepass": a lone surrogate must not make hashing fail (valid text hashes as before).
+    digest = hashlib.sha256(topic.encode("utf-8", "surrogatepass")).hexdigest()[:8]
     slug = re.sub(r"[^a-z0-9]+", "-", topic.lower()).strip("-")[:60] or "question"
     text = (
         f"[Sandbox answer] This is a simulated answer from the local sandbox, not from Perplexity. "

@@ -14,23 +14,40 @@ import uuid
 from typing import Any
 
 from helpers.sandbox.answers import Answer, answer_for
-from helpers.sandbox.replies import RejectedRequestError, Reply, error_reply, reject, scrub_all
+from helpers.sandbox.replies import RejectedRequestError, Reply, error_reply, json_bytes, reject, scrub_all
 from helpers.sandbox.validation import AGENT_MODELS, INVALID_MODEL, AgentRequest, validate_agent
 
 __all__ = ["Reply", "agent", "chat_completions", "error_reply", "list_models"]
 
 LEGACY_MODELS = ("sonar", "sonar-pro", "sonar-reasoning-pro", "sonar-deep-research")
 # USD per 1M tokens (input, output), dated 2026-11; the sandbox's own figures for non-Perplexity models.
-PRICES = {"perplexity/sonar": (0.25, 2.50), "openai/gpt-5.5": (1.25, 10.0),
-          "anthropic/claude-sonnet-4-6": (3.0, 15.0)}
+PRICES = {"perplexity/sonar": (0.25, 2.50), "openai/gpt-5.5": (1.25, 10.0), "anthropic/claude-sonnet-4-6": (3.0, 15.0)}
 SEARCH_CALL_PRICE = 0.005
-LEGACY_PRICES = {"sonar": (1.0, 1.0), "sonar-pro": (3.0, 15.0), "sonar-reasoning-pro": (2.0, 8.0),
-                 "sonar-deep-research": (2.0, 8.0)}
+LEGACY_PRICES = {
+    "sonar": (1.0, 1.0),
+    "sonar-pro": (3.0, 15.0),
+    "sonar-reasoning-pro": (2.0, 8.0),
+    "sonar-deep-research": (2.0, 8.0),
+}
 LEGACY_REQUEST_PRICE = 0.005  # $5 per 1K requests, low search context
-LEGACY_FIELDS = {"model", "messages", "max_tokens", "temperature", "top_p", "stream",
-                 "search_domain_filter", "search_recency_filter", "return_images",
-                 "return_related_questions", "web_search_options", "search_mode", "top_k",
-                 "presence_penalty", "frequency_penalty", "response_format"}
+LEGACY_FIELDS = {
+    "model",
+    "messages",
+    "max_tokens",
+    "temperature",
+    "top_p",
+    "stream",
+    "search_domain_filter",
+    "search_recency_filter",
+    "return_images",
+    "return_related_questions",
+    "web_search_options",
+    "search_mode",
+    "top_k",
+    "presence_penalty",
+    "frequency_penalty",
+    "response_format",
+}
 _ID_NAMESPACE = uuid.UUID("6f1c2f4e-8d1a-4f0e-9a57-1d3c5b7e9a11")
 
 
@@ -80,15 +97,27 @@ def _agent_response(body: dict, request: AgentRequest) -> dict:
     output: list[dict] = []
     if request.search:
         output.append(_search_results_item(answer))
-    output.append({
-        "type": "message", "id": stable_id("msg_", body, "message"), "role": "assistant", "status": status,
-        "content": [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}],
-    })
+    output.append(
+        {
+            "type": "message",
+            "id": stable_id("msg_", body, "message"),
+            "role": "assistant",
+            "status": status,
+            "content": [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}],
+        }
+    )
     now = int(time.time())
     return {
-        "id": stable_id("resp_", body), "object": "response", "created_at": now, "completed_at": now,
-        "status": status, "model": request.model, "output": output, "error": None,
-        "incomplete_details": incomplete, "usage": _agent_usage(request, answer, text),
+        "id": stable_id("resp_", body),
+        "object": "response",
+        "created_at": now,
+        "completed_at": now,
+        "status": status,
+        "model": request.model,
+        "output": output,
+        "error": None,
+        "incomplete_details": incomplete,
+        "usage": _agent_usage(request, answer, text),
         **_echoed_settings(body, request),
     }
 
@@ -96,11 +125,15 @@ def _agent_response(body: dict, request: AgentRequest) -> dict:
 def _echoed_settings(body: dict, request: AgentRequest) -> dict:
     """The request's settings, echoed back with their defaults as the real response does."""
     echoed = {
-        "instructions": request.instructions, "max_output_tokens": request.max_output_tokens,
-        "tools": body.get("tools") or [], "temperature": body.get("temperature"),
-        "top_p": body.get("top_p"), "store": bool(body.get("store")),
+        "instructions": request.instructions,
+        "max_output_tokens": request.max_output_tokens,
+        "tools": body.get("tools") or [],
+        "temperature": body.get("temperature"),
+        "top_p": body.get("top_p"),
+        "store": bool(body.get("store")),
         "text": {"format": body.get("response_format") or {"type": "text"}},
-        "background": bool(body.get("background")), "max_steps": body.get("max_steps"),
+        "background": bool(body.get("background")),
+        "max_steps": body.get("max_steps"),
         "reasoning": body.get("reasoning"),
     }
     for name in ("effort", "preset", "models", "previous_response_id", "prompt_cache_key", "service_tier"):
@@ -132,8 +165,15 @@ def _cut(text: str, size: int) -> str:
 
 def _search_results_item(answer: Answer) -> dict:
     results = [
-        {"id": i, "url": s.url, "title": s.title, "snippet": s.snippet, "date": s.date,
-         "last_updated": s.last_updated, "source": "web"}
+        {
+            "id": i,
+            "url": s.url,
+            "title": s.title,
+            "snippet": s.snippet,
+            "date": s.date,
+            "last_updated": s.last_updated,
+            "source": "web",
+        }
         for i, s in enumerate(answer.sources, start=1)
     ]
     return {"type": "search_results", "queries": list(answer.queries), "results": results}
@@ -148,10 +188,16 @@ def _agent_usage(request: AgentRequest, answer: Answer, text: str) -> dict:
     output_cost = round(output_tokens * output_price / 1e6, 5)
     tool_cost = SEARCH_CALL_PRICE if request.search else 0.0
     usage = {
-        "input_tokens": input_tokens, "output_tokens": output_tokens,
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
         "total_tokens": input_tokens + output_tokens,
-        "cost": {"currency": "USD", "input_cost": input_cost, "output_cost": output_cost,
-                 "tool_calls_cost": tool_cost, "total_cost": round(input_cost + output_cost + tool_cost, 5)},
+        "cost": {
+            "currency": "USD",
+            "input_cost": input_cost,
+            "output_cost": output_cost,
+            "tool_calls_cost": tool_cost,
+            "total_cost": round(input_cost + output_cost + tool_cost, 5),
+        },
     }
     if request.search:
         usage["tool_calls_details"] = {"search_web": {"invocation": 1}}
@@ -159,7 +205,8 @@ def _agent_usage(request: AgentRequest, answer: Answer, text: str) -> dict:
 
 
 def sse_frame(event_type: str, data: dict) -> bytes:
-    return f"event: {event_type}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+    """One typed SSE event; :func:`json_bytes` keeps it ASCII, so echoed text cannot break the encoding."""
+    return b"event: %s\ndata: %s\n\n" % (event_type.encode("ascii"), json_bytes(data))
 
 
 def agent_events(response: dict) -> list[bytes]:
@@ -185,16 +232,20 @@ def _reasoning_events(output: list[dict]) -> list[tuple[str, dict]]:
     if not searches:
         return []
     queries, results = searches[0]["queries"], searches[0]["results"]
-    return [("response.reasoning.started", {"thought": "Searching the web."}),
-            ("response.reasoning.search_queries", {"queries": queries}),
-            ("response.reasoning.search_results", {"results": results}),
-            ("response.reasoning.stopped", {})]
+    return [
+        ("response.reasoning.started", {"thought": "Searching the web."}),
+        ("response.reasoning.search_queries", {"queries": queries}),
+        ("response.reasoning.search_results", {"results": results}),
+        ("response.reasoning.stopped", {}),
+    ]
 
 
 def _item_events(index: int, item: dict) -> list[tuple[str, dict]]:
     if item["type"] != "message":
-        return [("response.output_item.added", {"output_index": index, "item": item}),
-                ("response.output_item.done", {"output_index": index, "item": item})]
+        return [
+            ("response.output_item.added", {"output_index": index, "item": item}),
+            ("response.output_item.done", {"output_index": index, "item": item}),
+        ]
     text = item["content"][0]["text"]
     start = {**item, "status": "in_progress", "content": []}
     where = {"item_id": item["id"], "output_index": index, "content_index": 0}
@@ -254,8 +305,13 @@ def _legacy_question(messages: Any) -> str:
         roles.pop(0)
     expected = ["user" if i % 2 == 0 else "assistant" for i in range(len(roles))]
     if not roles or roles != expected or roles[-1] != "user":
-        raise reject(400, "After the (optional) system message(s), user and assistant roles should be "
-                      "alternating, ending with a user message.", "invalid_message", "messages")
+        raise reject(
+            400,
+            "After the (optional) system message(s), user and assistant roles should be "
+            "alternating, ending with a user message.",
+            "invalid_message",
+            "messages",
+        )
     return messages[-1]["content"]
 
 
@@ -271,18 +327,30 @@ def _legacy_completion(body: dict, model: str, question: str, max_tokens: int | 
     in_cost, out_cost = round(prompt_tokens * in_price / 1e6, 5), round(completion_tokens * out_price / 1e6, 5)
     message = {"role": "assistant", "content": text}
     return {
-        "id": str(uuid.uuid5(_ID_NAMESPACE, json.dumps(body, sort_keys=True))), "model": model,
-        "created": int(time.time()), "object": "chat.completion",
-        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                  "total_tokens": prompt_tokens + completion_tokens, "search_context_size": "low",
-                  "cost": {"input_tokens_cost": in_cost, "output_tokens_cost": out_cost,
-                           "request_cost": LEGACY_REQUEST_PRICE,
-                           "total_cost": round(in_cost + out_cost + LEGACY_REQUEST_PRICE, 5)}},
+        "id": str(uuid.uuid5(_ID_NAMESPACE, json.dumps(body, sort_keys=True))),
+        "model": model,
+        "created": int(time.time()),
+        "object": "chat.completion",
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+            "search_context_size": "low",
+            "cost": {
+                "input_tokens_cost": in_cost,
+                "output_tokens_cost": out_cost,
+                "request_cost": LEGACY_REQUEST_PRICE,
+                "total_cost": round(in_cost + out_cost + LEGACY_REQUEST_PRICE, 5),
+            },
+        },
         "citations": [s.url for s in answer.sources],
-        "search_results": [{"title": s.title, "url": s.url, "date": s.date, "last_updated": s.last_updated,
-                            "snippet": s.snippet} for s in answer.sources],
-        "choices": [{"index": 0, "finish_reason": finish, "message": message,
-                     "delta": {"role": "assistant", "content": ""}}],
+        "search_results": [
+            {"title": s.title, "url": s.url, "date": s.date, "last_updated": s.last_updated, "snippet": s.snippet}
+            for s in answer.sources
+        ],
+        "choices": [
+            {"index": 0, "finish_reason": finish, "message": message, "delta": {"role": "assistant", "content": ""}}
+        ],
     }
 
 
@@ -295,9 +363,12 @@ def legacy_chunks(completion: dict) -> list[bytes]:
         running += piece
         last = n == len(pieces) - 1
         usage = completion["usage"] if last else {k: v for k, v in completion["usage"].items() if k != "cost"}
-        choice = {"index": 0, "finish_reason": completion["choices"][0]["finish_reason"] if last else None,
-                  "message": {"role": "assistant", "content": running},
-                  "delta": {"role": "assistant", "content": piece}}
+        choice = {
+            "index": 0,
+            "finish_reason": completion["choices"][0]["finish_reason"] if last else None,
+            "message": {"role": "assistant", "content": running},
+            "delta": {"role": "assistant", "content": piece},
+        }
         chunk = {**completion, "object": "chat.completion.chunk", "usage": usage, "choices": [choice]}
-        chunks.append(f"data: {json.dumps(chunk, separators=(',', ':'))}\n\n".encode())
+        chunks.append(b"data: %s\n\n" % json_bytes(chunk))
     return chunks

@@ -45,4 +45,3 @@ def status_fault_reply(name: str) -> Reply | None:
     if status == 429:
         reply.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return reply
-

@@ -33,8 +33,14 @@ class Reply:
         if isinstance(self.body, bytes):
             return self.body
         if isinstance(self.body, str):
-            return self.body.encode()
-        return json.dumps(self.body, separators=(",", ":")).encode()
+            return self.body.encode("utf-8", "replace")  # a lone surrogate becomes "?" instead of an exception
+        return json_bytes(self.body)
+
+
+def json_bytes(value: Any) -> bytes:
+    """Compact JSON as ASCII bytes: every non-ASCII character, a lone surrogate included, becomes a ``\\uXXXX``
+    escape, so serialising whatever a client sent can never fail on encoding (unlike ``.encode()`` of raw text)."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=True).encode("ascii")
 
 
 def scrub(text: str) -> str:

@@ -6,6 +6,19 @@ and ``url_for(path)``. It checks ``Authorization: Bearer <key>`` as the real ser
 logs or echoes the key, and answers every failure with a status and a JSON error body, never a
 traceback: bad JSON (400), a wrong content type (415), a body over 32 MiB (413, without reading
 it), an unknown path (404), a wrong method (405), a malformed request line or header (400/431).
+JSON nested deeper than 64 levels, a lone surrogate escape, NaN or Infinity: 400 (see
+:func:`helpers.sandbox.validation.parse_body`).
+
+Framing is strict, because two parsers that delimit a body differently is how requests are smuggled:
+a request with both ``Content-Length`` and ``Transfer-Encoding``, more than one ``Content-Length``
+(even with identical values: refused, the strict choice RFC 9112 allows), a length that is not plain
+digits (``+5``, ``5x``, ``1_0``), a transfer coding other than one ``chunked``, a chunk size that is
+not plain hex (``0x5``, ``+5``, `` 5``), chunk data not followed by CRLF, or ``Transfer-Encoding`` on
+an HTTP/1.0 request is a 400, checked before routing; the connection is then closed.
+
+HTTP/1.0 clients: ``Connection: Keep-Alive`` is honoured and answered with ``Connection: keep-alive``
+and a ``Content-Length``; a streamed reply, which HTTP/1.0 cannot chunk, is a body that ends when the
+connection closes (``Connection: close``).
 
 Logging: one line per request on the ``helpers.sandbox`` logger (client, method, path without
 query, status, bytes, milliseconds, and ``key#<8 hex>``, a one-way fingerprint, never the key).
@@ -15,9 +28,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import logging
 import math
+import re
 import socket
 import sys
 import threading
@@ -30,7 +43,8 @@ from typing import Any
 from helpers.keys import KEY_PREFIX, MAX_KEY_LENGTH, MIN_KEY_LENGTH
 from helpers.sandbox import api
 from helpers.sandbox.faults import DEFAULT_DELAY_SECONDS, DELAY_HEADER, FAULT_HEADER, FAULTS, status_fault_reply
-from helpers.sandbox.replies import Reply, error_reply, scrub
+from helpers.sandbox.replies import RejectedRequestError, Reply, error_reply, scrub
+from helpers.sandbox.validation import parse_body
 
 log = logging.getLogger("helpers.sandbox")
 
@@ -44,6 +58,10 @@ LEGACY_401_PAGE = (
     "<center><h1>401 Authorization Required</h1></center>\r\n<hr><center>openresty/1.25.3.1</center>\r\n"
     "</body>\r\n</html>\r\n"
 )
+# The whole Content-Length: no sign, "_", "0x" or inner space (int() takes some); 18 digits keep int() safe.
+_DIGITS = re.compile(r"[0-9]{1,18}")
+# A chunk-size line: hex digits only (int(x, 16) would also take "0x5", "+5", " 5", "1_0"), an optional extension.
+_CHUNK_LINE = re.compile(rb"([0-9A-Fa-f]{1,16})[ \t]*(?:;[^\r\n]*)?\r?\n")
 ROUTES = {
     ("GET", "/v1/models"): ("models", False),
     ("POST", "/v1/agent"): ("agent", True),
@@ -51,11 +69,21 @@ ROUTES = {
     ("POST", "/chat/completions"): ("legacy", True),
     ("POST", "/v1/chat/completions"): ("legacy", True),
 }
-_ERROR_TYPES = {400: "invalid_request", 404: "not_found", 405: "method_not_allowed", 408: "request_timeout",
-                411: "length_required", 413: "payload_too_large", 414: "uri_too_long",
-                415: "unsupported_media_type", 429: "request_rate_limit_exceeded",
-                431: "request_header_fields_too_large", 500: "internal_error", 501: "not_implemented",
-                505: "http_version_not_supported"}
+_ERROR_TYPES = {
+    400: "invalid_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    408: "request_timeout",
+    411: "length_required",
+    413: "payload_too_large",
+    414: "uri_too_long",
+    415: "unsupported_media_type",
+    429: "request_rate_limit_exceeded",
+    431: "request_header_fields_too_large",
+    500: "internal_error",
+    501: "not_implemented",
+    505: "http_version_not_supported",
+}
 
 
 class Sandbox:
@@ -66,8 +94,15 @@ class Sandbox:
     ``stream_delay``: seconds between streamed events, to make streaming visible (default 0).
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, fault: str | None = None,
-                 rate_limit: float | None = None, stream_delay: float = 0.0) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        fault: str | None = None,
+        rate_limit: float | None = None,
+        stream_delay: float = 0.0,
+    ) -> None:
         if fault is not None and fault not in FAULTS:
             raise ValueError(f"Unknown fault '{fault}'. Faults: {', '.join(FAULTS)}.")
         if rate_limit is not None and rate_limit <= 0:
@@ -101,8 +136,9 @@ class Sandbox:
             self._server.limiter = _RateLimiter(self.rate_limit) if self.rate_limit else None
             self._server.stream_delay = self.stream_delay
             # A short poll interval makes stop() quick (tests start and stop many sandboxes).
-            self._thread = threading.Thread(target=self._server.serve_forever, args=(POLL_SECONDS,),
-                                            name="perplexity-sandbox", daemon=True)
+            self._thread = threading.Thread(
+                target=self._server.serve_forever, args=(POLL_SECONDS,), name="perplexity-sandbox", daemon=True
+            )
             self._thread.start()
         return self
 
@@ -245,6 +281,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._drain_and_close()
 
     def _route(self, method: str) -> Reply | None:
+        if (refused := self._check_framing()) is not None:
+            return refused
         path = self.path.split("?", 1)[0].rstrip("/") or "/"
         target = ROUTES.get((method, path))
         if target is None:
@@ -274,8 +312,12 @@ class _Handler(BaseHTTPRequestHandler):
         if self.fault is None:
             return None
         if self.fault not in FAULTS:
-            return error_reply(400, f"Unknown {FAULT_HEADER} '{self.fault}'. Faults: {', '.join(FAULTS)}.",
-                               "invalid_request", FAULT_HEADER)
+            return error_reply(
+                400,
+                f"Unknown {FAULT_HEADER} '{self.fault}'. Faults: {', '.join(FAULTS)}.",
+                "invalid_request",
+                FAULT_HEADER,
+            )
         if self.fault == "slow":
             time.sleep(_delay(self.headers.get(DELAY_HEADER)))
         return status_fault_reply(self.fault)
@@ -299,9 +341,12 @@ class _Handler(BaseHTTPRequestHandler):
         wait = self.server.limiter.wait_needed(key_id) if self.server.limiter else 0.0
         if not wait:
             return None
-        reply = error_reply(429, f"Rate limit exceeded: at most {self.server.limiter.limit} requests per "
-                            f"{self.server.limiter.window:g} s per key. Retry after a short wait.",
-                            "request_rate_limit_exceeded")
+        reply = error_reply(
+            429,
+            f"Rate limit exceeded: at most {self.server.limiter.limit} requests per "
+            f"{self.server.limiter.window:g} s per key. Retry after a short wait.",
+            "request_rate_limit_exceeded",
+        )
         reply.headers["Retry-After"] = str(max(1, math.ceil(wait)))
         reply.headers["retry-after-ms"] = str(max(1, math.ceil(wait * 1000)))
         return reply
@@ -313,15 +358,31 @@ class _Handler(BaseHTTPRequestHandler):
         media_type = (self.headers.get("Content-Type") or "application/json").split(";")[0].strip().lower()
         if media_type != "application/json" and not media_type.endswith("+json"):
             self._skip_body()
-            return error_reply(415, f"Content-Type '{media_type}' is not supported: send the body as JSON with "
-                               "'Content-Type: application/json'.", "unsupported_media_type")
+            return error_reply(
+                415,
+                f"Content-Type '{media_type}' is not supported: send the body as JSON with "
+                "'Content-Type: application/json'.",
+                "unsupported_media_type",
+            )
         raw = self._read_body()
         if isinstance(raw, Reply):
             return raw
         try:
-            return json.loads(raw or b"null")
-        except (ValueError, UnicodeDecodeError, RecursionError):
-            return error_reply(400, "Request body is not valid JSON.", "invalid_request")
+            return parse_body(raw)
+        except RejectedRequestError as rejected:
+            return rejected.reply
+
+    def _check_framing(self) -> Reply | None:
+        """A 400 for a body whose end another parser could place elsewhere (see the module docstring)."""
+        problem = _framing_problem(
+            self.headers.get_all("Content-Length") or [],
+            self.headers.get_all("Transfer-Encoding") or [],
+            self._http10(),
+        )
+        if problem is None:
+            return None
+        self.close_connection = self._linger = True  # what follows the head cannot be trusted as a request
+        return error_reply(400, problem, "invalid_request")
 
     def _read_body(self) -> bytes | Reply:
         if self.headers.get("Transfer-Encoding"):
@@ -338,45 +399,43 @@ class _Handler(BaseHTTPRequestHandler):
             return error_reply(400, "The request body is shorter than its Content-Length.", "invalid_request")
         return raw
 
-    def _declared_length(self) -> int | Reply:
-        value = self.headers.get("Content-Length")
-        try:
-            length = int(value) if value is not None else 0
-        except ValueError:
-            length = -1
-        if length < 0:
-            self.close_connection = True
-            return error_reply(400, "Content-Length must be a whole number of bytes.", "invalid_request")
-        return length
+    def _declared_length(self) -> int:
+        """The Content-Length, already checked by :meth:`_check_framing` (plain digits, one header)."""
+        return int(self.headers.get("Content-Length", "").strip(" \t") or 0)
 
     def _read_chunked(self) -> bytes | Reply:
-        if self.headers.get("Transfer-Encoding", "").strip().lower() != "chunked":
-            self.close_connection = True
-            return error_reply(400, "Only 'Transfer-Encoding: chunked' is supported.", "invalid_request")
         parts, total = [], 0
-        while True:
-            try:
-                size = int(self.rfile.readline(1024).split(b";")[0].strip(), 16)
-            except ValueError:
-                size = -1
+        while size := self._chunk_size():
             if size < 0:
-                self.close_connection = True
-                return error_reply(400, "Malformed chunked request body.", "invalid_request")
-            if size == 0:
-                while self.rfile.readline(1024).strip():  # trailers, up to the blank line
-                    pass
-                return b"".join(parts)
+                return self._malformed_chunks()
             total += size
             if total > MAX_BODY_BYTES:
                 self.close_connection = self._linger = True
                 return error_reply(413, "Request body is larger than 32 MiB.", "payload_too_large")
             parts.append(self.rfile.read(size))
-            self.rfile.readline(1024)
+            if len(parts[-1]) < size or self.rfile.readline(3) not in (b"\r\n", b"\n"):
+                return self._malformed_chunks()  # cut short, or the size did not match the data
+        while self.rfile.readline(1024).strip():  # trailers, up to the blank line
+            pass
+        return b"".join(parts)
+
+    def _chunk_size(self) -> int:
+        """The next chunk's size, or -1 when its line is not strictly ``HEX[;extension]CRLF``."""
+        line = _CHUNK_LINE.fullmatch(self.rfile.readline(1024))
+        return int(line[1], 16) if line else -1
+
+    def _malformed_chunks(self) -> Reply:
+        self.close_connection = self._linger = True
+        return error_reply(
+            400,
+            "Malformed chunked request body: each chunk is a hex size line, then that many bytes, then CRLF.",
+            "invalid_request",
+        )
 
     def _skip_body(self) -> None:
         """Drop a body we will not use: read a small one (keeping the connection), else hang up after answering."""
         length = self._declared_length() if not self.headers.get("Transfer-Encoding") else None
-        if isinstance(length, int) and length <= SKIP_BODY_BYTES:
+        if length is not None and length <= SKIP_BODY_BYTES:
             self.rfile.read(length)
         else:
             self.close_connection = self._linger = True
@@ -395,11 +454,13 @@ class _Handler(BaseHTTPRequestHandler):
     # --- replies --------------------------------------------------------------------------
 
     def _send(self, reply: Reply) -> None:
-        head = [f"{self.protocol_version} {reply.status} {_phrase(reply.status)}",
-                f"Server: {self.server_version}", f"Content-Type: {reply.content_type}"]
+        head = [
+            f"{self.protocol_version} {reply.status} {_phrase(reply.status)}",
+            f"Server: {self.server_version}",
+            f"Content-Type: {reply.content_type}",
+        ]
         head += [f"{k}: {v}" for k, v in reply.headers.items()]
-        if self.close_connection:
-            head.append("Connection: close")
+        head += self._connection_header(streamed=reply.events is not None)
         if reply.events is not None:
             self._send_stream(head, reply.events)
             return
@@ -411,23 +472,42 @@ class _Handler(BaseHTTPRequestHandler):
         # One write for head and body: written in pieces, keep-alive replies hit the 40 ms delayed-ACK stall.
         self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
 
+    def _connection_header(self, streamed: bool) -> list[str]:
+        """The Connection header, deciding first whether the connection ends with this reply.
+
+        An HTTP/1.0 client keeps a connection only when the reply says ``keep-alive`` (else it reads until
+        the server closes), and cannot read chunked encoding, so a stream to it ends by closing.
+        """
+        if streamed and self._http10():
+            self.close_connection = True
+        if self.close_connection:
+            return ["Connection: close"]
+        return ["Connection: keep-alive"] if self._http10() else []
+
+    def _http10(self) -> bool:
+        """True for an HTTP/1.0 (or 0.9) request: no chunked encoding either way, keep-alive only on request."""
+        major, _, minor = getattr(self, "request_version", "HTTP/0.9").removeprefix("HTTP/").partition(".")
+        return not (major.isdigit() and minor.isdigit()) or (int(major), int(minor)) < (1, 1)
+
     def _send_stream(self, head: list[str], events: list[bytes]) -> None:
-        """Server-Sent Events as HTTP chunks, one event per chunk, written as it goes."""
-        head += ["Cache-Control: no-cache", "Transfer-Encoding: chunked"]
+        """Server-Sent Events written as they go: one HTTP chunk each, or for HTTP/1.0 a close-delimited body."""
+        chunked = not self._http10()
+        head += ["Cache-Control: no-cache", *(["Transfer-Encoding: chunked"] if chunked else [])]
         self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode())
         cut = len(events) // 2 if self.fault == "truncate_stream" else None
         sent = 0
         for n, event in enumerate(events[:cut]):
             if n and self.server.stream_delay:
                 time.sleep(self.server.stream_delay)
-            self.wfile.write(b"%x\r\n%s\r\n" % (len(event), event))
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(event), event) if chunked else event)
             sent += len(event)
         if cut is not None:  # hang up mid-answer: no terminal event, no closing chunk
             self.close_connection = True
             self._log_line("200 truncated", sent)
             return
         self._log_line(200, sent)
-        self.wfile.write(b"0\r\n\r\n")
+        if chunked:  # the closing chunk; an HTTP/1.0 body ends when the connection closes
+            self.wfile.write(b"0\r\n\r\n")
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """The standard library's own rejections (bad request line, huge headers...) as JSON errors."""
@@ -441,8 +521,16 @@ class _Handler(BaseHTTPRequestHandler):
     def _log_line(self, status: int | str, size: int) -> None:
         elapsed = (time.perf_counter() - getattr(self, "_started", time.perf_counter())) * 1000
         method = getattr(self, "command", None) or "-"
-        log.info('%s "%s %s" %s %d %.1fms %s', self.client_address[0], _printable(method)[:16], self._safe_path(),
-                 status, size, elapsed, getattr(self, "_key_id", "-"))
+        log.info(
+            '%s "%s %s" %s %d %.1fms %s',
+            self.client_address[0],
+            _printable(method)[:16],
+            self._safe_path(),
+            status,
+            size,
+            elapsed,
+            getattr(self, "_key_id", "-"),
+        )
 
     def _safe_path(self) -> str:
         """The path without its query (where keys sometimes end up), key-shaped words cut, printable."""
@@ -460,10 +548,28 @@ def _no_route(method: str, path: str) -> Reply:
     shown = scrub(_printable(path))[:200]
     if not allowed:
         return error_reply(404, f"No route for {_printable(method)[:16]} {shown}.", "not_found")
-    reply = error_reply(405, f"Method {_printable(method)[:16]} is not allowed on {shown}: use "
-                        f"{' or '.join(allowed)}.", "method_not_allowed")
+    reply = error_reply(
+        405,
+        f"Method {_printable(method)[:16]} is not allowed on {shown}: use {' or '.join(allowed)}.",
+        "method_not_allowed",
+    )
     reply.headers["Allow"] = ", ".join(allowed)
     return reply
+
+
+def _framing_problem(lengths: list[str], codings: list[str], http10: bool) -> str | None:
+    """Why a body with these Content-Length and Transfer-Encoding headers cannot be delimited safely, or None."""
+    if lengths and codings:
+        return "The request has both Content-Length and Transfer-Encoding: send only one."
+    if len(lengths) > 1:  # strict: even identical copies are refused
+        return "The request has more than one Content-Length header: send exactly one."
+    if lengths and not _DIGITS.fullmatch(lengths[0].strip(" \t")):
+        return "Content-Length must be a whole number of bytes, written in digits only."
+    if codings and http10:
+        return "HTTP/1.0 requests cannot use Transfer-Encoding: send a Content-Length."
+    if codings and (len(codings) > 1 or codings[0].strip(" \t").lower() != "chunked"):
+        return "Only a single 'Transfer-Encoding: chunked' is supported."
+    return None
 
 
 def _phrase(status: int) -> str:
@@ -491,5 +597,9 @@ def _well_formed(key: str) -> bool:
     Looser than :func:`helpers.keys.validate_api_key` on purpose (any ASCII after the prefix), so that
     tests and faults can use keys such as ``pplx-revoked...``; the lengths and the prefix are the same.
     """
-    return (key.startswith(KEY_PREFIX) and MIN_KEY_LENGTH <= len(key) <= MAX_KEY_LENGTH and key.isascii()
-            and not any(c.isspace() for c in key))
+    return (
+        key.startswith(KEY_PREFIX)
+        and MIN_KEY_LENGTH <= len(key) <= MAX_KEY_LENGTH
+        and key.isascii()
+        and not any(c.isspace() for c in key)
+    )

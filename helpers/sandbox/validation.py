@@ -7,10 +7,17 @@ unknown field "X"`` with ``param: "X"``. Values of the wrong type or out of rang
 are unknown here, which is exactly how the real API rejects them.
 
 Each object is described by a ``{field: check}`` table; a check raises :class:`RejectedRequestError`.
+
+Before any of that, :func:`parse_body` reads the bytes as JSON and refuses (400) what no later step should
+have to handle: nesting deeper than :data:`MAX_JSON_DEPTH`, a lone surrogate (``"\\ud800"``: valid JSON
+text, but no UTF-8 can carry it), and ``NaN``/``Infinity`` or a number too big for a float (Python reads
+them, but echoed back they would make the reply invalid JSON).
 """
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -21,14 +28,73 @@ from helpers.sandbox.replies import RejectedRequestError, reject
 Check = Callable[[Any, str], None]
 
 AGENT_MODELS = ("perplexity/sonar", "openai/gpt-5.5", "anthropic/claude-sonnet-4-6")
-PRESETS = {"fast": "perplexity/sonar", "low": "perplexity/sonar", "medium": "openai/gpt-5.5",
-           "high": "openai/gpt-5.5", "xhigh": "anthropic/claude-sonnet-4-6"}
+PRESETS = {
+    "fast": "perplexity/sonar",
+    "low": "perplexity/sonar",
+    "medium": "openai/gpt-5.5",
+    "high": "openai/gpt-5.5",
+    "xhigh": "anthropic/claude-sonnet-4-6",
+}
 MAX_FALLBACK_MODELS = 5
 MAX_DOMAIN_FILTERS = 20
 MIN_OUTPUT_TOKENS = 16  # the real API floors max_output_tokens to 16
-INVALID_MODEL = ("Invalid model '{}'. Permitted models can be found in the documentation "
-                 "at https://docs.perplexity.ai/guides/model-cards.")
+INVALID_MODEL = (
+    "Invalid model '{}'. Permitted models can be found in the documentation "
+    "at https://docs.perplexity.ai/guides/model-cards."
+)
 _DATE = re.compile(r"^(0[1-9]|1[0-2])/(0[1-9]|[12]\d|3[01])/\d{4}$")  # MM/DD/YYYY
+MAX_JSON_DEPTH = 64  # arrays and objects inside one another; a real request (JSON schemas too) stays far below
+_SURROGATE = re.compile("[\ud800-\udfff]")  # after json.loads, only a lone one is left: a pair is one character
+
+
+# --- the body as JSON ---------------------------------------------------------------------
+
+
+def parse_body(raw: bytes) -> Any:
+    """The body as JSON (an empty body is ``null``); raise :class:`RejectedRequestError` (400) for anything else.
+
+    Checked once, here, so that validation, ids, echoed settings and SSE frames never meet a value they
+    could choke on (recursion, UTF-8 encoding) and a client gets a sentence instead of a 500.
+    """
+    try:
+        body = json.loads(raw or b"null", parse_constant=_no_constant)
+    except RecursionError:  # the parser's own limit (about 1000 levels) is reached before ours is checked
+        raise _too_deep() from None
+    except ValueError:  # JSONDecodeError and UnicodeDecodeError are both ValueErrors
+        raise reject(400, "Request body is not valid JSON.", "invalid_request") from None
+    _check_tree(body)
+    return body
+
+
+def _check_tree(body: Any) -> None:
+    """Walk the parsed body with a list, not recursion: its depth is what is being checked."""
+    pending: list[tuple[dict | list, int]] = [([body], 0)]  # the body sits in a list of depth 0
+    while pending:
+        container, depth = pending.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise _too_deep()
+        for item in (*container, *container.values()) if isinstance(container, dict) else container:
+            if isinstance(item, dict | list):
+                pending.append((item, depth + 1))
+            else:
+                _check_scalar(item)
+
+
+def _check_scalar(value: Any) -> None:
+    """Refuse a string UTF-8 cannot encode, or a float that would be echoed as the non-JSON ``Infinity``."""
+    if isinstance(value, str) and not value.isascii() and _SURROGATE.search(value):
+        raise reject(400, "The request body holds an invalid Unicode escape (a lone surrogate).", "invalid_request")
+    if isinstance(value, float) and not math.isfinite(value):  # 1e999 is read as inf
+        raise reject(400, "The request body holds a number too large for a 64-bit float.", "invalid_request")
+
+
+def _no_constant(name: str) -> None:
+    """``parse_constant`` hook: Python's parser reads ``NaN`` and ``Infinity``, JSON (and the real API) does not."""
+    raise reject(400, f"Request body is not valid JSON: {name} is not a JSON number.", "invalid_request")
+
+
+def _too_deep() -> RejectedRequestError:
+    return reject(400, f"The request body nests deeper than {MAX_JSON_DEPTH} levels.", "invalid_request")
 
 
 # --- checks (public first: the API's request shape) ----------------------------------------
@@ -58,7 +124,9 @@ def validate_agent(body: Any) -> AgentRequest:
         raise _invalid("max_output_tokens", f"is required for {model}")
     tools = body.get("tools") or []
     return AgentRequest(
-        question=_question(body["input"]), instructions=body.get("instructions"), model=model,
+        question=_question(body["input"]),
+        instructions=body.get("instructions"),
+        model=model,
         search=any(tool["type"] == "web_search" for tool in tools),
         max_output_tokens=max(MIN_OUTPUT_TOKENS, limit) if limit is not None else None,
     )
@@ -104,6 +172,7 @@ def _number(low: float, high: float) -> Check:
     def check(value: Any, param: str) -> None:
         if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
             raise _invalid(param, f"must be a number from {low:g} to {high:g}")
+
     return check
 
 
@@ -112,6 +181,7 @@ def _integer(low: int, high: int | None = None) -> Check:
         if isinstance(value, bool) or not isinstance(value, int) or value < low or (high and value > high):
             bounds = f"from {low} to {high}" if high else f"of at least {low}"
             raise _invalid(param, f"must be a whole number {bounds}")
+
     return check
 
 
@@ -121,6 +191,7 @@ def _one_of(values: Iterable[str]) -> Check:
     def check(value: Any, param: str) -> None:
         if value not in allowed:
             raise _invalid(param, f"must be one of: {', '.join(allowed)}")
+
     return check
 
 
@@ -131,6 +202,7 @@ def _list_of(item: Check, most: int | None = None, least: int = 0) -> Check:
             raise _invalid(param, f"must be a list{size}")
         for element in value:
             item(element, param)
+
     return check
 
 
@@ -146,9 +218,14 @@ def _domain(value: Any, param: str) -> None:
 
 # --- the Agent API's schema ---------------------------------------------------------------
 
-_PART_FIELDS: dict[str, Check] = {"type": _one_of(("input_text", "input_image", "input_file")), "text": _string,
-                                   "image_url": _string, "file_url": _string, "file_data": _string,
-                                   "filename": _string}
+_PART_FIELDS: dict[str, Check] = {
+    "type": _one_of(("input_text", "input_image", "input_file")),
+    "text": _string,
+    "image_url": _string,
+    "file_url": _string,
+    "file_data": _string,
+    "filename": _string,
+}
 
 
 def _content_part(value: Any, param: str) -> None:
@@ -162,8 +239,10 @@ def _content(value: Any, param: str) -> None:
         _list_of(_content_part, least=1)(value, param)
 
 
-_INPUT_ITEM = _obj({"role": _one_of(("user", "assistant", "system", "developer")), "content": _content,
-                    "type": _one_of(("message",))}, required=("role", "content"))
+_INPUT_ITEM = _obj(
+    {"role": _one_of(("user", "assistant", "system", "developer")), "content": _content, "type": _one_of(("message",))},
+    required=("role", "content"),
+)
 
 
 def _input(value: Any, param: str) -> None:
@@ -174,18 +253,36 @@ def _input(value: Any, param: str) -> None:
     _list_of(_INPUT_ITEM, least=1)(value, param)
 
 
-_FILTERS = _obj({
-    "search_domain_filter": _list_of(_domain, most=MAX_DOMAIN_FILTERS),
-    "search_recency_filter": _one_of(("hour", "day", "week", "month", "year")),
-    "search_after_date_filter": _date, "search_before_date_filter": _date,
-    "last_updated_after_filter": _date, "last_updated_before_filter": _date,
-})
-_LOCATION = _obj({"city": _string, "country": _string, "region": _string,
-                  "latitude": _number(-90, 90), "longitude": _number(-180, 180)})
+_FILTERS = _obj(
+    {
+        "search_domain_filter": _list_of(_domain, most=MAX_DOMAIN_FILTERS),
+        "search_recency_filter": _one_of(("hour", "day", "week", "month", "year")),
+        "search_after_date_filter": _date,
+        "search_before_date_filter": _date,
+        "last_updated_after_filter": _date,
+        "last_updated_before_filter": _date,
+    }
+)
+_LOCATION = _obj(
+    {
+        "city": _string,
+        "country": _string,
+        "region": _string,
+        "latitude": _number(-90, 90),
+        "longitude": _number(-180, 180),
+    }
+)
 _TOOLS = {
-    "web_search": {"type": _string, "filters": _FILTERS, "search_context_size": _one_of(("low", "medium", "high")),
-                   "max_results": _integer(1, 50), "max_tokens": _integer(1), "max_tokens_per_page": _integer(1),
-                   "search_type": _one_of(("web", "fast")), "user_location": _LOCATION},
+    "web_search": {
+        "type": _string,
+        "filters": _FILTERS,
+        "search_context_size": _one_of(("low", "medium", "high")),
+        "max_results": _integer(1, 50),
+        "max_tokens": _integer(1),
+        "max_tokens_per_page": _integer(1),
+        "search_type": _one_of(("web", "fast")),
+        "user_location": _LOCATION,
+    },
     "fetch_url": {"type": _string, "max_urls": _integer(1, 50)},
 }
 
@@ -198,16 +295,32 @@ def _tool(value: Any, param: str) -> None:
 
 
 AGENT_FIELDS: dict[str, Check] = {
-    "input": _input, "instructions": _string, "model": _string, "models": _list_of(_string, MAX_FALLBACK_MODELS, 1),
-    "preset": _string, "effort": _string, "tools": _list_of(_tool), "max_output_tokens": _integer(1),
-    "temperature": _number(0, 2), "top_p": _number(0, 1), "stream": _boolean, "store": _boolean,
-    "background": _boolean, "max_steps": _integer(1, 100),
+    "input": _input,
+    "instructions": _string,
+    "model": _string,
+    "models": _list_of(_string, MAX_FALLBACK_MODELS, 1),
+    "preset": _string,
+    "effort": _string,
+    "tools": _list_of(_tool),
+    "max_output_tokens": _integer(1),
+    "temperature": _number(0, 2),
+    "top_p": _number(0, 1),
+    "stream": _boolean,
+    "store": _boolean,
+    "background": _boolean,
+    "max_steps": _integer(1, 100),
     "reasoning": _obj({"effort": _one_of(("none", "minimal", "low", "medium", "high", "xhigh"))}),
-    "response_format": _obj({"type": _one_of(("text", "json_schema", "regex")), "json_schema": _anything,
-                             "regex": _anything}),
-    "language_preference": _string, "previous_response_id": _string, "prompt_cache_key": _string,
-    "service_tier": _one_of(("auto", "default", "flex", "priority", "fast")), "tool_choice": _anything,
-    "step_budget_reminder": _boolean, "skills": _anything, "profile": _anything,
+    "response_format": _obj(
+        {"type": _one_of(("text", "json_schema", "regex")), "json_schema": _anything, "regex": _anything}
+    ),
+    "language_preference": _string,
+    "previous_response_id": _string,
+    "prompt_cache_key": _string,
+    "service_tier": _one_of(("auto", "default", "flex", "priority", "fast")),
+    "tool_choice": _anything,
+    "step_budget_reminder": _boolean,
+    "skills": _anything,
+    "profile": _anything,
 }
 
 
@@ -220,8 +333,9 @@ def _choose_model(body: dict) -> str:
             return PRESETS[body[name]]
     models = body.get("models") or ([body["model"]] if body.get("model") is not None else [])
     if not models:
-        raise reject(400, "invalid request body: one of model, models or preset is required", "invalid_request",
-                     "model")
+        raise reject(
+            400, "invalid request body: one of model, models or preset is required", "invalid_request", "model"
+        )
     for model in models:
         if model not in AGENT_MODELS:
             raise reject(400, INVALID_MODEL.format(model), "invalid_model", "model")
