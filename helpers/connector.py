@@ -14,29 +14,61 @@ import base64
 import json
 import re
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
-from urllib.parse import quote_plus, urlencode, urlsplit
+from urllib.parse import quote_plus, urlencode
 
 import pystache
 import requests
 import urllib3
 from genson import SchemaBuilder
 from pystache.context import KeyNotFoundError
+from urllib3.exceptions import LocationParseError
+from urllib3.util import parse_url
 
-from helpers.client import GUIDE_MODEL, GUIDE_QUESTION, GUIDE_SYSTEM, check_transport, guide_messages
-from helpers.errors import TransportSecurityError, TutorialError
-from helpers.keys import mask_key, redact
+from helpers.client import GUIDE_MODEL, GUIDE_QUESTION, GUIDE_SYSTEM, guide_messages
+from helpers.errors import TransportSecurityError, TutorialError, describe_failure
+from helpers.masking import MaskedHeaderValue, mask_key, redact
+from helpers.settings import check_transport, key_may_go_to, read_base_url
 
 GUIDE_BASE_URL = "https://api.perplexity.ai"
 TEST_TIMEOUT_SECONDS = 60  # Creator Studio's limit
 MAX_RESPONSE_BYTES = 200 * 1024  # Creator Studio's limit
 METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH")
 AUTH_CONFIGS = ("No Auth", "Api Key Auth", "Bearer Token Auth", "Basic Auth")
-MISSING_EXAMPLE_10111 = ("Failed to construct request. Please make sure that all variables denoted by {{{}}} "
-                         "have corresponding example values (error 10111).")
-HIDDEN = "****"
+MISSING_EXAMPLE_10111 = (
+    "Failed to construct request. Please make sure that all variables denoted by {{{}}} "
+    "have corresponding example values (error 10111)."
+)
+HIDDEN = "****"  # how the form and describe() show a saved password
+OTHER_SERVER = (
+    "Once its example values are filled in, the path would send the request to another server than "
+    "the Base URL: the path must start with '/' and hold no '@' or '\\'."
+)
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")  # an HTTP header name (RFC 9110 token)
+# Header, query and input names that say their value is a credential: X-API-Key, api_key, accessToken...
+# A name is split into words (at '-', '_', and camelCase); one such word, or a word ending in one of
+# _SECRET_ENDINGS (xapikey, accesstoken), makes it a credential. "max_output_tokens" and "keyword" are not.
+_SECRET_WORDS = {
+    "key",
+    "apikey",
+    "token",
+    "secret",
+    "password",
+    "passwd",
+    "pwd",
+    "auth",
+    "authorization",
+    "bearer",
+    "credential",
+    "credentials",
+    "signature",
+    "sig",
+    "session",
+    "cookie",
+}
+_SECRET_ENDINGS = ("apikey", "token", "secret", "password", "passwd", "credential", "credentials")
 
 
 class ConnectorError(TutorialError, ValueError):
@@ -58,9 +90,9 @@ class NoAuth:
     def query(self) -> dict[str, str]:
         return {}
 
-    def masks(self) -> dict[str, str]:
-        """Each secret this auth puts into a request, and what to show in its place."""
-        return {}
+    def secrets(self) -> tuple[str, ...]:
+        """Each secret this auth puts into a request, for :func:`~helpers.masking.redact` to mask."""
+        return ()
 
     def describe(self) -> dict[str, str]:
         return {"Auth Config": self.config}
@@ -78,8 +110,10 @@ class HeaderAuth:
     def __post_init__(self) -> None:
         _check_header_name(self.header_key, "Header Auth Key")
         if self.value_pattern.count("%s") != 1:
-            raise ConnectorError(f"The Header Auth Value Pattern '{self.value_pattern}' must contain %s exactly "
-                                 "once, where the key goes (for example 'Bearer %s').")
+            raise ConnectorError(
+                f"The Header Auth Value Pattern '{self.value_pattern}' must contain %s exactly "
+                "once, where the key goes (for example 'Bearer %s')."
+            )
         _check_single_line(self.value_pattern, "Header Auth Value Pattern")
         _check_key(self.api_key, "Api Key")
 
@@ -89,8 +123,8 @@ class HeaderAuth:
     def query(self) -> dict[str, str]:
         return {}
 
-    def masks(self) -> dict[str, str]:
-        return {self.api_key: mask_key(self.api_key)}
+    def secrets(self) -> tuple[str, ...]:
+        return (self.api_key,)
 
     @property
     def is_plain_bearer(self) -> bool:
@@ -98,9 +132,13 @@ class HeaderAuth:
         return self.header_key.lower() == "authorization" and self.value_pattern == "Bearer %s"
 
     def describe(self) -> dict[str, str]:
-        return {"Auth Config": self.config, "Api Key Auth Auth Type": "Header Auth",
-                "Header Auth Key": self.header_key, "Header Auth Value Pattern": self.value_pattern,
-                "Api Key": mask_key(self.api_key)}
+        return {
+            "Auth Config": self.config,
+            "Api Key Auth Auth Type": "Header Auth",
+            "Header Auth Key": self.header_key,
+            "Header Auth Value Pattern": self.value_pattern,
+            "Api Key": mask_key(self.api_key),
+        }
 
 
 @dataclass(frozen=True)
@@ -113,8 +151,10 @@ class ParamAuth:
 
     def __post_init__(self) -> None:
         if not self.param_name or not _TOKEN.match(self.param_name):
-            raise ConnectorError(f"The Param Auth parameter name '{self.param_name}' must be one word without "
-                                 "spaces, for example 'api_key'.")
+            raise ConnectorError(
+                f"The Param Auth parameter name '{self.param_name}' must be one word without "
+                "spaces, for example 'api_key'."
+            )
         _check_key(self.api_key, "Api Key")
 
     def headers(self) -> dict[str, str]:
@@ -123,13 +163,17 @@ class ParamAuth:
     def query(self) -> dict[str, str]:
         return {self.param_name: self.api_key}
 
-    def masks(self) -> dict[str, str]:
+    def secrets(self) -> tuple[str, ...]:
         # The key as typed, and as the URL carries it (percent-encoded), which an echoing server shows.
-        return {self.api_key: mask_key(self.api_key), quote_plus(self.api_key): mask_key(self.api_key)}
+        return ordered_secrets([self.api_key, quote_plus(self.api_key)])
 
     def describe(self) -> dict[str, str]:
-        return {"Auth Config": self.config, "Api Key Auth Auth Type": "Param Auth",
-                "Param Auth Key": self.param_name, "Api Key": mask_key(self.api_key)}
+        return {
+            "Auth Config": self.config,
+            "Api Key Auth Auth Type": "Param Auth",
+            "Param Auth Key": self.param_name,
+            "Api Key": mask_key(self.api_key),
+        }
 
 
 @dataclass(frozen=True)
@@ -148,8 +192,8 @@ class BearerAuth:
     def query(self) -> dict[str, str]:
         return {}
 
-    def masks(self) -> dict[str, str]:
-        return {self.token: mask_key(self.token)}
+    def secrets(self) -> tuple[str, ...]:
+        return (self.token,)
 
     def describe(self) -> dict[str, str]:
         return {"Auth Config": self.config, "Bearer Token": mask_key(self.token)}
@@ -178,8 +222,8 @@ class BasicAuth:
     def query(self) -> dict[str, str]:
         return {}
 
-    def masks(self) -> dict[str, str]:
-        return {self._token: HIDDEN, self.password: HIDDEN}
+    def secrets(self) -> tuple[str, ...]:
+        return ordered_secrets([self._token, self.password])
 
     def describe(self) -> dict[str, str]:
         return {"Auth Config": self.config, "Username": self.username, "Password": HIDDEN}
@@ -231,8 +275,9 @@ class HttpAction:
     def __post_init__(self) -> None:
         method = self.method.strip().upper()
         if method not in METHODS:
-            raise ConnectorError(f"The method '{self.method}' is not one Creator Studio offers: "
-                                 f"use one of {', '.join(METHODS)}.")
+            raise ConnectorError(
+                f"The method '{self.method}' is not one Creator Studio offers: use one of {', '.join(METHODS)}."
+            )
         object.__setattr__(self, "method", method)
         if not self.path.startswith("/"):
             raise ConnectorError(f"The path '{self.path}' must start with '/', for example '/v1/agent'.")
@@ -246,24 +291,40 @@ class HttpAction:
     def content_type(self) -> str:
         return next((v for k, v in self.headers.items() if k.lower() == "content-type"), "")
 
+    def secrets(self) -> tuple[str, ...]:
+        """Credential-named header, query and example values (``X-API-Key``, ``api_key``...), as typed.
+
+        A template such as ``{{{key}}}`` is no secret (its example value may be one, and is listed).
+        """
+        named = {name: str(value) for name, value in self.inputs.items() if value is not None}
+        values = (*secret_values(self.headers), *secret_values(self.query), *secret_values(named))
+        return ordered_secrets(value for value in values if "{{" not in value)
+
     def describe(self) -> dict[str, str]:
-        return {"Method": self.method, "Path": self.path, "Headers": _pairs(self.headers, ": "),
-                "Query Parameters": _pairs(self.query, "="), "Request Body": " ".join(self.body.split()),
-                "Input variables (example values)": _pairs(self.inputs, " = ")}
+        """The fields as Creator Studio shows them, with every secret masked."""
+        fields = {
+            "Method": self.method,
+            "Path": self.path,
+            "Headers": _pairs(self.headers, ": "),
+            "Query Parameters": _pairs(self.query, "="),
+            "Request Body": " ".join(self.body.split()),
+            "Input variables (example values)": _pairs(self.inputs, " = "),
+        }
+        return {name: redact(value, self.secrets()) for name, value in fields.items()}
 
 
 @dataclass(frozen=True)
 class BuiltRequest:
-    """The HTTP request a connector and an action make; ``masks`` says how to show its secrets."""
+    """The HTTP request a connector and an action make; ``secrets`` lists what must be masked to show it."""
 
     method: str
     url: str
     headers: dict[str, str]
     body: bytes | None
-    masks: dict[str, str] = field(default_factory=dict, repr=False)
+    secrets: tuple[str, ...] = field(default=(), repr=False)
 
     def __repr__(self) -> str:
-        return f"BuiltRequest({self.method} {hide_secrets(self.url, self.masks)})"
+        return f"BuiltRequest({self.method} {redact(self.url, self.secrets)})"
 
 
 @dataclass(frozen=True)
@@ -300,15 +361,15 @@ def guide_connector(api_key: str) -> Connector:
 
 def guide_legacy_action() -> HttpAction:
     """The guide's original action: ``POST /chat/completions`` with ``mistral-7b-instruct``, as written."""
-    return HttpAction("Chat completion (guide, 2024)", "/chat/completions", "POST", dict(JSON_HEADERS),
-                      body=GUIDE_BODY)
+    return HttpAction("Chat completion (guide, 2024)", "/chat/completions", "POST", dict(JSON_HEADERS), body=GUIDE_BODY)
 
 
 def agent_action() -> HttpAction:
     """The same question through today's Agent API, with the question and instructions as input variables."""
     inputs = {"instructions": GUIDE_SYSTEM, "question": GUIDE_QUESTION, "max_output_tokens": 1024}
-    return HttpAction("Ask Perplexity (Agent API)", "/v1/agent", "POST", dict(JSON_HEADERS),
-                      body=AGENT_BODY_TEMPLATE, inputs=inputs)
+    return HttpAction(
+        "Ask Perplexity (Agent API)", "/v1/agent", "POST", dict(JSON_HEADERS), body=AGENT_BODY_TEMPLATE, inputs=inputs
+    )
 
 
 # --- building, showing and testing the request ----------------------------------------------
@@ -331,8 +392,10 @@ def render_template(template: str, examples: dict[str, Any]) -> str:
             context[error.key.split(".")[0]] = ""
         except Exception as error:  # PystacheError, but also pystache's ParsingError (not a subclass) and others
             detail = " ".join(str(error).split()) or type(error).__name__
-            raise ConnectorError(f"The template is not valid Mustache ({detail}). Check that every "
-                                 "{{#section}} has its {{/section}}.") from None
+            raise ConnectorError(
+                f"The template is not valid Mustache ({detail}). Check that every "
+                "{{#section}} has its {{/section}}."
+            ) from None
     if missing:
         raise ConnectorError(f"{MISSING_EXAMPLE_10111} Give an example value to: {', '.join(missing)}.")
     return text
@@ -347,58 +410,103 @@ def render_body(action: HttpAction) -> str:
         except ValueError as error:
             raise ConnectorError(
                 f"The request body is not valid JSON once the example values are filled in ({error}). "
-                'Check the commas, and that string variables are quoted: "{{{name}}}".') from None
+                'Check the commas, and that string variables are quoted: "{{{name}}}".'
+            ) from None
     return text
 
 
 def build_request(connector: Connector, action: HttpAction) -> BuiltRequest:
-    """The HTTP request that the connector and the action produce together."""
+    """The HTTP request that the connector and the action produce together.
+
+    Refused when the filled-in path would take the request to another server than the Base URL.
+    """
     path = render_template(action.path, action.inputs)
-    query = {k: render_template(v, action.inputs) for k, v in action.query.items()} | connector.auth.query()
+    if not path.startswith("/"):
+        raise ConnectorError(OTHER_SERVER)
+    action_query = {k: render_template(v, action.inputs) for k, v in action.query.items()}
+    query = action_query | connector.auth.query()
     url = connector.base_url + path + (f"?{urlencode(query)}" if query else "")
-    headers = {k: render_template(v, action.inputs) for k, v in action.headers.items()}
+    check_destination(connector.base_url, action.method, url)
+    action_headers = {k: render_template(v, action.inputs) for k, v in action.headers.items()}
     auth_names = {name.lower() for name in connector.auth.headers()}
-    headers = {k: v for k, v in headers.items() if k.lower() not in auth_names} | connector.auth.headers()
+    headers = {k: v for k, v in action_headers.items() if k.lower() not in auth_names} | connector.auth.headers()
     body = render_body(action)
-    return BuiltRequest(action.method, url, headers, body.encode() if body else None, connector.auth.masks())
+    secrets = (*known_secrets(connector, action), *secret_values(action_headers), *secret_values(action_query))
+    return BuiltRequest(action.method, url, headers, body.encode() if body else None, ordered_secrets(secrets))
+
+
+def check_destination(base_url: str, method: str, url: str) -> None:
+    """Refuse ``url`` unless requests would connect to the scheme, host and port of ``base_url``.
+
+    The path is a template filled with example values, so ``@evil.example/`` or ``:8443`` in a value
+    could move the connection, and the key with it. ``url`` is read as requests prepares and urllib3
+    parses it, which is what actually connects.
+    """
+    base = read_base_url(base_url)
+    try:
+        target = parse_url(requests.Request(method, url).prepare().url)
+    except (requests.RequestException, LocationParseError, ValueError):
+        target = None
+    same = target is not None and (target.scheme, target.host, target.port) == (base.scheme, base.host, base.port)
+    if not same or target.auth:
+        raise ConnectorError(OTHER_SERVER)
 
 
 def check_request(connector: Connector, action: HttpAction) -> str:
-    """One sentence: ready to test (and where the request goes), or what to fix first. Never raises."""
+    """One sentence: ready to test (and where the request goes), or what to fix first. Never raises.
+
+    Every secret in the URL (the auth's, a credential-named query value, anything shaped like a key)
+    is masked, because the sentence is shown under the form and saved with the notebook.
+    """
     try:
         request = build_request(connector, action)
     except Exception as error:  # documented never to raise
-        return f"Not ready: {error_sentence(error, connector.auth.masks())}"
-    return f"Ready: {request.method} {hide_secrets(request.url, request.masks)} through '{connector.name}'."
+        return f"Not ready: {error_sentence(error, known_secrets(connector, action))}"
+    return f"Ready: {request.method} {redact(request.url, request.secrets)} through '{connector.name}'."
 
 
-def render_request(request: BuiltRequest, secrets: list[str] | tuple[str, ...] = ()) -> str:
-    """The request as HTTP text, with every secret masked."""
+def render_request(request: BuiltRequest, secrets: Iterable[str] = ()) -> str:
+    """The request as HTTP text, with every secret masked (the request's own and ``secrets``)."""
     lines = [f"{request.method} {request.url}"]
     lines += [f"{name}: {value}" for name, value in request.headers.items()]
     text = "\n".join(lines)
     if request.body is not None:
         text += "\n\n" + request.body.decode()
-    return redact(hide_secrets(text, request.masks), secrets)
+    return redact(text, ordered_secrets([*request.secrets, *secrets]))
 
 
 def run_test(connector: Connector, action: HttpAction) -> TestResult:
-    """Send the action through the connector, as Test does: 60 s at most, 200 KB at most."""
+    """Send the action through the connector, as Test does: 60 s at most, 200 KB at most.
+
+    The Base URL must be one a key may go to, and the full URL must connect to that same server:
+    both are checked on the URL that is then sent, before anything leaves this computer.
+    """
     request = build_request(connector, action)
-    check_transport(request.url)
+    check_transport(connector.base_url)
+    check_destination(connector.base_url, request.method, request.url)
     started = time.perf_counter()
     try:
         status, content = _send(request)
     except requests.Timeout:
-        return TestResult(None, _since(started), None, False,
-                          f"No answer within Creator Studio's {TEST_TIMEOUT_SECONDS}-second limit. Try again later.")
+        return TestResult(
+            None,
+            _since(started),
+            None,
+            False,
+            f"No answer within Creator Studio's {TEST_TIMEOUT_SECONDS}-second limit. Try again later.",
+        )
     except requests.RequestException:
-        return TestResult(None, _since(started), None, False,
-                          f"Could not reach {connector.base_url}. Check the Base URL and your connection.")
+        return TestResult(
+            None,
+            _since(started),
+            None,
+            False,
+            f"Could not reach {connector.base_url}. Check the Base URL and your connection.",
+        )
     elapsed = _since(started)
     if len(content) > MAX_RESPONSE_BYTES:
         return TestResult(status, elapsed, None, False, _explain(status, len(content)))
-    body = _parse_body(content, request.masks)
+    body = _parse_body(content, request.secrets)
     ok = 200 <= status < 300
     schema = generate_output_schema(body) if ok and not isinstance(body, str) else None
     return TestResult(status, elapsed, body, ok, _explain(status, len(content)), schema)
@@ -411,22 +519,43 @@ def generate_output_schema(body: Any) -> dict:
     return builder.to_schema()
 
 
-def error_sentence(error: BaseException, masks: dict[str, str] | None = None) -> str:
-    """Any error as one sentence with its secrets masked: a TutorialError's own words, else its kind and first line."""
-    if isinstance(error, TutorialError):
-        text = " ".join(str(error).split())
-    else:
-        detail = next(iter(str(error).strip().splitlines()), "").strip()[:200]
-        text = f"Something unexpected went wrong ({type(error).__name__}{': ' + detail if detail else ''})."
-    return redact(hide_secrets(text, masks or {}))
+def error_sentence(error: BaseException, secrets: Iterable[str] = ()) -> str:
+    """Any error as one line with ``secrets`` (and anything key-shaped) masked, for a status line.
+
+    The words come from :func:`~helpers.errors.describe_failure`, the one error-to-sentence path;
+    an error that is not ours also gets its kind and first line, so a learner can report it.
+    """
+    sentence, detail = describe_failure(error, ordered_secrets(secrets))
+    if not isinstance(error, TutorialError):
+        first = next(iter(detail.strip().splitlines()), "").strip()[:200].rstrip(".")
+        sentence = f"{sentence} Detail: {first}." if first else sentence
+    return " ".join(sentence.split())
 
 
-def hide_secrets(text: str, masks: dict[str, str]) -> str:
-    """``text`` with each secret replaced by its mask (see ``masks()`` of each auth)."""
-    for secret in sorted(masks, key=len, reverse=True):  # longest first: a password inside a token
-        if secret:
-            text = text.replace(secret, masks[secret])
-    return text
+def known_secrets(connector: Connector, action: HttpAction) -> tuple[str, ...]:
+    """The secrets a message about this connector and action could quote, before any template is filled in."""
+    return ordered_secrets([*connector.auth.secrets(), *action.secrets()])
+
+
+def is_secret_name(name: str) -> bool:
+    """Whether a header, query parameter or input named ``name`` carries a credential (X-API-Key, api_key...)."""
+    words = re.split(r"[^a-z0-9]+", re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower())
+    return any(word in _SECRET_WORDS or word.endswith(_SECRET_ENDINGS) for word in words)
+
+
+def secret_values(table: dict[str, str]) -> tuple[str, ...]:
+    """The values in ``table`` whose name says they are credentials, also as a URL carries them.
+
+    ``Bearer abc`` gives ``abc`` too, so that the credential is masked wherever it appears alone.
+    """
+    values = [value.strip() for name, value in table.items() if is_secret_name(name) and value.strip()]
+    values += [value.split()[-1] for value in values if len(value.split()) == 2]
+    return ordered_secrets([*values, *(quote_plus(value) for value in values)])
+
+
+def ordered_secrets(secrets: Iterable[str]) -> tuple[str, ...]:
+    """Each secret once, longest first: masking a short secret inside a longer one would leave the rest of it."""
+    return tuple(sorted({secret for secret in secrets if secret}, key=lambda secret: (-len(secret), secret)))
 
 
 # --- private helpers ------------------------------------------------------------------------
@@ -440,8 +569,16 @@ def _send(request: BuiltRequest) -> tuple[int, bytes]:
     deadline = time.monotonic() + TEST_TIMEOUT_SECONDS
     with requests.Session() as session:
         session.trust_env = False  # no proxies or .netrc credentials picked up silently
-        with session.request(request.method, request.url, headers=request.headers, data=request.body,
-                             timeout=TEST_TIMEOUT_SECONDS, allow_redirects=False, stream=True) as response:
+        headers = {name: MaskedHeaderValue(value) for name, value in request.headers.items()}  # masked in any repr
+        with session.request(
+            request.method,
+            request.url,
+            headers=headers,
+            data=request.body,
+            timeout=TEST_TIMEOUT_SECONDS,
+            allow_redirects=False,
+            stream=True,
+        ) as response:
             content = b""
             while len(content) <= MAX_RESPONSE_BYTES:
                 chunk = _read_some(response, deadline)
@@ -475,30 +612,30 @@ def _since(started: float) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-def _parse_body(content: bytes, masks: dict[str, str]) -> Any:
+def _parse_body(content: bytes, secrets: tuple[str, ...]) -> Any:
     """The response as Test shows it, every secret masked (a server may echo the request, as httpbin does).
 
     The text is masked before it is parsed; the parsed strings are masked again, which catches a
     secret that JSON escaped (``\\"``, ``\\u...``). Text that is not JSON is cut to 2,000 characters.
     """
     text = content.decode(errors="replace")
-    masked = redact(hide_secrets(text, masks))
+    masked = redact(text, secrets)
     for candidate in (masked, text):  # masking could, rarely, break the JSON: then mask after parsing
         try:
-            return _mask_strings(json.loads(candidate), masks)
+            return _mask_strings(json.loads(candidate), secrets)
         except (ValueError, RecursionError):
             continue
     return masked[:2000]
 
 
-def _mask_strings(value: Any, masks: dict[str, str]) -> Any:
+def _mask_strings(value: Any, secrets: tuple[str, ...]) -> Any:
     """``value`` (parsed JSON) with every secret masked in its strings and keys."""
     if isinstance(value, str):
-        return redact(hide_secrets(value, masks))
+        return redact(value, secrets)
     if isinstance(value, list):
-        return [_mask_strings(item, masks) for item in value]
+        return [_mask_strings(item, secrets) for item in value]
     if isinstance(value, dict):
-        return {_mask_strings(key, masks): _mask_strings(item, masks) for key, item in value.items()}
+        return {_mask_strings(key, secrets): _mask_strings(item, secrets) for key, item in value.items()}
     return value
 
 
@@ -536,30 +673,53 @@ class _JsonBool(str):
 
 
 def _checked_base_url(base_url: str) -> str:
-    url = base_url.strip().rstrip("/")
+    """``base_url`` as :func:`~helpers.settings.read_base_url` reads it (the one reading), or one sentence."""
+    url = base_url.strip()
+    problem = _base_url_problem(url)
+    if problem:
+        raise ConnectorError(problem)
     try:
-        parts = urlsplit(url)
-    except ValueError:  # such as an unclosed [ of an IPv6 address
-        raise ConnectorError(f"The Base URL '{base_url}' is not a valid address: write it as "
-                             "https://host, for example https://api.perplexity.ai.") from None
-    if "@" in parts.netloc:  # checked first, so no message below repeats a password
-        raise ConnectorError("The Base URL cannot hold a user name or password (user:password@host): remove them, "
-                             "and put them in Auth Config as Basic Auth.")
-    try:
-        check_transport(url)
-    except TransportSecurityError:
-        raise ConnectorError(f"The Base URL '{base_url}' must start with https:// (plain http:// is allowed "
-                             "only for the sandbox on this computer, such as http://127.0.0.1:8000).") from None
-    if parts.query or parts.fragment:
-        raise ConnectorError("The Base URL cannot hold a query (?...) or a fragment (#...): put query "
-                             "parameters in the action's Query Parameters table.")
-    return url
+        base = read_base_url(url, what="The Base URL")
+    except TransportSecurityError as error:
+        raise ConnectorError(str(error)) from None
+    if not key_may_go_to(base.url):
+        raise ConnectorError(_https_only(url))
+    return base.url
+
+
+def _base_url_problem(url: str) -> str:
+    """The helpful sentence for a Base URL with user info, a query or another scheme, or "".
+
+    User info is checked first and a query second, and neither sentence quotes the URL, so that no
+    sentence repeats a password or a key that sits in either.
+    """
+    authority = re.split(r"[/?#]", url.split("://", 1)[-1], maxsplit=1)[0]
+    if "@" in authority:
+        return (
+            "The Base URL cannot hold a user name or password (user:password@host): remove them, "
+            "and put them in Auth Config as Basic Auth."
+        )
+    if "?" in url or "#" in url:
+        return (
+            "The Base URL cannot hold a query (?...) or a fragment (#...): put query "
+            "parameters in the action's Query Parameters table."
+        )
+    return "" if url.lower().startswith(("http://", "https://")) else _https_only(url)
+
+
+def _https_only(url: str) -> str:
+    return (
+        f"The Base URL '{url}' must start with https:// (plain http:// is allowed only for the sandbox "
+        "on this computer, such as http://127.0.0.1:8000)."
+    )
 
 
 def _check_header_name(name: str, what: str) -> None:
     if not _TOKEN.match(name or ""):
-        raise ConnectorError(f"{what} '{name}' is not a valid HTTP header name: use letters, digits and "
-                             "dashes only, for example 'Authorization' or 'X-API-Key'.")
+        raise ConnectorError(
+            f"{what} '{name}' is not a valid HTTP header name: use letters, digits and "
+            "dashes only, for example 'Authorization' or 'X-API-Key'."
+        )
 
 
 def _check_single_line(value: str, what: str) -> None:

@@ -1,4 +1,8 @@
-"""Creator Studio's screens as Markdown: the form fields, and what Test shows."""
+"""Creator Studio's screens as Markdown: the form fields, and what Test shows.
+
+What reaches the screen passes through :func:`~helpers.masking.redact` once more: the fields and the
+Test result are masked where they are made, and this keeps a key-shaped word out even if one slipped.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import json
 from IPython.display import Markdown, display
 
 from helpers.connector import TestResult
+from helpers.masking import redact
 
 MAX_RESPONSE_CHARS = 1500
 
@@ -15,7 +20,7 @@ def fields_markdown(fields: dict) -> str:
     """A two-column table of form fields, as Creator Studio shows them."""
     rows = ["| Field | Value |", "| --- | --- |"]
     rows += [f"| {name} | {_cell(value)} |" for name, value in fields.items()]
-    return "\n".join(rows)
+    return redact("\n".join(rows))
 
 
 def show_fields(fields: dict) -> None:
@@ -34,9 +39,17 @@ def test_result_markdown(result: TestResult) -> str:
         lines += ["", "**Response**", "", "```json", excerpt, "```"]
     if result.output_schema is not None:
         # Folded: a schema is long, and the response above already shows its shape.
-        lines += ["", "<details><summary><b>Output schema</b> (GENERATE FROM RESPONSE)</summary>", "", "```json",
-                  json.dumps(result.output_schema, indent=2), "```", "", "</details>"]
-    return "\n".join(lines)
+        lines += [
+            "",
+            "<details><summary><b>Output schema</b> (GENERATE FROM RESPONSE)</summary>",
+            "",
+            "```json",
+            json.dumps(result.output_schema, indent=2),
+            "```",
+            "",
+            "</details>",
+        ]
+    return redact("\n".join(lines))
 
 
 test_result_markdown.__test__ = False  # a name pytest would otherwise collect

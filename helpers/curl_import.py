@@ -1,9 +1,10 @@
 """Import a cURL command into a connector and an HTTP action, as Creator Studio's "Import cURL" does.
 
 The command is split into words with :mod:`shlex` (so shell quoting works as in a terminal),
-then read with a small table of curl's options. The URL is split into the connector's Base URL
-and the action's path and query table; an ``Authorization`` header (or ``-u``, or a
-``user:password@`` in the URL) becomes the connector's auth, never a plain header or part of the Base URL.
+then read with a small table of curl's options. The URL is read once, as requests will connect to
+it, and split into the connector's Base URL and the action's path and query table; an
+``Authorization`` header (or ``-u``, or a ``user:password@`` in the URL) becomes the connector's
+auth, never a plain header or part of the Base URL. No refusal quotes a secret of the command.
 """
 
 from __future__ import annotations
@@ -12,10 +13,26 @@ import base64
 import binascii
 import re
 import shlex
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, unquote_plus, urlsplit
 
-from helpers.connector import BasicAuth, Connector, ConnectorError, HeaderAuth, HttpAction, NoAuth
+from urllib3.exceptions import LocationParseError
+from urllib3.util import Url, parse_url
+
+from helpers.connector import (
+    BasicAuth,
+    Connector,
+    ConnectorError,
+    HeaderAuth,
+    HttpAction,
+    NoAuth,
+    is_secret_name,
+    ordered_secrets,
+    secret_values,
+)
+from helpers.masking import redact
 
 # The guide's own command, exactly as the guide prints it.
 GUIDE_CURL = """curl --request POST \\
@@ -40,27 +57,51 @@ GUIDE_CURL = """curl --request POST \\
 
 # Options that take a value, by what they set.
 _VALUE_OPTIONS = {
-    "-X": "method", "--request": "method",
-    "-H": "header", "--header": "header",
-    "-d": "data", "--data": "data", "--data-binary": "data", "--data-ascii": "data", "--data-raw": "raw",
+    "-X": "method",
+    "--request": "method",
+    "-H": "header",
+    "--header": "header",
+    "-d": "data",
+    "--data": "data",
+    "--data-binary": "data",
+    "--data-ascii": "data",
+    "--data-raw": "raw",
     "--json": "json",
     "--url": "url",
-    "-u": "user", "--user": "user",
+    "-u": "user",
+    "--user": "user",
 }
 # Options that change nothing Creator Studio keeps (output, progress, compression).
-_IGNORED_FLAGS = {"-s", "--silent", "-S", "--show-error", "-i", "--include", "-v", "--verbose",
-                  "--compressed", "-L", "--location", "-f", "--fail", "--fail-with-body", "-sS", "-Ss"}
+_IGNORED_FLAGS = {
+    "-s",
+    "--silent",
+    "-S",
+    "--show-error",
+    "-i",
+    "--include",
+    "-v",
+    "--verbose",
+    "--compressed",
+    "-L",
+    "--location",
+    "-f",
+    "--fail",
+    "--fail-with-body",
+    "-sS",
+    "-Ss",
+}
 
 
 @dataclass
 class CurlRequest:
-    """The parts of a curl command that matter to Creator Studio."""
+    """The parts of a curl command that matter to Creator Studio (only the method in its ``repr``: the rest
+    may hold a key, and a verbose traceback prints every frame's variables)."""
 
     method: str = ""
-    url: str = ""
-    headers: dict[str, str] = field(default_factory=dict)
-    data: list[str] = field(default_factory=list)
-    user: str = ""
+    url: str = field(default="", repr=False)
+    headers: dict[str, str] = field(default_factory=dict, repr=False)
+    data: list[str] = field(default_factory=list, repr=False)
+    user: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True)
@@ -73,40 +114,69 @@ class CurlImport:
 
 def parse_curl(command: str) -> CurlRequest:
     """Read a curl command; raise :class:`ConnectorError` with one clear sentence when it cannot."""
-    words = _words(command)
-    if not words or words[0] != "curl":
-        raise ConnectorError("Paste a command that starts with 'curl', such as the guide's example.")
-    request = CurlRequest()
-    position = 1
-    while position < len(words):
-        position = _read_option(words, position, request)
-    if not request.url:
-        raise ConnectorError("The curl command has no URL: add one, such as --url https://api.perplexity.ai/v1/agent.")
-    request.method = (request.method or ("POST" if request.data else "GET")).upper()
-    return request
+    with _secrets_hidden(command):
+        words = _words(command)
+        if not words or words[0] != "curl":
+            raise ConnectorError("Paste a command that starts with 'curl', such as the guide's example.")
+        request = CurlRequest()
+        position = 1
+        while position < len(words):
+            position = _read_option(words, position, request)
+        if not request.url:
+            raise ConnectorError(
+                "The curl command has no URL: add one, such as --url https://api.perplexity.ai/v1/agent."
+            )
+        request.method = (request.method or ("POST" if request.data else "GET")).upper()
+        return request
 
 
 def import_curl(command: str, name: str = "") -> CurlImport:
-    """A connector and an HTTP action from a curl command."""
+    """A connector and an HTTP action from a curl command.
+
+    The URL's host is read as requests will connect to it (urllib3's ``parse_url``); a URL that
+    another tool could read with another host (a backslash, a space...) is refused, so the key in
+    the command can never go elsewhere than where the learner sees.
+    """
     request = parse_curl(command)
-    shown = "" if "@" in request.url else f" '{request.url}'"  # never repeat a password
+    with _secrets_hidden(command):
+        parts = _read_url(request.url)
+        headers = {k: v for k, v in request.headers.items() if k.lower() != "authorization"}
+        authorization = next((v for k, v in request.headers.items() if k.lower() == "authorization"), "")
+        # As in curl: -u, or else an Authorization header, wins over the URL's user:password@.
+        from_url = parts.auth and not (request.user or authorization)
+        auth = _basic_from_url(parts.auth) if from_url else _auth_from(authorization, request.user)
+        port = f":{parts.port}" if parts.port is not None else ""
+        connector = Connector(parts.host, f"{parts.scheme}://{parts.host}{port}", auth)
+        path, query = parts.path or "/", dict(parse_qsl(parts.query or "", keep_blank_values=True))
+        action = HttpAction(
+            name or f"{request.method} {path}", path, request.method, headers, query, "&".join(request.data).strip()
+        )
+        return CurlImport(connector, action)
+
+
+def curl_secrets(command: str) -> tuple[str, ...]:
+    """The secrets a curl command carries, for :func:`~helpers.masking.redact`.
+
+    Credential-named header values (``Authorization``, ``X-API-Key``...), ``--user``, and the URL's
+    user info and credential-named query values. Read word by word, so a command that does not
+    parse still gives them.
+    """
     try:
-        parts = urlsplit(request.url)
-    except ValueError:
-        parts = urlsplit("")
-    if not parts.scheme or not parts.netloc:
-        raise ConnectorError(f"The URL{shown} is not complete: write it as https://host/path.")
-    user_info, at, host = parts.netloc.rpartition("@")
-    headers = {k: v for k, v in request.headers.items() if k.lower() != "authorization"}
-    authorization = next((v for k, v in request.headers.items() if k.lower() == "authorization"), "")
-    # As in curl: -u, or else an Authorization header, wins over the URL's user:password@.
-    auth = _basic_from_url(user_info) if at and not (request.user or authorization) else \
-        _auth_from(authorization, request.user)
-    connector = Connector(parts.hostname or "Imported", f"{parts.scheme}://{host}", auth)
-    action = HttpAction(name or f"{request.method} {parts.path or '/'}", parts.path or "/", request.method,
-                        headers, dict(parse_qsl(parts.query, keep_blank_values=True)),
-                        "&".join(request.data).strip())
-    return CurlImport(connector, action)
+        words = _words(command)
+    except ConnectorError:
+        return ()
+    found: list[str] = []
+    for index, word in enumerate(words):
+        option, value = _option_value(words, index)
+        kind = _VALUE_OPTIONS.get(option)
+        if kind == "header":
+            name, colon, header_value = value.partition(":")
+            found += secret_values({name: header_value} if colon else {value.split(" ")[0]: value})
+        elif kind == "user":
+            found += [value, value.partition(":")[2]]
+        elif "://" in word or "@" in word:
+            found += _url_secrets(word)
+    return ordered_secrets(found)
 
 
 # --- reading the words ----------------------------------------------------------------------
@@ -121,7 +191,10 @@ def _words(command: str) -> list[str]:
 
 
 def _read_option(words: list[str], position: int, request: CurlRequest) -> int:
-    """Apply the option at ``position`` to ``request``; return where the next option starts."""
+    """Apply the option at ``position`` to ``request``; return where the next option starts.
+
+    A refusal names the option, never its value: the value may be a key or a password.
+    """
     word = words[position]
     option, value = _split_attached(word)
     if option in _VALUE_OPTIONS:
@@ -133,12 +206,87 @@ def _read_option(words: list[str], position: int, request: CurlRequest) -> int:
     elif word in _IGNORED_FLAGS:
         pass
     elif word.startswith("-"):
-        raise ConnectorError(f"The curl option {word} is not supported here: remove it and import again.")
+        raise ConnectorError(_unsupported(word))
     elif request.url:
-        raise ConnectorError(f"The curl command has a second URL '{word}': keep only one.")
+        raise ConnectorError(_second_url(word))
     else:
         request.url = word
     return position + 1
+
+
+def _unsupported(word: str) -> str:
+    """Why the option ``word`` is refused, naming only the option itself."""
+    name = word.split("=", 1)[0] if word.startswith("--") else word if word[1:].isalpha() else word[:2]
+    if name in _VALUE_OPTIONS and name != word:
+        return f"curl reads the value of {name} after a space, not after '=': write {name} 'value'."
+    return f"The curl option {name} is not supported here: remove it and import again."
+
+
+def _second_url(word: str) -> str:
+    """Why a word after the URL is refused; a word that is not a URL (perhaps a key) is not quoted."""
+    if "://" in word:
+        return f"The curl command has a second URL{_shown_url(word)}: keep only one."
+    return (
+        "The curl command has a word after the URL that belongs to no option: check the quotes, and that "
+        "every line but the last ends with a backslash (\\)."
+    )
+
+
+def _option_value(words: list[str], index: int) -> tuple[str, str]:
+    """The option at ``index`` and its value, however it is attached (``-Hx``, ``--header=x``, ``-H x``)."""
+    word = words[index]
+    option, value = word.partition("=")[::2] if word.startswith("--") and "=" in word else _split_attached(word)
+    if value is None:
+        value = words[index + 1] if index + 1 < len(words) else ""
+    return option, value
+
+
+def _url_secrets(url: str) -> list[str]:
+    """The user info and the credential-named query values of ``url``, as written and decoded."""
+    head, _, query = url.partition("?")
+    user_info = re.split(r"[/\\]", head.split("://", 1)[-1], maxsplit=1)[0].rpartition("@")[0]
+    password = user_info.partition(":")[2]
+    pairs = (pair.partition("=") for pair in query.partition("#")[0].split("&"))
+    values = [value for name, _, value in pairs if is_secret_name(unquote_plus(name))]
+    return [user_info, password, unquote(password), *values, *map(unquote_plus, values)]
+
+
+def _read_url(url: str) -> Url:
+    """``url`` as requests will connect to it, or one sentence that quotes no user info and no query."""
+    shown = _shown_url(url)
+    if not (url.isascii() and url.isprintable()) or any(ch.isspace() or ch == "\\" for ch in url):
+        raise ConnectorError(
+            f"The URL{shown} holds a backslash, a space or a character that tools read "
+            "differently: write it as https://host/path."
+        )
+    try:
+        parts, other_host = parse_url(url), urlsplit(url).hostname or ""
+    except (LocationParseError, ValueError):
+        raise ConnectorError(f"The URL{shown} cannot be read: write it as https://host/path.") from None
+    if "://" not in url or not parts.scheme or not parts.host:
+        raise ConnectorError(f"The URL{shown} is not complete: write it as https://host/path.")
+    if other_host != parts.host.strip("[]").lower():
+        raise ConnectorError(
+            f"The URL{shown} names its host in a way tools read differently: write it as https://host/path."
+        )
+    return parts
+
+
+def _shown_url(url: str) -> str:
+    """`` 'URL'`` for a sentence, up to its query, or "" when it has no scheme, has user info or odd characters."""
+    head = re.split(r"[?#]", url, maxsplit=1)[0]
+    if "://" not in head or "@" in head or not (head.isascii() and head.isprintable()):
+        return ""
+    return f" '{head}'"
+
+
+@contextmanager
+def _secrets_hidden(command: str) -> Iterator[None]:
+    """Re-raise a refusal with the command's secrets masked: its sentence may quote a word of the command."""
+    try:
+        yield
+    except ConnectorError as error:
+        raise ConnectorError(redact(str(error), curl_secrets(command))) from None
 
 
 def _split_attached(word: str) -> tuple[str, str | None]:
@@ -158,7 +306,8 @@ def _apply(request: CurlRequest, target: str, value: str) -> None:
     elif target == "header":
         name, colon, header_value = value.partition(":")
         if not colon or not name.strip():
-            raise ConnectorError(f"The header '{value}' needs the form 'Name: value'.")
+            first, *rest = value.split() or [""]
+            raise ConnectorError(f"The header {'starting ' if rest else ''}'{first}' needs the form 'Name: value'.")
         request.headers[name.strip()] = header_value.strip()
     else:
         if value.startswith("@") and target != "raw":  # --data-raw alone takes @ literally

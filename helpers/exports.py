@@ -1,9 +1,15 @@
 """Take a connector and an HTTP action to other tools: a curl command, a Postman collection, an OpenAPI document.
 
 Each export is checked by its real consumer in the tests (``curl``, ``newman``, and
-``openapi-spec-validator``). The key is never written into the Postman collection or the
-OpenAPI document: Postman gets a variable for it, OpenAPI a security scheme. The curl command
-shows the key masked unless you ask for it with ``reveal=True``.
+``openapi-spec-validator``). No secret is written into the Postman collection or the OpenAPI
+document. A secret is the auth's key or password, the value of a header or query parameter whose
+name says it is a credential (``X-API-Key``, ``api_key``, ``token``...), and anything shaped like
+a key, wherever it sits (path, query, headers, body). Each becomes a variable: ``{{name}}`` in
+Postman, with an empty collection variable to fill in; in OpenAPI the auth is a security scheme,
+a secret parameter has no example, and a secret in the body example reads ``{{name}}``. Each
+document's description says so. Last, every string of a document goes through
+:func:`~helpers.masking.redact`: what the variables missed is masked, never written.
+The curl command shows every secret masked unless you ask for it with ``reveal=True``.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+from collections.abc import Callable
 from typing import Any
 
 from helpers.connector import (
@@ -23,11 +30,12 @@ from helpers.connector import (
     ParamAuth,
     build_request,
     generate_output_schema,
-    hide_secrets,
+    is_secret_name,
+    ordered_secrets,
     render_body,
     render_template,
 )
-from helpers.keys import redact
+from helpers.masking import find_key_shaped, redact
 
 POSTMAN_SCHEMA = "https://schema.getpostman.com/json/collection/v2.1.0/collection.json"
 OPENAPI_VERSION = "3.1.0"
@@ -35,12 +43,21 @@ BASE_URL_VARIABLE = "baseUrl"
 # OpenAPI ignores header parameters with these names: they come from content and security instead.
 _OPENAPI_RESERVED_HEADERS = {"accept", "content-type", "authorization"}
 _TEMPLATE_VARIABLE = re.compile(r"\{\{\{?\s*([A-Za-z_][\w-]*)\s*\}?\}\}")
+# The shape redact() masks, found here to name a variable for each key; redact() still has the last word.
+_SECRET_PARAMETER = "A secret: supply your own value (none is written into this document)."
 
 
 def to_curl(connector: Connector, action: HttpAction, *, reveal: bool = False) -> str:
-    """The request as a curl command in the guide's layout; the key is masked unless ``reveal`` is True."""
+    """The request as a curl command in the guide's layout.
+
+    Unless ``reveal`` is True, every secret is masked in the URL, the headers and the body alike: the
+    auth's, a credential-named header or query value, and anything shaped like a key.
+    """
     request = build_request(connector, action)
-    hide = (lambda text: text) if reveal else (lambda text: redact(hide_secrets(text, request.masks)))
+
+    def hide(text: str) -> str:
+        return text if reveal else redact(text, request.secrets)
+
     lines = [f"curl --request {request.method}", f"--url {shlex.quote(hide(request.url))}"]
     lines += [f"--header {shlex.quote(hide(f'{name}: {value}'))}" for name, value in request.headers.items()]
     if request.body is not None:
@@ -56,32 +73,54 @@ def key_variable(connector: Connector) -> str:
 
 
 def to_postman(connector: Connector, action: HttpAction) -> dict[str, Any]:
-    """A Postman Collection v2.1 with one request; the key is the empty variable :func:`key_variable`."""
-    variables = [{"key": BASE_URL_VARIABLE, "value": connector.base_url, "type": "string"}]
+    """A Postman Collection v2.1 with one request, holding no secret.
+
+    The key is the variable :func:`key_variable`, a Basic password ``<name>_password``, and every
+    other secret (see the module's docstring) a variable of its own, such as ``vendor_x_api_key``.
+    These collection variables are left empty: fill them in Postman, or pass them to newman with
+    ``--env-var``. The collection's description lists them.
+    """
+    secrets = _SecretVariables(connector, action)
     auth, auth_variables = _postman_auth(connector)
-    item = {"name": action.name, "request": _postman_request(action)}
-    return {
-        "info": {"name": connector.name, "description": connector.description or f"Exported {connector.name} "
-                 "connector and HTTP action.", "schema": POSTMAN_SCHEMA},
+    request = _postman_request(action, secrets.hide)
+    used = [name for name in secrets.used_in(request) if name not in {v["key"] for v in auth_variables}]
+    empty = [v["key"] for v in auth_variables if not v["value"]] + used
+    description = connector.description or f"Exported {connector.name} connector and HTTP action."
+    collection = {
+        "info": {"name": connector.name, "description": description + _secrets_note(empty), "schema": POSTMAN_SCHEMA},
         "auth": auth,
-        "item": [item],
-        "variable": variables + auth_variables,
+        "item": [{"name": action.name, "request": request}],
+        "variable": [
+            {"key": BASE_URL_VARIABLE, "value": connector.base_url, "type": "string"},
+            *auth_variables,
+            *({"key": name, "value": "", "type": "string"} for name in used),
+        ],
     }
+    return secrets.redacted(collection)
 
 
 def to_openapi(connector: Connector, action: HttpAction, *, response: Any = None) -> dict[str, Any]:
-    """An OpenAPI 3.1 document for the action; ``response`` (a Test response) gives the 200 schema."""
-    operation: dict[str, Any] = {"operationId": _slug(action.name), "summary": action.name,
-                                 "responses": {"200": _openapi_response(response)}}
-    parameters = _openapi_parameters(action)
+    """An OpenAPI 3.1 document for the action; ``response`` (a Test response) gives the 200 schema.
+
+    It holds no secret: the auth is the security scheme ``connectorAuth``, a parameter whose value
+    is a secret has no example, and a secret in the body example reads ``{{name}}``, the variable of
+    the Postman export. The document's description says so.
+    """
+    secrets = _SecretVariables(connector, action)
+    operation: dict[str, Any] = {
+        "operationId": _slug(action.name),
+        "summary": action.name,
+        "responses": {"200": _openapi_response(response)},
+    }
+    parameters = _openapi_parameters(action, secrets.hide)
     if parameters:
         operation["parameters"] = parameters
     body = _body_text(action)
     if body is not None:
-        operation["requestBody"] = _openapi_body(action, body)
+        operation["requestBody"] = _openapi_body(action, body, secrets.hide)
     document: dict[str, Any] = {
         "openapi": OPENAPI_VERSION,
-        "info": {"title": connector.name, "version": "1.0.0"},
+        "info": {"title": connector.name, "version": "1.0.0", "description": _OPENAPI_NOTE},
         "servers": [{"url": connector.base_url}],
         "paths": {_TEMPLATE_VARIABLE.sub(r"{\1}", action.path): {action.method.lower(): operation}},
     }
@@ -89,7 +128,7 @@ def to_openapi(connector: Connector, action: HttpAction, *, response: Any = None
     if scheme is not None:
         document["components"] = {"securitySchemes": {"connectorAuth": scheme}}
         document["security"] = [{"connectorAuth": []}]
-    return document
+    return secrets.redacted(document)
 
 
 def as_json(document: dict[str, Any]) -> str:
@@ -108,29 +147,40 @@ def _postman_auth(connector: Connector) -> tuple[dict[str, Any], list[dict[str, 
         return {"type": "bearer", "bearer": [_kv("token", key)]}, secret
     if isinstance(auth, HeaderAuth):
         value = auth.value_pattern.replace("%s", key)
-        return {"type": "apikey", "apikey": [_kv("key", auth.header_key), _kv("value", value),
-                                              _kv("in", "header")]}, secret
+        return {
+            "type": "apikey",
+            "apikey": [_kv("key", auth.header_key), _kv("value", value), _kv("in", "header")],
+        }, secret
     if isinstance(auth, ParamAuth):
-        return {"type": "apikey", "apikey": [_kv("key", auth.param_name), _kv("value", key),
-                                              _kv("in", "query")]}, secret
+        return {
+            "type": "apikey",
+            "apikey": [_kv("key", auth.param_name), _kv("value", key), _kv("in", "query")],
+        }, secret
     if isinstance(auth, BasicAuth):
         user, password = f"{_slug(connector.name)}_username", f"{_slug(connector.name)}_password"
-        variables = [{"key": user, "value": auth.username, "type": "string"},
-                     {"key": password, "value": "", "type": "string"}]
+        variables = [
+            {"key": user, "value": auth.username, "type": "string"},
+            {"key": password, "value": "", "type": "string"},
+        ]
         return {"type": "basic", "basic": [_kv("username", _var(user)), _kv("password", _var(password))]}, variables
     return {"type": "noauth"}, []
 
 
-def _postman_request(action: HttpAction) -> dict[str, Any]:
-    """One request, with the example values filled in (Postman's own ``{{...}}`` would clash with Mustache)."""
+def _postman_request(action: HttpAction, hide: Callable[[str], str]) -> dict[str, Any]:
+    """One request, with the example values filled in (Postman's own ``{{...}}`` would clash with Mustache)
+    and each secret ``hide``-den behind its variable."""
+
     def fill(text: str) -> str:
-        return render_template(text, action.inputs)
+        return hide(render_template(text, action.inputs))
 
     path = fill(action.path)
     query = [{"key": k, "value": fill(v)} for k, v in action.query.items()]
     raw_query = "?" + "&".join(f"{q['key']}={q['value']}" for q in query) if query else ""
-    url: dict[str, Any] = {"raw": _var(BASE_URL_VARIABLE) + path + raw_query, "host": [_var(BASE_URL_VARIABLE)],
-                           "path": [segment for segment in path.split("/") if segment]}
+    url: dict[str, Any] = {
+        "raw": _var(BASE_URL_VARIABLE) + path + raw_query,
+        "host": [_var(BASE_URL_VARIABLE)],
+        "path": [segment for segment in path.split("/") if segment],
+    }
     if query:
         url["query"] = query
     headers = [{"key": k, "value": fill(v), "type": "text"} for k, v in action.headers.items()]
@@ -138,7 +188,7 @@ def _postman_request(action: HttpAction) -> dict[str, Any]:
     body = _body_text(action)
     if body is not None:
         language = "json" if "json" in action.content_type.lower() else "text"
-        request["body"] = {"mode": "raw", "raw": body, "options": {"raw": {"language": language}}}
+        request["body"] = {"mode": "raw", "raw": hide(body), "options": {"raw": {"language": language}}}
     return request
 
 
@@ -161,21 +211,34 @@ def _security_scheme(connector: Connector) -> dict[str, Any] | None:
     if isinstance(auth, BearerAuth) or (isinstance(auth, HeaderAuth) and auth.is_plain_bearer):
         return {"type": "http", "scheme": "bearer"}
     if isinstance(auth, HeaderAuth):
-        return {"type": "apiKey", "in": "header", "name": auth.header_key,
-                "description": f"The header value is the pattern '{auth.value_pattern}' with the key for %s."}
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": auth.header_key,
+            "description": f"The header value is the pattern '{auth.value_pattern}' with the key for %s.",
+        }
     if isinstance(auth, ParamAuth):
         return {"type": "apiKey", "in": "query", "name": auth.param_name}
     return {"type": "http", "scheme": "basic"}
 
 
-def _openapi_parameters(action: HttpAction) -> list[dict[str, Any]]:
-    path_names = _TEMPLATE_VARIABLE.findall(action.path)
-    parameters = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"},
-                   **_example(action.inputs.get(name))} for name in path_names]
-    parameters += [{"name": k, "in": "query", "schema": {"type": "string"}, "example": v}
-                   for k, v in action.query.items()]
-    parameters += [{"name": k, "in": "header", "schema": {"type": "string"}, "example": v}
-                   for k, v in action.headers.items() if k.lower() not in _OPENAPI_RESERVED_HEADERS]
+def _openapi_parameters(action: HttpAction, hide: Callable[[str], str]) -> list[dict[str, Any]]:
+    """Path, query and header parameters, each with its filled-in example unless that is a secret."""
+
+    def parameter(name: str, where: str, value: Any) -> dict[str, Any]:
+        required = {"required": True} if where == "path" else {}
+        return {"name": name, "in": where, **required, "schema": {"type": "string"}, **_example(name, value, hide)}
+
+    def filled(text: str) -> str:
+        return render_template(text, action.inputs)
+
+    parameters = [parameter(name, "path", action.inputs.get(name)) for name in _TEMPLATE_VARIABLE.findall(action.path)]
+    parameters += [parameter(k, "query", filled(v)) for k, v in action.query.items()]
+    parameters += [
+        parameter(k, "header", filled(v))
+        for k, v in action.headers.items()
+        if k.lower() not in _OPENAPI_RESERVED_HEADERS
+    ]
     return _unique(parameters)
 
 
@@ -192,12 +255,13 @@ def _unique(parameters: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return unique
 
 
-def _openapi_body(action: HttpAction, text: str) -> dict[str, Any]:
+def _openapi_body(action: HttpAction, text: str, hide: Callable[[str], str]) -> dict[str, Any]:
+    """The body with its example; each secret in the example reads ``{{variable}}``."""
     content_type = action.content_type.split(";")[0].strip() or "text/plain"
     if "json" in content_type:
-        example = json.loads(text)
+        example = _map_strings(json.loads(text), hide)
         return {"required": True, "content": {content_type: {"schema": _schema(example), "example": example}}}
-    return {"required": True, "content": {content_type: {"schema": {"type": "string"}, "example": text}}}
+    return {"required": True, "content": {content_type: {"schema": {"type": "string"}, "example": hide(text)}}}
 
 
 def _openapi_response(response: Any) -> dict[str, Any]:
@@ -213,8 +277,14 @@ def _schema(value: Any) -> dict[str, Any]:
     return schema
 
 
-def _example(value: Any) -> dict[str, Any]:
-    return {} if value is None else {"example": str(value)}
+def _example(name: str, value: Any, hide: Callable[[str], str]) -> dict[str, Any]:
+    """``{"example": value}``, or a description instead when the value is a secret."""
+    if value is None:
+        return {}
+    text = str(value)
+    if is_secret_name(name) or hide(text) != text:
+        return {"description": _SECRET_PARAMETER}
+    return {"example": text}
 
 
 # --- shared ---------------------------------------------------------------------------------
@@ -228,3 +298,93 @@ def _body_text(action: HttpAction) -> str | None:
 
 def _slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_") or "connector"
+
+
+# --- secrets --------------------------------------------------------------------------------
+
+_OPENAPI_NOTE = (
+    "No secret is written into this document: the auth is the security scheme connectorAuth, a "
+    "parameter that holds a secret has no example, and {{name}} in an example stands for a secret "
+    "you supply (the variable of the same name in the Postman export)."
+)
+
+
+class _SecretVariables:
+    """Each secret an export must not hold, and the variable that stands for it."""
+
+    def __init__(self, connector: Connector, action: HttpAction) -> None:
+        self.names = _secret_names(connector, action)
+        self.secrets = ordered_secrets([*self.names, *connector.auth.secrets()])
+
+    def hide(self, text: str) -> str:
+        """``text`` with each secret replaced by ``{{its variable}}``, longest first."""
+        for secret in self.secrets:
+            if secret in self.names and len(secret) >= 4:  # as redact: a shorter "secret" would hit ordinary text
+                text = text.replace(secret, "{{" + self.names[secret] + "}}")
+        return text
+
+    def used_in(self, document: Any) -> list[str]:
+        """The variables that ``document`` refers to, each once."""
+        text = json.dumps(document)
+        return [name for name in dict.fromkeys(self.names.values()) if "{{" + name + "}}" in text]
+
+    def redacted(self, document: Any) -> Any:
+        """``document`` with every string (keys too) through :func:`redact`: the last word on what is written."""
+        return _map_strings(document, lambda text: redact(text, self.secrets))
+
+
+def _secret_names(connector: Connector, action: HttpAction) -> dict[str, str]:
+    """Each secret of the connector and the action (its filled-in values), mapped to a variable name."""
+    names, slug = _auth_secret_names(connector), _slug(connector.name)
+    filled = [(k, render_template(v, action.inputs)) for k, v in [*action.query.items(), *action.headers.items()]]
+    inputs = [(k, str(v)) for k, v in action.inputs.items() if v is not None]
+    for name, value in [*filled, *inputs]:
+        words = value.split()
+        if is_secret_name(name) and words:  # "Bearer abc": the variable stands for abc, Bearer stays
+            _name_secret(names, words[-1] if len(words) == 2 else value.strip(), f"{slug}_{_slug(name)}")
+    texts = [render_template(action.path, action.inputs), *(value for _, value in filled), _body_text(action) or ""]
+    for key in (key for text in texts for key in find_key_shaped(text)):
+        _name_secret(names, key, f"{slug}_secret")
+    return names
+
+
+def _auth_secret_names(connector: Connector) -> dict[str, str]:
+    """The auth's secret and its variable: the one its Postman auth block uses."""
+    auth = connector.auth
+    if isinstance(auth, HeaderAuth | ParamAuth):
+        return {auth.api_key: key_variable(connector)}
+    if isinstance(auth, BearerAuth):
+        return {auth.token: key_variable(connector)}
+    if isinstance(auth, BasicAuth):
+        return {auth.password: f"{_slug(connector.name)}_password"}
+    return {}
+
+
+def _name_secret(names: dict[str, str], secret: str, name: str) -> None:
+    """Give ``secret`` the variable ``name`` (``name_2``... when another secret has it), unless it has one."""
+    taken, candidate, number = set(names.values()), name, 1
+    while secret not in names and candidate in taken:
+        number += 1
+        candidate = f"{name}_{number}"
+    names.setdefault(secret, candidate)
+
+
+def _secrets_note(variables: list[str]) -> str:
+    """The sentence that says which variables hold the secrets, or "" when there are none."""
+    if not variables:
+        return ""
+    return (
+        f" No secret is written into this collection: fill in the empty variables {', '.join(variables)} "
+        "(in Postman, or with newman --env-var NAME=VALUE)."
+    )
+
+
+def _map_strings(value: Any, change: Callable[[str], str]) -> Any:
+    """``value`` (JSON-like) with ``change`` applied to every string, keys included."""
+    if isinstance(value, str):
+        return change(value)
+    if isinstance(value, list):
+        return [_map_strings(item, change) for item in value]
+    if isinstance(value, dict):
+        return {_map_strings(key, change): _map_strings(item, change) for key, item in value.items()}
+    return value

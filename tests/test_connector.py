@@ -7,6 +7,7 @@ import json
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
+from urllib.parse import quote_plus
 
 import pytest
 
@@ -76,26 +77,29 @@ def test_rendered_request_masks_the_key() -> None:
 # --- validation --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("make", "words"), [
-    (lambda: Connector("P", "http://api.perplexity.ai"), "must start with https://"),
-    (lambda: Connector("P", "ftp://example.com"), "must start with https://"),
-    (lambda: Connector("P", "https://example.com?x=1"), "cannot hold a query"),
-    (lambda: Connector(" ", "https://example.com"), "Give the connector a name"),
-    (lambda: HeaderAuth(FAKE_KEY, "Authorization", "Bearer"), "exactly once"),
-    (lambda: HeaderAuth(FAKE_KEY, "Authorization", "%s %s"), "exactly once"),
-    (lambda: HeaderAuth(FAKE_KEY, "X API Key", "%s"), "not a valid HTTP header name"),
-    (lambda: HeaderAuth(FAKE_KEY, "Authorization:", "%s"), "not a valid HTTP header name"),
-    (lambda: HeaderAuth("", "Authorization", "Bearer %s"), "required"),
-    (lambda: HeaderAuth(FAKE_KEY + "\n", "Authorization", "Bearer %s"), "line break"),
-    (lambda: ParamAuth(FAKE_KEY, "api key"), "one word"),
-    (lambda: BearerAuth("  "), "required"),
-    (lambda: BasicAuth("", "secret"), "username is required"),
-    (lambda: BasicAuth("admin", ""), "required"),
-    (lambda: HttpAction("a", "chat/completions"), "must start with '/'"),
-    (lambda: HttpAction("a", "/search?q=1"), "Query Parameters table"),
-    (lambda: HttpAction("a", "/x", "FETCH"), "GET, POST, PUT, DELETE, PATCH"),
-    (lambda: HttpAction("a", "/x", headers={"bad header": "1"}), "not a valid HTTP header name"),
-])
+@pytest.mark.parametrize(
+    ("make", "words"),
+    [
+        (lambda: Connector("P", "http://api.perplexity.ai"), "must start with https://"),
+        (lambda: Connector("P", "ftp://example.com"), "must start with https://"),
+        (lambda: Connector("P", "https://example.com?x=1"), "cannot hold a query"),
+        (lambda: Connector(" ", "https://example.com"), "Give the connector a name"),
+        (lambda: HeaderAuth(FAKE_KEY, "Authorization", "Bearer"), "exactly once"),
+        (lambda: HeaderAuth(FAKE_KEY, "Authorization", "%s %s"), "exactly once"),
+        (lambda: HeaderAuth(FAKE_KEY, "X API Key", "%s"), "not a valid HTTP header name"),
+        (lambda: HeaderAuth(FAKE_KEY, "Authorization:", "%s"), "not a valid HTTP header name"),
+        (lambda: HeaderAuth("", "Authorization", "Bearer %s"), "required"),
+        (lambda: HeaderAuth(FAKE_KEY + "\n", "Authorization", "Bearer %s"), "line break"),
+        (lambda: ParamAuth(FAKE_KEY, "api key"), "one word"),
+        (lambda: BearerAuth("  "), "required"),
+        (lambda: BasicAuth("", "secret"), "username is required"),
+        (lambda: BasicAuth("admin", ""), "required"),
+        (lambda: HttpAction("a", "chat/completions"), "must start with '/'"),
+        (lambda: HttpAction("a", "/search?q=1"), "Query Parameters table"),
+        (lambda: HttpAction("a", "/x", "FETCH"), "GET, POST, PUT, DELETE, PATCH"),
+        (lambda: HttpAction("a", "/x", headers={"bad header": "1"}), "not a valid HTTP header name"),
+    ],
+)
 def test_bad_fields_are_refused_with_one_clear_sentence(make, words: str) -> None:
     with pytest.raises(ConnectorError) as caught:
         make()
@@ -147,21 +151,33 @@ def test_agent_action_body_renders_to_the_agent_request() -> None:
 
 
 def test_a_json_body_must_be_valid_json_once_filled_in() -> None:
-    action = HttpAction("a", "/x", headers={"Content-Type": "application/json"}, body='{"q": "{{{q}}}"}',
-                        inputs={"q": 'say "hi"'})
+    action = HttpAction(
+        "a", "/x", headers={"Content-Type": "application/json"}, body='{"q": "{{{q}}}"}', inputs={"q": 'say "hi"'}
+    )
     with pytest.raises(ConnectorError, match="not valid JSON"):
         render_body(action)
 
 
 def test_a_form_body_is_not_checked_as_json() -> None:
-    action = HttpAction("a", "/x", headers={"Content-Type": "application/x-www-form-urlencoded"},
-                        body="q={{{q}}}&n=1", inputs={"q": "stars"})
+    action = HttpAction(
+        "a",
+        "/x",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        body="q={{{q}}}&n=1",
+        inputs={"q": "stars"},
+    )
     assert render_body(action) == "q=stars&n=1"
 
 
 def test_path_query_and_headers_are_templated_too() -> None:
-    action = HttpAction("a", "/tasks/{{{task_id}}}", "GET", headers={"X-Trace": "{{{trace}}}"},
-                        query={"opt_fields": "{{{fields}}}"}, inputs={"task_id": "42", "trace": "t1", "fields": "name"})
+    action = HttpAction(
+        "a",
+        "/tasks/{{{task_id}}}",
+        "GET",
+        headers={"X-Trace": "{{{trace}}}"},
+        query={"opt_fields": "{{{fields}}}"},
+        inputs={"task_id": "42", "trace": "t1", "fields": "name"},
+    )
     request = build_request(Connector("Asana", "https://app.asana.com/api/1.0"), action)
     assert request.url == "https://app.asana.com/api/1.0/tasks/42?opt_fields=name"
     assert request.headers["X-Trace"] == "t1" and request.body is None
@@ -187,8 +203,9 @@ def test_basic_auth_is_base64_and_masked_everywhere() -> None:
     request = build_request(connector, HttpAction("a", "/api/now/table/incident", "GET"))
     assert request.headers["Authorization"] == "Basic " + base64.b64encode(b"admin:s3cret-pass").decode()
     shown = render_request(request) + json.dumps(connector.describe())
-    assert "s3cret-pass" not in shown and request.headers["Authorization"][6:] not in shown
-    assert "Authorization: Basic ****" in shown
+    token = request.headers["Authorization"][6:]
+    assert "s3cret-pass" not in shown and token not in shown
+    assert f"Authorization: Basic {mask_key(token)}" in shown  # one masking scheme: redact's
 
 
 def test_param_auth_key_is_masked_in_the_rendered_url() -> None:
@@ -199,11 +216,23 @@ def test_param_auth_key_is_masked_in_the_rendered_url() -> None:
 def test_two_other_guides_over_http(echo: EchoServer) -> None:
     """Basic Auth (ServiceNow's guide) and a custom API-key header (X-API-Key: %s) reach a real server."""
     servicenow = Connector("ServiceNow", echo.url, BasicAuth("admin", "s3cret-pass"))
-    incidents = HttpAction("List incidents", "/api/now/table/incident", "GET", {"Accept": "application/json"},
-                           {"sysparm_limit": "{{limit}}"}, inputs={"limit": 1})
+    incidents = HttpAction(
+        "List incidents",
+        "/api/now/table/incident",
+        "GET",
+        {"Accept": "application/json"},
+        {"sysparm_limit": "{{limit}}"},
+        inputs={"limit": 1},
+    )
     vendor = Connector("Vendor", echo.url, HeaderAuth(OTHER_KEY, "X-API-Key", "%s"))
-    create = HttpAction("Create item", "/v1/items", "POST", {"Content-Type": "application/json"},
-                        body='{"name": "{{{name}}}", "urgent": {{urgent}}}', inputs={"name": "Stars", "urgent": True})
+    create = HttpAction(
+        "Create item",
+        "/v1/items",
+        "POST",
+        {"Content-Type": "application/json"},
+        body='{"name": "{{{name}}}", "urgent": {{urgent}}}',
+        inputs={"name": "Stars", "urgent": True},
+    )
     first, second = run_test(servicenow, incidents), run_test(vendor, create)
     assert first.successful and second.successful
     basic, custom = echo.requests
@@ -291,14 +320,18 @@ class _TrickleHandler(BaseHTTPRequestHandler):
 
 def test_an_echoed_key_is_masked_in_the_test_result(echo: EchoServer) -> None:
     """A server that echoes the request headers (like httpbin) must not put the key into the saved result."""
-    for auth in (HeaderAuth(FAKE_KEY), HeaderAuth(OTHER_KEY, "X-API-Key", "%s"), BasicAuth("admin", "s3cret-pass"),
-                 ParamAuth(OTHER_KEY + "/+=", "key")):
+    for auth in (
+        HeaderAuth(FAKE_KEY),
+        HeaderAuth(OTHER_KEY, "X-API-Key", "%s"),
+        BasicAuth("admin", "s3cret-pass"),
+        ParamAuth(OTHER_KEY + "/+=", "key"),
+    ):
         result = run_test(Connector("Echo", echo.url, auth), HttpAction("a", "/anything", "GET"))
         shown = json.dumps(result.body) + test_result_markdown(result)
         assert result.successful and isinstance(result.body, dict)
         for secret in (FAKE_KEY, OTHER_KEY, "s3cret-pass", *auth.headers().values()):
             assert secret not in shown
-    assert result.body["path"] == f"/anything?key={mask_key(OTHER_KEY + '/+=')}"  # the encoded key, masked
+    assert result.body["path"] == f"/anything?key={mask_key(quote_plus(OTHER_KEY + '/+='))}"  # the encoded key, masked
     echoed = run_test(Connector("Echo", echo.url, HeaderAuth(FAKE_KEY)), HttpAction("a", "/x", "GET")).body
     assert echoed["headers"]["Authorization"] == "Bearer pplx-...t3st"
 
@@ -312,8 +345,11 @@ def test_a_json_escaped_key_is_masked_too() -> None:
 
 
 def test_user_info_in_a_base_url_is_refused_without_showing_it() -> None:
-    for url in ("https://alice:s3cret@api.example.com", "https://alice@api.example.com/v1",
-                "http://alice:s3cret@127.0.0.1:8000"):
+    for url in (
+        "https://alice:s3cret@api.example.com",
+        "https://alice@api.example.com/v1",
+        "http://alice:s3cret@127.0.0.1:8000",
+    ):
         with pytest.raises(ConnectorError) as caught:
             Connector("P", url)
         message = str(caught.value)

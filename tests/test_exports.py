@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 import subprocess
@@ -23,22 +24,36 @@ from helpers.connector import (
     run_test,
 )
 from helpers.exports import POSTMAN_SCHEMA, as_json, key_variable, to_curl, to_openapi, to_postman
+from helpers.masking import mask_key
 from helpers.sandbox import Sandbox
 from tests.support import FAKE_KEY, OTHER_KEY, EchoServer
 
 ROOT = Path(__file__).resolve().parent.parent
 NEWMAN = ROOT / "node_modules" / ".bin" / "newman"
 CUSTOM_HEADER = HeaderAuth(OTHER_KEY, "X-API-Key", "%s")
-ALL_AUTHS = [NoAuth(), HeaderAuth(FAKE_KEY), CUSTOM_HEADER, ParamAuth(OTHER_KEY, "key"), BearerAuth(OTHER_KEY),
-             BasicAuth("admin", "s3cret-pass")]
+ALL_AUTHS = [
+    NoAuth(),
+    HeaderAuth(FAKE_KEY),
+    CUSTOM_HEADER,
+    ParamAuth(OTHER_KEY, "key"),
+    BearerAuth(OTHER_KEY),
+    BasicAuth("admin", "s3cret-pass"),
+]
 
 
 def run_newman(collection: dict, folder: Path, variables: dict[str, str]) -> dict:
     """Run a collection with newman; return its JSON report."""
     assert NEWMAN.exists(), "newman is missing: run `make test` (it runs `npm ci`) first"
     (folder / "collection.json").write_text(as_json(collection))
-    command = [str(NEWMAN), "run", str(folder / "collection.json"), "--reporters", "json",
-               "--reporter-json-export", str(folder / "report.json")]
+    command = [
+        str(NEWMAN),
+        "run",
+        str(folder / "collection.json"),
+        "--reporters",
+        "json",
+        "--reporter-json-export",
+        str(folder / "report.json"),
+    ]
     for name, value in variables.items():
         command += ["--env-var", f"{name}={value}"]
     subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
@@ -58,15 +73,21 @@ def test_curl_masks_basic_and_param_secrets() -> None:
     action = HttpAction("a", "/x", "GET")
     basic = to_curl(Connector("S", "https://example.com", BasicAuth("admin", "s3cret-pass")), action)
     param = to_curl(Connector("P", "https://example.com", ParamAuth(OTHER_KEY, "key")), action)
-    assert "Authorization: Basic ****" in basic and "s3cret" not in basic
+    token = base64.b64encode(b"admin:s3cret-pass").decode()
+    assert f"Authorization: Basic {mask_key(token)}" in basic and "s3cret" not in basic and token not in basic
     assert OTHER_KEY not in param and "key=" in param
 
 
 def test_exported_curl_run_by_real_curl_succeeds(sandbox: Sandbox) -> None:
     assert shutil.which("curl"), "curl is needed for this test"
     command = to_curl(guide_connector(FAKE_KEY).with_base_url(sandbox.url), agent_action(), reveal=True)
-    done = subprocess.run(["bash", "-c", command + " --silent --show-error --write-out '\\n%{http_code}'"],
-                          capture_output=True, text=True, timeout=60, check=False)
+    done = subprocess.run(
+        ["bash", "-c", command + " --silent --show-error --write-out '\\n%{http_code}'"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     body, _, status = done.stdout.rpartition("\n")
     assert done.returncode == 0 and status == "200", done.stderr
     assert json.loads(body)["status"] == "completed"
@@ -78,17 +99,25 @@ def test_exported_curl_run_by_real_curl_succeeds(sandbox: Sandbox) -> None:
 def test_postman_uses_bearer_for_exactly_bearer_on_authorization() -> None:
     collection = to_postman(guide_connector(FAKE_KEY), agent_action())
     assert collection["info"]["schema"] == POSTMAN_SCHEMA
-    assert collection["auth"] == {"type": "bearer", "bearer": [
-        {"key": "token", "value": "{{perplexity_api_key}}", "type": "string"}]}
+    assert collection["auth"] == {
+        "type": "bearer",
+        "bearer": [{"key": "token", "value": "{{perplexity_api_key}}", "type": "string"}],
+    }
 
 
 def test_postman_uses_apikey_for_any_other_pattern() -> None:
     custom = to_postman(Connector("Vendor", "https://example.com", CUSTOM_HEADER), agent_action())["auth"]
-    token = to_postman(Connector("P", "https://example.com", HeaderAuth(FAKE_KEY, "Authorization", "Token %s")),
-                       agent_action())["auth"]
-    assert custom == {"type": "apikey", "apikey": [{"key": "key", "value": "X-API-Key", "type": "string"},
-                                                   {"key": "value", "value": "{{vendor_api_key}}", "type": "string"},
-                                                   {"key": "in", "value": "header", "type": "string"}]}
+    token = to_postman(
+        Connector("P", "https://example.com", HeaderAuth(FAKE_KEY, "Authorization", "Token %s")), agent_action()
+    )["auth"]
+    assert custom == {
+        "type": "apikey",
+        "apikey": [
+            {"key": "key", "value": "X-API-Key", "type": "string"},
+            {"key": "value", "value": "{{vendor_api_key}}", "type": "string"},
+            {"key": "in", "value": "header", "type": "string"},
+        ],
+    }
     assert token["type"] == "apikey" and token["apikey"][1]["value"] == "Token {{p_api_key}}"
 
 
@@ -129,17 +158,27 @@ def test_newman_sends_a_custom_api_key_header(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("auth", ALL_AUTHS, ids=lambda a: type(a).__name__)
 def test_openapi_documents_are_valid(auth) -> None:
-    action = HttpAction("Get task", "/tasks/{{{task_id}}}", "POST", {"Content-Type": "application/json",
-                        "X-Trace": "t1"}, {"opt_fields": "name"}, '{"n": {{n}}}', {"task_id": "42", "n": 1})
+    action = HttpAction(
+        "Get task",
+        "/tasks/{{{task_id}}}",
+        "POST",
+        {"Content-Type": "application/json", "X-Trace": "t1"},
+        {"opt_fields": "name"},
+        '{"n": {{n}}}',
+        {"task_id": "42", "n": 1},
+    )
     validate(to_openapi(Connector("Vendor", "https://example.com/api", auth), action))
 
 
-@pytest.mark.parametrize(("auth", "scheme"), [
-    (HeaderAuth(FAKE_KEY), {"type": "http", "scheme": "bearer"}),
-    (BearerAuth(FAKE_KEY), {"type": "http", "scheme": "bearer"}),
-    (BasicAuth("admin", "s3cret-pass"), {"type": "http", "scheme": "basic"}),
-    (ParamAuth(OTHER_KEY, "key"), {"type": "apiKey", "in": "query", "name": "key"}),
-])
+@pytest.mark.parametrize(
+    ("auth", "scheme"),
+    [
+        (HeaderAuth(FAKE_KEY), {"type": "http", "scheme": "bearer"}),
+        (BearerAuth(FAKE_KEY), {"type": "http", "scheme": "bearer"}),
+        (BasicAuth("admin", "s3cret-pass"), {"type": "http", "scheme": "basic"}),
+        (ParamAuth(OTHER_KEY, "key"), {"type": "apiKey", "in": "query", "name": "key"}),
+    ],
+)
 def test_openapi_security_scheme_matches_the_auth(auth, scheme: dict) -> None:
     document = to_openapi(Connector("Vendor", "https://example.com", auth), agent_action())
     assert document["components"]["securitySchemes"]["connectorAuth"] == scheme
@@ -178,8 +217,9 @@ def test_a_blank_json_body_is_no_body_in_every_export(body: str) -> None:
 
 
 def test_a_path_variable_used_twice_is_one_parameter() -> None:
-    action = HttpAction("Sub", "/items/{{id}}/sub/{{{id}}}", "GET", {"X-Trace": "t1", "x-trace": "t2"},
-                        inputs={"id": "7"})
+    action = HttpAction(
+        "Sub", "/items/{{id}}/sub/{{{id}}}", "GET", {"X-Trace": "t1", "x-trace": "t2"}, inputs={"id": "7"}
+    )
     document = to_openapi(Connector("Vendor", "https://example.com"), action)
     validate(document)
     parameters = document["paths"]["/items/{id}/sub/{id}"]["get"]["parameters"]
@@ -187,9 +227,15 @@ def test_a_path_variable_used_twice_is_one_parameter() -> None:
 
 
 def test_curl_masks_a_secret_in_the_body_too() -> None:
-    action = HttpAction("a", "/x", "POST", {"Content-Type": "application/json"},
-                        body=f'{{"vendor_key": "{OTHER_KEY}", "pplx": "{FAKE_KEY}"}}')
+    action = HttpAction(
+        "a",
+        "/x",
+        "POST",
+        {"Content-Type": "application/json"},
+        body=f'{{"vendor_key": "{OTHER_KEY}", "pplx": "{FAKE_KEY}"}}',
+    )
     command = to_curl(Connector("Vendor", "https://example.com", HeaderAuth(OTHER_KEY, "X-API-Key", "%s")), action)
     assert OTHER_KEY not in command and FAKE_KEY not in command and "pplx-...t3st" in command
-    assert OTHER_KEY in to_curl(Connector("Vendor", "https://example.com", HeaderAuth(OTHER_KEY, "X-API-Key", "%s")),
-                                action, reveal=True)
+    assert OTHER_KEY in to_curl(
+        Connector("Vendor", "https://example.com", HeaderAuth(OTHER_KEY, "X-API-Key", "%s")), action, reveal=True
+    )

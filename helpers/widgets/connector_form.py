@@ -5,7 +5,9 @@ Every button calls a plain method (:meth:`ConnectorForm.import_curl`, :meth:`~Co
 A button never shows a traceback: whatever goes wrong becomes one sentence under the form, and
 the fields keep what the learner typed.
 Saved secrets are never shown again, as in Creator Studio: a key typed into a Password field is
-moved out of the widget (which Jupyter can save into the notebook) the moment it is used.
+moved out of the widget (which Jupyter can save into the notebook) the moment it is used. Every
+sentence under the form masks the form's secrets: the saved key and password, credential-named
+header, query and example values, the secrets of a pasted cURL command, and anything key-shaped.
 """
 
 from __future__ import annotations
@@ -32,12 +34,14 @@ from helpers.connector import (
     TestResult,
     check_request,
     error_sentence,
+    is_secret_name,
     run_test,
+    secret_values,
 )
 from helpers.connector_view import show_test_result
-from helpers.curl_import import import_curl
+from helpers.curl_import import curl_secrets, import_curl
 from helpers.exports import as_json, to_curl, to_openapi, to_postman
-from helpers.keys import mask_key
+from helpers.masking import mask_key
 
 _STYLE = {"description_width": "13em"}
 
@@ -91,18 +95,23 @@ class ConnectorForm:
             imported = import_curl(command)
             connector = None
             if not isinstance(imported.connector.auth, NoAuth):
-                connector = Connector(self.name.value or imported.connector.name, self.base_url.value
-                                      or imported.connector.base_url, imported.connector.auth)
+                connector = Connector(
+                    self.name.value or imported.connector.name,
+                    self.base_url.value or imported.connector.base_url,
+                    imported.connector.auth,
+                )
         except Exception as error:  # a button must never show a traceback
-            return self._say(f"Not imported: {self._sentence(error)}")
+            return self._say(f"Not imported: {self._sentence(error, curl_secrets(command))}")
         self.load_action(imported.action)
         notes = ["Imported the HTTP action."]
         if connector is not None:
             self.load_connector(connector)
             notes.append("Its Authorization header became the connector's auth.")
         if imported.connector.base_url != self.base_url.value:
-            notes.append(f"The command's Base URL is {imported.connector.base_url}; the connector keeps "
-                         f"{self.base_url.value or '(empty)'}.")
+            notes.append(
+                f"The command's Base URL is {imported.connector.base_url}; the connector keeps "
+                f"{self.base_url.value or '(empty)'}."
+            )
         return self._say(" ".join(notes))
 
     def connector(self) -> Connector:
@@ -112,9 +121,15 @@ class ConnectorForm:
 
     def action(self) -> HttpAction:
         """The HTTP action the fields describe; raises a ConnectorError saying what to fix."""
-        return HttpAction(self.action_name.value.strip() or "Action", self.path.value.strip(), self.method.value,
-                          _table(self.headers.value, ":", "Headers"), _table(self.query.value, "=", "Query"),
-                          self.body.value, _inputs(self.inputs.value))
+        return HttpAction(
+            self.action_name.value.strip() or "Action",
+            self.path.value.strip(),
+            self.method.value,
+            _table(self.headers.value, ":", "Headers"),
+            _table(self.query.value, "=", "Query"),
+            self.body.value,
+            _inputs(self.inputs.value),
+        )
 
     def check(self) -> str:
         """One sentence: ready to test, or what to fix first. Never raises; the fields stay as they are."""
@@ -130,9 +145,11 @@ class ConnectorForm:
     def exports(self, *, reveal: bool = False) -> dict[str, str]:
         """The curl command (key masked unless ``reveal``), the Postman collection and the OpenAPI document."""
         connector, action = self.connector(), self.action()
-        return {"curl": to_curl(connector, action, reveal=reveal),
-                "Postman collection v2.1": as_json(to_postman(connector, action)),
-                "OpenAPI 3.1": as_json(to_openapi(connector, action))}
+        return {
+            "curl": to_curl(connector, action, reveal=reveal),
+            "Postman collection v2.1": as_json(to_postman(connector, action)),
+            "OpenAPI 3.1": as_json(to_openapi(connector, action)),
+        }
 
     # --- widgets ----------------------------------------------------------------------------
 
@@ -147,32 +164,63 @@ class ConnectorForm:
         text = _field(widgets.Text)
         self.name, self.base_url = text("Name"), text("Base URL", placeholder="https://api.example.com")
         self.auth_config = widgets.Dropdown(options=AUTH_CONFIGS, description="Auth Config", style=_STYLE)
-        self.auth_type = widgets.Dropdown(options=("Header Auth", "Param Auth"), description="Api Key Auth Auth Type",
-                                          style=_STYLE)
-        self.header_key, self.value_pattern = text("Header Auth Key", "Authorization"), text(
-            "Header Auth Value Pattern", "Bearer %s")
+        self.auth_type = widgets.Dropdown(
+            options=("Header Auth", "Param Auth"), description="Api Key Auth Auth Type", style=_STYLE
+        )
+        self.header_key, self.value_pattern = (
+            text("Header Auth Key", "Authorization"),
+            text("Header Auth Value Pattern", "Bearer %s"),
+        )
         self.param_name, self.username = text("Param Auth Key", "api_key"), text("Username")
         self.api_key = widgets.Password(description="Api Key", style=_STYLE)
         self.password = widgets.Password(description="Password", style=_STYLE)
         area = _field(widgets.Textarea)
         self.action_name, self.path = text("Action name"), text("Path", placeholder="/v1/agent")
         self.method = widgets.Dropdown(options=METHODS, value="POST", description="Method", style=_STYLE)
-        self.headers, self.query = area("Headers", placeholder="Name: value"), area("Query Parameters",
-                                                                                       placeholder="name=value")
+        self.headers, self.query = (
+            area("Headers", placeholder="Name: value"),
+            area("Query Parameters", placeholder="name=value"),
+        )
         self.body = area("Request Body", rows=10)
         self.inputs = area("Example values", placeholder="name = value")
         self.curl = area("cURL command", placeholder="curl --request POST --url https://...", rows=6)
         self.status, self.output = widgets.HTML(), widgets.Output()
         self.auth_config.observe(lambda _: self._show_auth_fields(), names="value")
         self.auth_type.observe(lambda _: self._show_auth_fields(), names="value")
-        self._box = widgets.VBox([
-            widgets.HTML("<b>Connector</b>"), self.name, self.base_url, self.auth_config, self.auth_type,
-            self.header_key, self.value_pattern, self.param_name, self.api_key, self.username, self.password,
-            widgets.HTML("<b>HTTP action</b>"), self.curl, self._button("Import cURL", self._on_import),
-            self.action_name, self.method, self.path, self.headers, self.query, self.body, self.inputs,
-            widgets.HBox([self._button("Check", self.check), self._button("Test", self._on_test, "primary"),
-                          self._button("Export", self._on_export)]),
-            self.status, self.output])
+        self._box = widgets.VBox(
+            [
+                widgets.HTML("<b>Connector</b>"),
+                self.name,
+                self.base_url,
+                self.auth_config,
+                self.auth_type,
+                self.header_key,
+                self.value_pattern,
+                self.param_name,
+                self.api_key,
+                self.username,
+                self.password,
+                widgets.HTML("<b>HTTP action</b>"),
+                self.curl,
+                self._button("Import cURL", self._on_import),
+                self.action_name,
+                self.method,
+                self.path,
+                self.headers,
+                self.query,
+                self.body,
+                self.inputs,
+                widgets.HBox(
+                    [
+                        self._button("Check", self.check),
+                        self._button("Test", self._on_test, "primary"),
+                        self._button("Export", self._on_export),
+                    ]
+                ),
+                self.status,
+                self.output,
+            ]
+        )
         self._show_auth_fields()
 
     def _button(self, label: str, action: Any, style: str = "") -> widgets.Button:
@@ -216,6 +264,7 @@ class ConnectorForm:
             for title, text in self.exports().items():
                 language = "bash" if title == "curl" else "json"
                 display(Markdown(f"**{title}**\n\n```{language}\n{text}\n```"))
+
         self._show(show)
 
     def _show(self, render: Any) -> None:
@@ -233,7 +282,7 @@ class ConnectorForm:
         self._secrets[slot] = value
         field = self.api_key if slot == "api_key" else self.password
         field.value = ""
-        field.placeholder = f"saved: {mask_key(value) if slot == 'api_key' else '****'} (type to replace)"
+        field.placeholder = f"saved: {mask_key(value) if slot == 'api_key' else HIDDEN} (type to replace)"
 
     def _take_secrets(self) -> None:
         """Move a newly typed key or password out of its widget, at once."""
@@ -253,11 +302,12 @@ class ConnectorForm:
             return BasicAuth(self.username.value.strip(), self._secrets["password"])
         return NoAuth()
 
-    def _sentence(self, error: BaseException) -> str:
-        """``error`` as one sentence, with the form's secrets (saved or just typed) masked."""
-        keys = {key: mask_key(key) for key in (self._secrets["api_key"], self.api_key.value) if key}
-        passwords = {password: HIDDEN for password in (self._secrets["password"], self.password.value) if password}
-        return error_sentence(error, keys | passwords)
+    def _sentence(self, error: BaseException, extra: tuple[str, ...] = ()) -> str:
+        """``error`` as one sentence, with every secret the form holds (saved or just typed) masked."""
+        typed = (self._secrets["api_key"], self.api_key.value, self._secrets["password"], self.password.value)
+        fields = ((self.headers, ":"), (self.query, "="), (self.inputs, "="))
+        named = [value for area, separator in fields for value in secret_values(_loose_table(area.value, separator))]
+        return error_sentence(error, [*typed, *named, *curl_secrets(self.curl.value), *extra])
 
     def _say(self, message: str) -> str:
         self.status.value = escape(message)
@@ -275,18 +325,31 @@ def connector_form(connector: Connector | None = None, action: HttpAction | None
 def _field(kind: type) -> Any:
     def make(label: str, value: str = "", **options: Any) -> widgets.Widget:
         return kind(value=value, description=label, style=_STYLE, layout=widgets.Layout(width="95%"), **options)
+
     return make
 
 
 def _table(text: str, separator: str, what: str) -> dict[str, str]:
-    """``Name: value`` (or ``name=value``) lines as a table; blank lines are skipped."""
+    """``Name: value`` (or ``name=value``) lines as a table; blank lines are skipped.
+
+    A malformed line is quoted, unless its first word names a credential (``X-API-Key s3cret``):
+    then only that word is, since the rest may be the secret.
+    """
     table = {}
     for line in filter(str.strip, text.splitlines()):
         name, found, value = line.partition(separator)
         if not found or not name.strip():
-            raise ConnectorError(f"The {what} line '{line.strip()}' needs the form 'name{separator} value'.")
+            first = line.split()[0]
+            shown = f"starting '{first}'" if is_secret_name(first) else f"'{line.strip()}'"
+            raise ConnectorError(f"The {what} line {shown} needs the form 'name{separator} value'.")
         table[name.strip()] = value.strip()
     return table
+
+
+def _loose_table(text: str, separator: str) -> dict[str, str]:
+    """``text`` read as :func:`_table` does, skipping malformed lines instead of refusing them."""
+    pairs = (line.partition(separator) for line in text.splitlines())
+    return {name.strip(): value.strip() for name, found, value in pairs if found and name.strip()}
 
 
 def _inputs(text: str) -> dict[str, Any]:
