@@ -1,6 +1,6 @@
 """Load test of the standalone sandbox: requests/s and p50/p99 latency for 1, 8, 32 and 64 clients.
 
-It starts ``python -m helpers sandbox --port 0`` as a subprocess (as an instructor would run it;
+It starts ``python -m perplexity_sandbox --port 0`` as a subprocess (as an instructor would run it;
 its per-request log goes to /dev/null), then for each number of clients and each kind of request
 (non-streaming and streaming ``POST /v1/agent``, the guide's question with web search) runs
 keep-alive clients for ``--duration`` seconds and prints one line of figures.
@@ -32,14 +32,20 @@ from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY = "pplx-" + "bench" * 8  # built at run time, like the tests' key
-BODY = {"model": "perplexity/sonar", "input": "How many stars are there in our galaxy?",
-        "instructions": "Be precise and concise.", "tools": [{"type": "web_search"}]}
+BODY = {
+    "model": "perplexity/sonar",
+    "input": "How many stars are there in our galaxy?",
+    "instructions": "Be precise and concise.",
+    "tools": [{"type": "web_search"}],
+}
 
 
 def build_request(host: str, port: int, stream: bool) -> bytes:
     body = json.dumps({**BODY, "stream": True} if stream else BODY).encode()
-    head = (f"POST /v1/agent HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {KEY}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n")
+    head = (
+        f"POST /v1/agent HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {KEY}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
     return head.encode() + body
 
 
@@ -82,14 +88,16 @@ def client_loop(address: tuple[str, int], request: bytes, start: float, stop: fl
     conn.close()
 
 
-def worker(address: tuple[str, int], request: bytes, clients: int, warmup: float, duration: float,
-           start_at: float) -> list[float]:
+def worker(
+    address: tuple[str, int], request: bytes, clients: int, warmup: float, duration: float, start_at: float
+) -> list[float]:
     """A process running ``clients`` threads; returns every measured latency (seconds)."""
     time.sleep(max(0.0, start_at - time.time()))
     begin = time.perf_counter() + warmup
     latencies: list[list[float]] = [[] for _ in range(clients)]
-    threads = [threading.Thread(target=client_loop, args=(address, request, begin, begin + duration, out))
-               for out in latencies]
+    threads = [
+        threading.Thread(target=client_loop, args=(address, request, begin, begin + duration, out)) for out in latencies
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -97,21 +105,31 @@ def worker(address: tuple[str, int], request: bytes, clients: int, warmup: float
     return [x for out in latencies for x in out]
 
 
-def run_scenario(pool: multiprocessing.pool.Pool, address: tuple[str, int], clients: int, stream: bool,
-                 duration: float, processes: int) -> dict:
+def run_scenario(
+    pool: multiprocessing.pool.Pool,
+    address: tuple[str, int],
+    clients: int,
+    stream: bool,
+    duration: float,
+    processes: int,
+) -> dict:
     request = build_request(*address, stream)
     shares = [clients // processes + (1 if i < clients % processes else 0) for i in range(processes)]
     start_at = time.time() + 0.3
     jobs = [pool.apply_async(worker, (address, request, n, 0.5, duration, start_at)) for n in shares if n]
     latencies = sorted(x for job in jobs for x in job.get())
-    return {"clients": clients, "stream": stream, "requests": len(latencies),
-            "rps": len(latencies) / duration,
-            "p50_ms": statistics.median(latencies) * 1000,
-            "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000}
+    return {
+        "clients": clients,
+        "stream": stream,
+        "requests": len(latencies),
+        "rps": len(latencies) / duration,
+        "p50_ms": statistics.median(latencies) * 1000,
+        "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
+    }
 
 
 def start_server() -> tuple[subprocess.Popen, str]:
-    command = [sys.executable, "-m", "helpers", "sandbox", "--port", "0"]
+    command = [sys.executable, "-m", "perplexity_sandbox", "--port", "0"]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     first_line = process.stdout.readline()
     return process, first_line.split("serving at ")[1].split()[0]
@@ -127,8 +145,10 @@ def main(argv: list[str] | None = None) -> int:
     server, url = (None, args.url) if args.url else start_server()
     parts = urlsplit(url)
     address = (parts.hostname, parts.port)
-    print(f"# sandbox at {url}; {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.2f}; "
-          f"{args.duration:g} s per scenario; {time.strftime('%Y-%m-%d %H:%M')}")
+    print(
+        f"# sandbox at {url}; {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.2f}; "
+        f"{args.duration:g} s per scenario; {time.strftime('%Y-%m-%d %H:%M')}"
+    )
     print(f"{'kind':<14}{'clients':>8}{'requests':>10}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}")
     try:
         with multiprocessing.get_context("spawn").Pool(args.processes) as pool:
@@ -137,8 +157,11 @@ def main(argv: list[str] | None = None) -> int:
                     processes = min(args.processes, clients)
                     result = run_scenario(pool, address, clients, stream, args.duration, processes)
                     kind = "streaming" if stream else "non-streaming"
-                    print(f"{kind:<14}{clients:>8}{result['requests']:>10}{result['rps']:>9.0f}"
-                          f"{result['p50_ms']:>9.2f}{result['p99_ms']:>9.2f}", flush=True)
+                    print(
+                        f"{kind:<14}{clients:>8}{result['requests']:>10}{result['rps']:>9.0f}"
+                        f"{result['p50_ms']:>9.2f}{result['p99_ms']:>9.2f}",
+                        flush=True,
+                    )
     finally:
         if server is not None:
             server.terminate()

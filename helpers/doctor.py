@@ -82,8 +82,10 @@ def format_report(checks: list[Check]) -> str:
             lines.append(f"{'':<8} {'Fix' if check.status == PROBLEM else 'Tip'}: {check.fix}")
     problems = sum(c.status == PROBLEM for c in checks)
     if problems:
-        lines.append(f"{problems} problem{'s' * (problems > 1)} found. Fix {'them' if problems > 1 else 'it'}, "
-                     f"then run `{DOCTOR_COMMAND}` again.")
+        lines.append(
+            f"{problems} problem{'s' * (problems > 1)} found. Fix {'them' if problems > 1 else 'it'}, "
+            f"then run `{DOCTOR_COMMAND}` again."
+        )
     else:
         lines.append("All good: no problems found.")
     return "\n".join(lines)
@@ -96,8 +98,12 @@ def check_python(version: tuple[int, ...] = tuple(sys.version_info[:3])) -> Chec
     found = ".".join(str(part) for part in version[:3])
     if tuple(version[:2]) >= MIN_PYTHON:
         return Check("Python", OK, f"{found} (3.11 or newer needed)")
-    return Check("Python", PROBLEM, f"{found} is too old: the tutorial needs Python 3.11 or newer.",
-                 "Install Python 3.11 or newer, delete the .venv folder, then run `make lab` again.")
+    return Check(
+        "Python",
+        PROBLEM,
+        f"{found} is too old: the tutorial needs Python 3.11 or newer.",
+        "Install Python 3.11 or newer, delete the .venv folder, then run `make lab` again.",
+    )
 
 
 def check_packages(requirements: list[str] | None = None) -> Check:
@@ -115,8 +121,12 @@ def check_packages(requirements: list[str] | None = None) -> Check:
         else:
             wrong.append(f"{name} {version} is installed, but {requirement} is needed")
     if wrong:
-        return Check("Packages", PROBLEM, "; ".join(wrong) + ".",
-                     "Run `make lab` once, or `.venv/bin/python -m pip install -e .` in the project folder.")
+        return Check(
+            "Packages",
+            PROBLEM,
+            "; ".join(wrong) + ".",
+            "Run `make lab` once, or `.venv/bin/python -m pip install -e .` in the project folder.",
+        )
     return Check("Packages", OK, ", ".join(found))
 
 
@@ -145,8 +155,9 @@ def check_settings() -> tuple[Check, Settings | None]:
     try:
         settings = resolve_settings()
     except errors.AuthenticationError as error:
-        return Check("Mode", PROBLEM, str(error),
-                     f"Save a key with notebook 01, or unset {MODE_VARIABLE} to use the sandbox."), None
+        return Check(
+            "Mode", PROBLEM, str(error), f"Save a key with notebook 01, or unset {MODE_VARIABLE} to use the sandbox."
+        ), None
     except errors.TransportSecurityError as error:  # PERPLEXITY_BASE_URL, read as requests would connect to it
         return Check("Mode", PROBLEM, str(error), f"Set {BASE_URL_VARIABLE} to an https:// address, or unset it."), None
     except TutorialError as error:
@@ -157,8 +168,12 @@ def check_settings() -> tuple[Check, Settings | None]:
 def check_key(found: FoundKey | None) -> Check:
     """Where the key comes from, and whether its format can work."""
     if found is None:
-        return Check("Key", NOTE, "none configured, so the notebooks use the sandbox.",
-                     "To use the real API, save a key with notebook 01.")
+        return Check(
+            "Key",
+            NOTE,
+            "none configured, so the notebooks use the sandbox.",
+            "To use the real API, save a key with notebook 01.",
+        )
     where = f"{found.masked} from the {found.source}"
     try:
         _, cleaned = validate_api_key(found.value)
@@ -174,8 +189,10 @@ def check_key(found: FoundKey | None) -> Check:
 def _key_fix(found: FoundKey) -> str:
     if found.source.startswith("environment variable"):
         variable = found.source.split()[-1]
-        return (f"Set {variable} to the key exactly as the API portal shows it, or unset it "
-                "and save the key with notebook 01.")
+        return (
+            f"Set {variable} to the key exactly as the API portal shows it, or unset it "
+            "and save the key with notebook 01."
+        )
     return "Save the key again with the widget in notebook 01: it checks the key before saving."
 
 
@@ -187,16 +204,24 @@ def check_env_file(path: Path) -> Check:
     if not path.is_file():
         return Check(".env file", OK, "not created yet. Saving a key in notebook 01 creates it, readable only by you.")
     if not os.access(path, os.R_OK):
-        return Check(".env file", PROBLEM, f"you cannot read {path} (was it created with sudo?).",
-                     f"Run: sudo chown $USER {path}")
+        return Check(
+            ".env file",
+            PROBLEM,
+            f"you cannot read {path} (was it created with sudo?).",
+            f"Run: sudo chown $USER {path}",
+        )
     if find_api_key({}, path) is None:
         return Check(".env file", OK, "holds no key.")
     if os.name != "posix":
         return Check(".env file", OK, "exists (permissions are only checked on Linux and macOS).")
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & 0o077:
-        return Check(".env file", PROBLEM, f"{path} has mode {mode:o}: other users of this computer can read it.",
-                     f"Run: chmod 600 {path}")
+        return Check(
+            ".env file",
+            PROBLEM,
+            f"{path} has mode {mode:o}: other users of this computer can read it.",
+            f"Run: chmod 600 {path}",
+        )
     return Check(".env file", OK, f"mode {mode:o}: only you can read it.")
 
 
@@ -211,15 +236,23 @@ def check_git_ignore(path: Path) -> Check:
             return Check("Git", OK, f"the {path.name} file is not in a git repository, so it cannot be committed.")
         return Check("Git", NOTE, f"could not ask git about {path.name}: {_first_line(inside.stderr)}")
     if _git(folder, "ls-files", "--error-unmatch", "--", str(path)).returncode == 0:
-        return Check("Git", PROBLEM, f"{path} is tracked by git: a commit would publish your key.",
-                     f"Run: git rm --cached {path}, commit, and create a new key in the API portal "
-                     "if the old one was ever pushed.")
+        return Check(
+            "Git",
+            PROBLEM,
+            f"{path} is tracked by git: a commit would publish your key.",
+            f"Run: git rm --cached {path}, commit, and create a new key in the API portal "
+            "if the old one was ever pushed.",
+        )
     ignored = _git(folder, "check-ignore", "-q", "--", str(path))
     if ignored.returncode == 0:
         return Check("Git", OK, f"git ignores the {path.name} file.")
     if ignored.returncode == 1:
-        return Check("Git", PROBLEM, f"git does not ignore {path}: `git add .` would commit your key.",
-                     f"Add a line `{path.name}` to the .gitignore file at the top of the repository.")
+        return Check(
+            "Git",
+            PROBLEM,
+            f"git does not ignore {path}: `git add .` would commit your key.",
+            f"Add a line `{path.name}` to the .gitignore file at the top of the repository.",
+        )
     return Check("Git", NOTE, f"could not ask git about {path.name}: {_first_line(ignored.stderr)}")
 
 
@@ -235,25 +268,47 @@ def _first_line(text: str) -> str:
 
 
 def check_connection(settings: Settings | None, call: bool) -> list[Check]:
-    """Whether the host answers, then whether it accepts the key (one tiny request)."""
+    """Whether the host answers, then whether it accepts the key (one tiny request).
+
+    In sandbox mode with no sandbox known (no ``PERPLEXITY_BASE_URL``, no notebook setup), the doctor,
+    an entry point, starts a sandbox of its own for these two checks and stops it afterwards.
+    """
     if settings is None:
-        return [Check("API host", SKIPPED, "not checked until the mode problem is fixed."),
-                Check("Key accepted", SKIPPED, "not checked until the mode problem is fixed.")]
+        return [
+            Check("API host", SKIPPED, "not checked until the mode problem is fixed."),
+            Check("Key accepted", SKIPPED, "not checked until the mode problem is fixed."),
+        ]
+    if settings.is_sandbox and settings.base_url is None:
+        from perplexity_sandbox import Sandbox
+
+        with Sandbox() as sandbox:
+            return _check_connection_to(settings, sandbox.url, call)
+    return _check_connection_to(settings, base_url_for(settings), call)
+
+
+def _check_connection_to(settings: Settings, base_url: str, call: bool) -> list[Check]:
     try:
-        client = PerplexityClient(settings.api_key, base_url_for(settings), mode=settings.mode,
-                                  timeout=(5.0, 30.0), max_retries=0)
+        client = PerplexityClient(settings.api_key, base_url, mode=settings.mode, timeout=(5.0, 30.0), max_retries=0)
     except errors.TransportSecurityError as error:
-        return [Check("API host", PROBLEM, str(error), "Set PERPLEXITY_BASE_URL to an https:// address, or unset it."),
-                Check("Key accepted", SKIPPED, "not checked: the key is never sent over an unsafe connection.")]
+        return [
+            Check("API host", PROBLEM, str(error), "Set PERPLEXITY_BASE_URL to an https:// address, or unset it."),
+            Check("Key accepted", SKIPPED, "not checked: the key is never sent over an unsafe connection."),
+        ]
     except InvalidKeyError:  # the Key check above already says what is wrong and how to fix it
-        return [Check("API host", SKIPPED, "not checked until the key problem is fixed."),
-                Check("Key accepted", SKIPPED, "not checked until the key problem is fixed.")]
+        return [
+            Check("API host", SKIPPED, "not checked until the key problem is fixed."),
+            Check("Key accepted", SKIPPED, "not checked until the key problem is fixed."),
+        ]
     with client:
         host = _check_host(client, settings)
         if host.status != OK:
             return [host, Check("Key accepted", SKIPPED, "not checked: the API host did not answer.")]
-        return [host, _check_authentication(client, settings) if call else
-                Check("Key accepted", SKIPPED, "not checked (--skip-call).")]
+        return [
+            host,
+            _check_authentication(client, settings)
+            if call
+            else Check("Key accepted", SKIPPED, "not checked (--skip-call)."),
+        ]
 
 
 def _check_host(client: PerplexityClient, settings: Settings) -> Check:
@@ -269,10 +324,14 @@ def _check_host(client: PerplexityClient, settings: Settings) -> Check:
 
 def _unreachable_fix(settings: Settings) -> str:
     if settings.is_sandbox:
-        return ("Start the shared sandbox (`python -m helpers sandbox`), or unset PERPLEXITY_BASE_URL "
-                "to use the built-in one.")
-    return ("Check your internet connection (a proxy or firewall may block api.perplexity.ai), "
-            "or unset PERPLEXITY_BASE_URL if you set it.")
+        return (
+            "Start the shared sandbox (`python -m perplexity_sandbox`), or unset PERPLEXITY_BASE_URL "
+            "to use the built-in one."
+        )
+    return (
+        "Check your internet connection (a proxy or firewall may block api.perplexity.ai), "
+        "or unset PERPLEXITY_BASE_URL if you set it."
+    )
 
 
 def _check_authentication(client: PerplexityClient, settings: Settings) -> Check:
@@ -282,9 +341,13 @@ def _check_authentication(client: PerplexityClient, settings: Settings) -> Check
     try:
         client.create_response(**PING)
     except errors.AuthenticationError as error:  # the server's own words say why (e.g. revoked)
-        return Check("Key accepted", PROBLEM, error.detail or str(error),
-                     f"Create a new key in the API portal, save it with notebook 01 (or set {KEY_VARIABLE}), "
-                     f"then run `{DOCTOR_COMMAND}` again.")
+        return Check(
+            "Key accepted",
+            PROBLEM,
+            error.detail or str(error),
+            f"Create a new key in the API portal, save it with notebook 01 (or set {KEY_VARIABLE}), "
+            f"then run `{DOCTOR_COMMAND}` again.",
+        )
     except errors.PermissionDeniedError as error:
         return Check("Key accepted", PROBLEM, str(error), "Add credits in the API portal (API Group > Billing).")
     except errors.RateLimitError as error:

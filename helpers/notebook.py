@@ -1,8 +1,47 @@
-"""Notebook niceties: show our own errors as one clear sentence instead of a traceback wall."""
+"""Notebook setup: :func:`setup_notebook` is every notebook's first cell.
+
+It shows our own errors as one clear sentence instead of a traceback wall, keeps keys out of log
+output, and, in sandbox mode, starts the local sandbox the notebook talks to over HTTP. Importing
+``helpers`` does none of this: only this call (or a command-line entry point) changes the process.
+"""
 
 from __future__ import annotations
 
-from helpers.errors import TutorialError
+import os
+
+from helpers.errors import TutorialError, describe_failure
+from helpers.keys import install_log_redaction
+from helpers.settings import Settings, resolve_settings, use_local_sandbox
+
+SANDBOX_PORT_VARIABLE = "PERPLEXITY_SANDBOX_PORT"
+
+
+def setup_notebook(*, quiet: bool = False) -> Settings:
+    """Prepare this kernel for the tutorial and return its settings; prints where requests go unless ``quiet``.
+
+    Installs the friendly errors and the log redaction; then, in sandbox mode without
+    ``PERPLEXITY_BASE_URL``, starts this kernel's sandbox (once; it streams at a readable pace)
+    and registers its URL, so that :func:`helpers.connect` and the widgets send requests there.
+    """
+    install_friendly_errors()
+    install_log_redaction()
+    settings = resolve_settings()
+    if settings.is_sandbox and settings.base_url is None:
+        from perplexity_sandbox import shared_sandbox  # only notebook setup starts a sandbox
+
+        use_local_sandbox(shared_sandbox(_sandbox_port()).url)
+        settings = resolve_settings()
+    if not quiet:
+        print(settings.describe())
+    return settings
+
+
+def _sandbox_port() -> int:
+    """``PERPLEXITY_SANDBOX_PORT`` (set while recording, so recorded URLs never change), else 0: any free port."""
+    text = os.environ.get(SANDBOX_PORT_VARIABLE, "").strip() or "0"
+    if not text.isdigit() or int(text) > 65535:
+        raise TutorialError(f"{SANDBOX_PORT_VARIABLE} is '{text}', but it must be a port number (0 to 65535).")
+    return int(text)
 
 
 def install_friendly_errors() -> bool:
@@ -21,12 +60,10 @@ def install_friendly_errors() -> bool:
     return True
 
 
-def friendly_lines(error: TutorialError) -> list[str]:
+def friendly_lines(error: BaseException) -> list[str]:
     """What the learner sees for ``error``: its sentence, then the expert detail on its own line."""
-    lines = [f"\u26a0\ufe0f {error}"]
-    if getattr(error, "detail", ""):
-        lines.append(f"   (details: {error.detail})")
-    return lines
+    sentence, detail = describe_failure(error)
+    return [f"\u26a0\ufe0f {sentence}"] + ([f"   (details: {detail})"] if detail else [])
 
 
 def _show_tutorial_error(shell, etype, error, tb, tb_offset=None) -> list[str]:

@@ -6,7 +6,11 @@
 
 ``PERPLEXITY_BASE_URL`` overrides where requests go, as the official SDK does: in live mode it
 replaces ``https://api.perplexity.ai``; in sandbox mode it points at a shared sandbox (for
-example an instructor's) instead of starting one inside the notebook.
+example an instructor's) instead of the one started inside the notebook.
+
+Without it, sandbox mode uses the sandbox that notebook setup (:func:`helpers.setup_notebook`)
+started and registered with :func:`use_local_sandbox`. This module never starts a sandbox itself:
+the client reaches a sandbox over HTTP only.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from urllib3.util import parse_url
 
 from helpers.errors import AuthenticationError, TransportSecurityError, TutorialError
 from helpers.keys import FoundKey, find_api_key, mask_key
+from helpers.masking import Secret
 
 DEFAULT_BASE_URL = "https://api.perplexity.ai"
 MODE_VARIABLE = "PERPLEXITY_MODE"
@@ -32,15 +37,25 @@ MODES = ("auto", "live", "sandbox")
 # Sent to the sandbox when no key is configured. Not a secret, and not shaped like a real key.
 SANDBOX_DEMO_KEY = "pplx-sandbox-demo-key-not-a-secret"
 
+# Where the sandbox started by notebook setup listens (a loopback base URL), or None when none was
+# started in this process. Set it with use_local_sandbox(); resolve_settings() reads it.
+local_sandbox_url: str | None = None
+
 
 @dataclass(frozen=True)
 class Settings:
-    """The resolved connection settings. ``base_url`` is None for the built-in sandbox."""
+    """The resolved connection settings.
+
+    ``base_url`` is None in sandbox mode when neither ``PERPLEXITY_BASE_URL`` nor notebook setup
+    says where a sandbox listens. ``local_sandbox`` is True when it is the sandbox that notebook setup
+    started on this computer (:func:`use_local_sandbox`).
+    """
 
     mode: str
     base_url: str | None
-    api_key: str
+    api_key: Secret  # masked in every repr; .reveal() gives the key where a header is built
     key: FoundKey | None
+    local_sandbox: bool = False
 
     @property
     def is_sandbox(self) -> bool:
@@ -49,22 +64,46 @@ class Settings:
     def describe(self) -> str:
         """One line for the learner: which server, and which key (masked)."""
         if not self.is_sandbox:
-            return (f"Mode: live. Requests go to {self.base_url} "
-                    f"with the key {self.key.masked} from the {self.key.source}.")
-        where = "the built-in sandbox on this computer" if self.base_url is None else f"the sandbox at {self.base_url}"
+            return (
+                f"Mode: live. Requests go to {self.base_url} with the key {self.key.masked} from the {self.key.source}."
+            )
+        builtin = self.base_url is None or self.local_sandbox
+        where = "the built-in sandbox on this computer" if builtin else f"the sandbox at {self.base_url}"
         if self.key is None:
             return f"Mode: sandbox. No API key is configured, so requests go to {where}. Answers are simulated."
-        if self.api_key == SANDBOX_DEMO_KEY:
-            return (f"Mode: sandbox ({MODE_VARIABLE}=sandbox). Requests go to {where} with the sandbox's "
-                    "demo key: your own key stays on this computer.")
+        if self.api_key.reveal() == SANDBOX_DEMO_KEY:
+            return (
+                f"Mode: sandbox ({MODE_VARIABLE}=sandbox). Requests go to {where} with the sandbox's "
+                "demo key: your own key stays on this computer."
+            )
         return f"Mode: sandbox ({MODE_VARIABLE}=sandbox). Requests go to {where} with the key {mask_key(self.api_key)}."
 
     def __repr__(self) -> str:
         return f"Settings(mode={self.mode!r}, base_url={self.base_url!r}, api_key={mask_key(self.api_key)!r})"
 
 
+def use_local_sandbox(url: str | None) -> None:
+    """Record where the sandbox started by notebook setup listens (None forgets it).
+
+    In sandbox mode without ``PERPLEXITY_BASE_URL``, :func:`resolve_settings` then sends requests
+    there. Only a sandbox on this computer may be registered.
+    """
+    global local_sandbox_url
+    if url is None:
+        local_sandbox_url = None
+        return
+    base = read_base_url(url, what="The local sandbox's URL")
+    if not base.is_loopback:
+        raise TransportSecurityError(f"The local sandbox must listen on this computer, not on {base.host}.")
+    local_sandbox_url = base.url
+
+
 def resolve_settings(environ: dict[str, str] | None = None, env_file: Path | None = None) -> Settings:
-    """Apply the mode rule to the environment and the project's ``.env``."""
+    """Apply the mode rule to the environment and the project's ``.env``.
+
+    In sandbox mode without ``PERPLEXITY_BASE_URL``, ``base_url`` is the sandbox registered with
+    :func:`use_local_sandbox`, or None when notebook setup has started none.
+    """
     environ = os.environ if environ is None else environ
     mode = environ.get(MODE_VARIABLE, "auto").strip().lower() or "auto"
     if mode not in MODES:
@@ -79,8 +118,11 @@ def resolve_settings(environ: dict[str, str] | None = None, env_file: Path | Non
     if mode == "sandbox" or (mode == "auto" and key is None):
         # A sandbox on another computer (a class server) never gets the learner's own key.
         remote = base_url is not None and not read_base_url(base_url).is_loopback
-        return Settings("sandbox", base_url, key.value if key and not remote else SANDBOX_DEMO_KEY, key)
-    return Settings("live", base_url or DEFAULT_BASE_URL, key.value, key)
+        api_key = Secret(key.value if key and not remote else SANDBOX_DEMO_KEY)
+        if base_url is None and local_sandbox_url is not None:
+            return Settings("sandbox", local_sandbox_url, api_key, key, local_sandbox=True)
+        return Settings("sandbox", base_url, api_key, key)
+    return Settings("live", base_url or DEFAULT_BASE_URL, Secret(key.value), key)
 
 
 def _base_url_from(environ: dict[str, str] | os._Environ) -> str | None:
@@ -124,8 +166,9 @@ def read_base_url(url: str, *, what: str = "The base URL") -> BaseUrl:
     """
     problem = _url_problem(url)
     if problem:
-        raise TransportSecurityError(f"{what} '{_shown(url)}' is not usable: {problem}. "
-                                     "Write it as https://host[:port][/path].")
+        raise TransportSecurityError(
+            f"{what} '{_shown(url)}' is not usable: {problem}. Write it as https://host[:port][/path]."
+        )
     parts = parse_url(url)
     path = (parts.path or "").rstrip("/")
     return BaseUrl(parts.scheme, parts.host, parts.port, path)
@@ -176,7 +219,8 @@ def check_transport(url: str, *, secret: bool = True) -> BaseUrl:
     if not key_may_go_to(base.url, secret=secret):
         raise TransportSecurityError(
             f"Refusing to send your key to {base.scheme}://{base.host}: use an https:// address "
-            "(plain http is allowed only for the local sandbox on 127.0.0.1).")
+            "(plain http is allowed only for the local sandbox on 127.0.0.1)."
+        )
     return base
 
 

@@ -12,7 +12,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 
-from helpers.sandbox.replies import scrub
+from perplexity_sandbox.keys import scrub
 
 
 @dataclass(frozen=True)

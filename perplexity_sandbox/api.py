@@ -13,9 +13,9 @@ import time
 import uuid
 from typing import Any
 
-from helpers.sandbox.answers import Answer, answer_for
-from helpers.sandbox.replies import RejectedRequestError, Reply, error_reply, json_bytes, reject, scrub_all
-from helpers.sandbox.validation import AGENT_MODELS, INVALID_MODEL, AgentRequest, validate_agent
+from perplexity_sandbox.answers import Answer, answer_for
+from perplexity_sandbox.replies import RejectedRequestError, Reply, error_reply, json_bytes, reject, scrub_all
+from perplexity_sandbox.validation import AGENT_MODELS, INVALID_MODEL, AgentRequest, validate_agent
 
 __all__ = ["Reply", "agent", "chat_completions", "error_reply", "list_models"]
 

@@ -8,8 +8,8 @@ import re
 import pytest
 import requests
 
-from helpers.sandbox import Sandbox
-from tests.support import AUTH, FAKE_KEY, GUIDE_AGENT, GUIDE_LEGACY, GUIDE_QUESTION
+from perplexity_sandbox import Sandbox
+from sandbox_tests.support import AUTH, FAKE_KEY, GUIDE_AGENT, GUIDE_LEGACY, GUIDE_QUESTION
 
 
 def test_lifecycle_picks_a_free_port_and_stops() -> None:
@@ -55,8 +55,12 @@ def test_unknown_field_is_400_with_param(sandbox: Sandbox) -> None:
     body = {**GUIDE_AGENT, "messages": []}
     reply = requests.post(sandbox.url_for("/v1/agent"), json=body, headers=AUTH, timeout=5)
     assert reply.status_code == 400
-    assert reply.json()["error"] == {"message": 'invalid request body: json: unknown field "messages"',
-                                     "type": "invalid_request", "code": 400, "param": "messages"}
+    assert reply.json()["error"] == {
+        "message": 'invalid request body: json: unknown field "messages"',
+        "type": "invalid_request",
+        "code": 400,
+        "param": "messages",
+    }
 
 
 def test_missing_key_is_401_json_on_agent_and_html_on_legacy(sandbox: Sandbox) -> None:
@@ -110,8 +114,9 @@ def test_errors_for_bad_json_unknown_path_and_method(sandbox: Sandbox) -> None:
 
 def test_key_is_never_echoed(sandbox: Sandbox) -> None:
     revoked = "pplx-revoked" + "0" * 30
-    reply = requests.post(sandbox.url_for("/v1/agent"), json=GUIDE_AGENT,
-                          headers={"Authorization": f"Bearer {revoked}"}, timeout=5)
+    reply = requests.post(
+        sandbox.url_for("/v1/agent"), json=GUIDE_AGENT, headers={"Authorization": f"Bearer {revoked}"}, timeout=5
+    )
     assert reply.status_code == 401 and revoked not in reply.text
 
 
@@ -145,40 +150,56 @@ def test_without_web_search_there_are_no_sources_and_no_search_cost(sandbox: San
     assert reply["usage"]["cost"]["tool_calls_cost"] == 0 and "tool_calls_details" not in reply["usage"]
 
 
-@pytest.mark.parametrize(("patch", "param"), [
-    ({"max_tokens": 10}, "max_tokens"),
-    ({"return_images": True}, "return_images"),
-    ({"tools": [{"type": "web_search", "depth": 2}]}, "depth"),
-    ({"tools": [{"type": "web_search", "filters": {"domains": ["nasa.gov"]}}]}, "domains"),
-    ({"input": [{"role": "user", "content": "hi", "name": "x"}]}, "name"),
-    ({"reasoning": {"effort": "low", "summary": "auto"}}, "summary"),
-])
+@pytest.mark.parametrize(
+    ("patch", "param"),
+    [
+        ({"max_tokens": 10}, "max_tokens"),
+        ({"return_images": True}, "return_images"),
+        ({"tools": [{"type": "web_search", "depth": 2}]}, "depth"),
+        ({"tools": [{"type": "web_search", "filters": {"domains": ["nasa.gov"]}}]}, "domains"),
+        ({"input": [{"role": "user", "content": "hi", "name": "x"}]}, "name"),
+        ({"reasoning": {"effort": "low", "summary": "auto"}}, "summary"),
+    ],
+)
 def test_unknown_nested_fields_are_rejected_with_param(sandbox: Sandbox, patch: dict, param: str) -> None:
     reply = _agent(sandbox, {**GUIDE_AGENT, **patch})
     assert reply.status_code == 400
-    assert reply.json()["error"] == {"message": f'invalid request body: json: unknown field "{param}"',
-                                     "type": "invalid_request", "code": 400, "param": param}
+    assert reply.json()["error"] == {
+        "message": f'invalid request body: json: unknown field "{param}"',
+        "type": "invalid_request",
+        "code": 400,
+        "param": param,
+    }
 
 
-@pytest.mark.parametrize(("patch", "param"), [
-    ({"temperature": 3}, "temperature"),
-    ({"top_p": "high"}, "top_p"),
-    ({"stream": "yes"}, "stream"),
-    ({"input": ""}, "input"),
-    ({"input": [{"role": "robot", "content": "hi"}]}, "role"),
-    ({"tools": [{"type": "web_search", "max_results": 51}]}, "max_results"),
-    ({"tools": [{"type": "web_search", "filters": {"search_recency_filter": "decade"}}]}, "search_recency_filter"),
-    ({"tools": [{"type": "web_search", "filters": {"search_domain_filter": ["https://nasa.gov"]}}]},
-     "search_domain_filter"),
-    ({"tools": [{"type": "web_search", "filters": {"search_domain_filter": [f"d{n}.org" for n in range(21)]}}]},
-     "search_domain_filter"),
-    ({"tools": [{"type": "web_search", "filters": {"search_after_date_filter": "2025-01-01"}}]},
-     "search_after_date_filter"),
-    ({"tools": [{"type": "image_generation"}]}, "tools"),
-    ({"models": ["perplexity/sonar"] * 6}, "models"),
-    ({"preset": "turbo"}, "preset"),
-    ({"model": "anthropic/claude-sonnet-4-6"}, "max_output_tokens"),
-])
+@pytest.mark.parametrize(
+    ("patch", "param"),
+    [
+        ({"temperature": 3}, "temperature"),
+        ({"top_p": "high"}, "top_p"),
+        ({"stream": "yes"}, "stream"),
+        ({"input": ""}, "input"),
+        ({"input": [{"role": "robot", "content": "hi"}]}, "role"),
+        ({"tools": [{"type": "web_search", "max_results": 51}]}, "max_results"),
+        ({"tools": [{"type": "web_search", "filters": {"search_recency_filter": "decade"}}]}, "search_recency_filter"),
+        (
+            {"tools": [{"type": "web_search", "filters": {"search_domain_filter": ["https://nasa.gov"]}}]},
+            "search_domain_filter",
+        ),
+        (
+            {"tools": [{"type": "web_search", "filters": {"search_domain_filter": [f"d{n}.org" for n in range(21)]}}]},
+            "search_domain_filter",
+        ),
+        (
+            {"tools": [{"type": "web_search", "filters": {"search_after_date_filter": "2025-01-01"}}]},
+            "search_after_date_filter",
+        ),
+        ({"tools": [{"type": "image_generation"}]}, "tools"),
+        ({"models": ["perplexity/sonar"] * 6}, "models"),
+        ({"preset": "turbo"}, "preset"),
+        ({"model": "anthropic/claude-sonnet-4-6"}, "max_output_tokens"),
+    ],
+)
 def test_invalid_values_name_their_parameter(sandbox: Sandbox, patch: dict, param: str) -> None:
     reply = _agent(sandbox, {**GUIDE_AGENT, **patch})
     assert reply.status_code == 400
@@ -186,19 +207,22 @@ def test_invalid_values_name_their_parameter(sandbox: Sandbox, patch: dict, para
     assert error["param"] == param and error["type"] == "invalid_parameter" and param in error["message"]
 
 
-@pytest.mark.parametrize(("patch", "param"), [
-    ({"input": [{"role": "user", "content": None}]}, "content"),
-    ({"input": [{"role": None, "content": "hi"}]}, "role"),
-    ({"input": [{"role": "user"}]}, "content"),
-    ({"input": [{"content": "hi"}]}, "role"),
-    ({"input": [{"role": "user", "content": 42}]}, "content"),
-    ({"input": [{"role": "user", "content": [{"type": None, "text": "hi"}]}]}, "type"),
-    ({"input": [{"role": "user", "content": [{"text": "hi"}]}]}, "type"),
-    ({"input": [{"role": "user", "content": [{"type": "input_text", "text": None}]}]}, "text"),
-    ({"input": [{"role": "user", "content": [{"type": "input_text", "text": 7}]}]}, "text"),
-    ({"tools": [{"type": ["web_search"]}]}, "tools"),
-    ({"tools": [{"type": {"name": "web_search"}}]}, "tools"),
-])
+@pytest.mark.parametrize(
+    ("patch", "param"),
+    [
+        ({"input": [{"role": "user", "content": None}]}, "content"),
+        ({"input": [{"role": None, "content": "hi"}]}, "role"),
+        ({"input": [{"role": "user"}]}, "content"),
+        ({"input": [{"content": "hi"}]}, "role"),
+        ({"input": [{"role": "user", "content": 42}]}, "content"),
+        ({"input": [{"role": "user", "content": [{"type": None, "text": "hi"}]}]}, "type"),
+        ({"input": [{"role": "user", "content": [{"text": "hi"}]}]}, "type"),
+        ({"input": [{"role": "user", "content": [{"type": "input_text", "text": None}]}]}, "text"),
+        ({"input": [{"role": "user", "content": [{"type": "input_text", "text": 7}]}]}, "text"),
+        ({"tools": [{"type": ["web_search"]}]}, "tools"),
+        ({"tools": [{"type": {"name": "web_search"}}]}, "tools"),
+    ],
+)
 def test_null_or_wrong_type_values_are_400_naming_the_field(sandbox: Sandbox, patch: dict, param: str) -> None:
     # Required fields that are null or missing, and values of the wrong type, are refused like other bad values,
     # never a 500.
@@ -218,8 +242,11 @@ def test_unknown_agent_model_is_invalid_model(sandbox: Sandbox) -> None:
 def test_presets_and_fallback_models_choose_a_listed_model(sandbox: Sandbox) -> None:
     listed = {m["id"] for m in requests.get(sandbox.url_for("/v1/models"), timeout=5).json()["data"]}
     body = {k: v for k, v in GUIDE_AGENT.items() if k != "model"}
-    for choice in ({"preset": "fast"}, {"preset": "xhigh", "max_output_tokens": 200},
-                   {"models": ["openai/gpt-5.5", "perplexity/sonar"]}):
+    for choice in (
+        {"preset": "fast"},
+        {"preset": "xhigh", "max_output_tokens": 200},
+        {"models": ["openai/gpt-5.5", "perplexity/sonar"]},
+    ):
         reply = _agent(sandbox, {**body, **choice})
         assert reply.status_code == 200 and reply.json()["model"] in listed
     assert _agent(sandbox, {**body, "models": ["openai/gpt-5.5"]}).json()["model"] == "openai/gpt-5.5"
@@ -245,8 +272,14 @@ def test_usage_cost_adds_up(sandbox: Sandbox) -> None:
 
 
 def test_input_items_use_the_last_user_message(sandbox: Sandbox) -> None:
-    body = {**GUIDE_AGENT, "input": [{"role": "user", "content": "hello"}, {"role": "assistant", "content": "hi"},
-                                     {"role": "user", "content": [{"type": "input_text", "text": GUIDE_QUESTION}]}]}
+    body = {
+        **GUIDE_AGENT,
+        "input": [
+            {"role": "user", "content": "hello"},
+            {"role": "assistant", "content": "hi"},
+            {"role": "user", "content": [{"type": "input_text", "text": GUIDE_QUESTION}]},
+        ],
+    }
     text = _agent(sandbox, body).json()["output"][-1]["content"][0]["text"]
     assert "100 to 400 billion" in text
 
@@ -254,6 +287,7 @@ def test_input_items_use_the_last_user_message(sandbox: Sandbox) -> None:
 def test_unknown_questions_differ_but_repeat(sandbox: Sandbox) -> None:
     def answer(question: str) -> str:
         return _agent(sandbox, {**GUIDE_AGENT, "input": question}).json()["output"][-1]["content"][0]["text"]
+
     first, again, other = answer("Why is the sky blue?"), answer("Why is the sky blue?"), answer("Why is grass green?")
     assert first == again != other and "Why is grass green?" in other
 
@@ -317,8 +351,9 @@ def test_legacy_max_tokens_finishes_with_length(sandbox: Sandbox) -> None:
     assert reply["choices"][0]["finish_reason"] == "length" and reply["usage"]["completion_tokens"] <= 10
 
 
-@pytest.mark.parametrize("roles", [["user", "user"], ["system", "assistant", "user"], ["user", "assistant"],
-                                   ["user", "system", "user"]])
+@pytest.mark.parametrize(
+    "roles", [["user", "user"], ["system", "assistant", "user"], ["user", "assistant"], ["user", "system", "user"]]
+)
 def test_legacy_message_order_rules(sandbox: Sandbox, roles: list[str]) -> None:
     body = {"model": "sonar", "messages": [{"role": r, "content": "hi"} for r in roles]}
     reply = requests.post(sandbox.url_for("/chat/completions"), json=body, headers=AUTH, timeout=5)
@@ -326,10 +361,16 @@ def test_legacy_message_order_rules(sandbox: Sandbox, roles: list[str]) -> None:
 
 
 def test_malformed_bearer_is_401(sandbox: Sandbox) -> None:
-    for header in (FAKE_KEY, f"Basic {FAKE_KEY}", "Bearer pplx-short", "Bearer sk-" + "x" * 40,
-                   "Bearer pplx-" + "é" * 30):
-        reply = requests.post(sandbox.url_for("/v1/agent"), json=GUIDE_AGENT,
-                              headers={"Authorization": header.encode("utf-8")}, timeout=5)
+    for header in (
+        FAKE_KEY,
+        f"Basic {FAKE_KEY}",
+        "Bearer pplx-short",
+        "Bearer sk-" + "x" * 40,
+        "Bearer pplx-" + "é" * 30,
+    ):
+        reply = requests.post(
+            sandbox.url_for("/v1/agent"), json=GUIDE_AGENT, headers={"Authorization": header.encode("utf-8")}, timeout=5
+        )
         assert reply.status_code == 401 and reply.json()["error"]["type"] == "unauthorized"
 
 
@@ -337,37 +378,46 @@ def test_demo_key_and_blocked_key(sandbox: Sandbox) -> None:
     demo = {"Authorization": "Bearer pplx-sandbox-demo-key-not-a-secret"}
     assert requests.post(sandbox.url_for("/v1/agent"), json=GUIDE_AGENT, headers=demo, timeout=5).status_code == 200
     blocked = "pplx-blocked" + "0" * 30
-    reply = requests.post(sandbox.url_for("/v1/agent"), json=GUIDE_AGENT,
-                          headers={"Authorization": f"Bearer {blocked}"}, timeout=5)
+    reply = requests.post(
+        sandbox.url_for("/v1/agent"), json=GUIDE_AGENT, headers={"Authorization": f"Bearer {blocked}"}, timeout=5
+    )
     assert reply.status_code == 403 and blocked not in reply.text and reply.json()["error"]["code"] == 403
 
 
-def test_the_sandbox_takes_its_key_rules_from_helpers_keys(sandbox: Sandbox) -> None:
-    from helpers import keys
-    from helpers.sandbox import replies, server
-
-    for module in (server, replies):
-        assert module.KEY_PREFIX is keys.KEY_PREFIX
-    assert server.MIN_KEY_LENGTH is keys.MIN_KEY_LENGTH and server.MAX_KEY_LENGTH is keys.MAX_KEY_LENGTH
-    assert replies.redact is keys.redact
-    # The prefix counts in the length: 20..200 characters in all, any ASCII without spaces after the prefix.
-    short = keys.KEY_PREFIX + "k" * (keys.MIN_KEY_LENGTH - len(keys.KEY_PREFIX))
-    long = keys.KEY_PREFIX + "k" * (keys.MAX_KEY_LENGTH - len(keys.KEY_PREFIX))
-    for key, status in ((short, 200), (short[:-1], 401), (long, 200), (long + "k", 401),
-                        (keys.KEY_PREFIX + "$odd.but-ascii!" * 2, 200), ("PPLX-" + short[5:], 401),
-                        (keys.KEY_PREFIX + "revoked" + "0" * 20, 401), (keys.KEY_PREFIX + "blocked" + "0" * 20, 403)):
-        reply = requests.post(sandbox.url_for("/v1/agent"), json=GUIDE_AGENT,
-                              headers={"Authorization": f"Bearer {key}"}, timeout=5)
+def test_the_sandbox_checks_keys_against_the_public_format(sandbox: Sandbox) -> None:
+    # Written out here, from the published format, not taken from any client: "pplx-" and 20..200
+    # characters in all, the prefix included; any ASCII without spaces after the prefix.
+    prefix, shortest, longest = "pplx-", 20, 200
+    short = prefix + "k" * (shortest - len(prefix))
+    long = prefix + "k" * (longest - len(prefix))
+    for key, status in (
+        (short, 200),
+        (short[:-1], 401),
+        (long, 200),
+        (long + "k", 401),
+        (prefix + "$odd.but-ascii!" * 2, 200),
+        ("PPLX-" + short[5:], 401),
+        (prefix + "revoked" + "0" * 20, 401),
+        (prefix + "blocked" + "0" * 20, 403),
+    ):
+        reply = requests.post(
+            sandbox.url_for("/v1/agent"), json=GUIDE_AGENT, headers={"Authorization": f"Bearer {key}"}, timeout=5
+        )
         assert reply.status_code == status, (len(key), reply.text)
         assert key not in reply.text
 
 
-def test_echoed_key_shaped_words_are_masked_as_helpers_keys_masks_them(sandbox: Sandbox) -> None:
-    from helpers.keys import mask_key
+def test_the_sandbox_key_rules_are_its_own() -> None:
+    from perplexity_sandbox import keys
 
+    assert (keys.KEY_PREFIX, keys.MIN_KEY_LENGTH, keys.MAX_KEY_LENGTH) == ("pplx-", 20, 200)
+    assert keys.is_well_formed("pplx-" + "a" * 15) and not keys.is_well_formed("pplx-" + "a" * 14)
+
+
+def test_echoed_key_shaped_words_are_masked_as_pplx_dots_and_the_last_four(sandbox: Sandbox) -> None:
     reply = requests.get(sandbox.url_for(f"/v1/{FAKE_KEY}"), timeout=5)
-    assert reply.status_code == 404 and mask_key(FAKE_KEY) in reply.json()["error"]["message"]
-    odd = "pplx-" + "k3y$" * 8  # the sandbox accepts it as a key; redact's shape does not cover it: still cut
+    assert reply.status_code == 404 and f"pplx-...{FAKE_KEY[-4:]}" in reply.json()["error"]["message"]
+    odd = "pplx-" + "k3y$" * 8  # the sandbox accepts it as a key; not the issued shape: still cut
     reply = _agent(sandbox, {**GUIDE_AGENT, odd: 1})
     assert reply.status_code == 400 and odd not in reply.text and odd[5:] not in reply.text
 
@@ -381,9 +431,12 @@ def test_key_shaped_text_is_never_echoed_in_errors(sandbox: Sandbox) -> None:
 
 def test_a_key_pasted_into_the_question_is_never_echoed(sandbox: Sandbox) -> None:
     question = f"Is my key {FAKE_KEY} still valid?"
-    for body in ({**GUIDE_AGENT, "input": question}, {**GUIDE_AGENT, "input": question, "stream": True},
-                 {**GUIDE_AGENT, "input": [{"role": "user", "content": [{"type": "input_text", "text": question}]}]},
-                 {**GUIDE_AGENT, "instructions": f"Use {FAKE_KEY}.", "prompt_cache_key": FAKE_KEY}):
+    for body in (
+        {**GUIDE_AGENT, "input": question},
+        {**GUIDE_AGENT, "input": question, "stream": True},
+        {**GUIDE_AGENT, "input": [{"role": "user", "content": [{"type": "input_text", "text": question}]}]},
+        {**GUIDE_AGENT, "instructions": f"Use {FAKE_KEY}.", "prompt_cache_key": FAKE_KEY},
+    ):
         reply = _agent(sandbox, body)
         assert reply.status_code == 200 and FAKE_KEY not in reply.text and FAKE_KEY[5:25] not in reply.text
     legacy = {"model": "sonar", "messages": [{"role": "user", "content": question}]}
@@ -394,7 +447,7 @@ def test_a_key_pasted_into_the_question_is_never_echoed(sandbox: Sandbox) -> Non
 
 
 def test_the_notebooks_sandbox_is_started_once_and_streams_at_a_readable_pace() -> None:
-    from helpers.sandbox import shared_sandbox
+    from perplexity_sandbox import shared_sandbox
 
     first, second = shared_sandbox(), shared_sandbox()
     assert first is second and first.is_running

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from helpers.sandbox.replies import RejectedRequestError, reject
+from perplexity_sandbox.replies import RejectedRequestError, reject
 
 Check = Callable[[Any, str], None]
 

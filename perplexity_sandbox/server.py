@@ -7,7 +7,7 @@ logs or echoes the key, and answers every failure with a status and a JSON error
 traceback: bad JSON (400), a wrong content type (415), a body over 32 MiB (413, without reading
 it), an unknown path (404), a wrong method (405), a malformed request line or header (400/431).
 JSON nested deeper than 64 levels, a lone surrogate escape, NaN or Infinity: 400 (see
-:func:`helpers.sandbox.validation.parse_body`).
+:func:`perplexity_sandbox.validation.parse_body`).
 
 Framing is strict, because two parsers that delimit a body differently is how requests are smuggled:
 a request with both ``Content-Length`` and ``Transfer-Encoding``, more than one ``Content-Length``
@@ -20,14 +20,13 @@ HTTP/1.0 clients: ``Connection: Keep-Alive`` is honoured and answered with ``Con
 and a ``Content-Length``; a streamed reply, which HTTP/1.0 cannot chunk, is a body that ends when the
 connection closes (``Connection: close``).
 
-Logging: one line per request on the ``helpers.sandbox`` logger (client, method, path without
+Logging: one line per request on the ``perplexity_sandbox`` logger (client, method, path without
 query, status, bytes, milliseconds, and ``key#<8 hex>``, a one-way fingerprint, never the key).
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import math
 import re
@@ -40,13 +39,13 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from helpers.keys import KEY_PREFIX, MAX_KEY_LENGTH, MIN_KEY_LENGTH
-from helpers.sandbox import api
-from helpers.sandbox.faults import DEFAULT_DELAY_SECONDS, DELAY_HEADER, FAULT_HEADER, FAULTS, status_fault_reply
-from helpers.sandbox.replies import RejectedRequestError, Reply, error_reply, scrub
-from helpers.sandbox.validation import parse_body
+from perplexity_sandbox import api
+from perplexity_sandbox.faults import DEFAULT_DELAY_SECONDS, DELAY_HEADER, FAULT_HEADER, FAULTS, status_fault_reply
+from perplexity_sandbox.keys import is_well_formed, key_fingerprint, scrub
+from perplexity_sandbox.replies import RejectedRequestError, Reply, error_reply
+from perplexity_sandbox.validation import parse_body
 
-log = logging.getLogger("helpers.sandbox")
+log = logging.getLogger("perplexity_sandbox")
 
 MAX_BODY_BYTES = 32 * 1024 * 1024
 SKIP_BODY_BYTES = 1024 * 1024  # an unwanted body up to this size is read and dropped, keeping the connection
@@ -89,7 +88,7 @@ _ERROR_TYPES = {
 class Sandbox:
     """A local Perplexity-compatible server. ``with Sandbox() as sb: sb.url``.
 
-    ``fault``: fail every request this way (see :mod:`helpers.sandbox.faults`).
+    ``fault``: fail every request this way (see :mod:`perplexity_sandbox.faults`).
     ``rate_limit``: at most this many requests per second per key, then 429 with ``Retry-After``.
     ``stream_delay``: seconds between streamed events, to make streaming visible (default 0).
     """
@@ -170,18 +169,16 @@ _shared_lock = threading.Lock()
 NOTEBOOK_STREAM_DELAY = 0.04
 
 
-def shared_sandbox() -> Sandbox:
-    """One sandbox per process (per notebook kernel), started on first use."""
+def shared_sandbox(port: int = 0) -> Sandbox:
+    """One sandbox per process (per notebook kernel), started on first use on ``port`` (0: a free one).
+
+    A fixed port is for recording notebooks: outputs that show the URL are then the same on every run.
+    """
     global _shared
     with _shared_lock:
         if _shared is None:
-            _shared = Sandbox(stream_delay=NOTEBOOK_STREAM_DELAY).start()
+            _shared = Sandbox(port=port, stream_delay=NOTEBOOK_STREAM_DELAY).start()
         return _shared
-
-
-def key_fingerprint(key: str) -> str:
-    """A short one-way label for a key (``key#1a2b3c4d``): tells keys apart in logs without showing them."""
-    return "key#" + hashlib.sha256(key.encode("utf-8", "replace")).hexdigest()[:8]
 
 
 # --- server internals ---------------------------------------------------------------------
@@ -325,7 +322,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _check_auth(self, legacy: bool) -> Reply | None:
         scheme, _, key = self.headers.get("Authorization", "").partition(" ")
         key = key.strip()
-        if scheme.lower() != "bearer" or not _well_formed(key):
+        if scheme.lower() != "bearer" or not is_well_formed(key):
             if legacy:  # the real legacy endpoint answered with openresty's HTML page
                 return Reply(401, LEGACY_401_PAGE, content_type="text/html")
             return error_reply(401, "Missing or invalid API key. Send 'Authorization: Bearer <key>'.", "unauthorized")
@@ -589,17 +586,3 @@ def _delay(value: str | None) -> float:
     except ValueError:
         return DEFAULT_DELAY_SECONDS
     return min(max(seconds, 0.0), 120.0) if math.isfinite(seconds) else DEFAULT_DELAY_SECONDS
-
-
-def _well_formed(key: str) -> bool:
-    """The prefix, then any ASCII without spaces: 20..200 characters in all, the prefix included.
-
-    Looser than :func:`helpers.keys.validate_api_key` on purpose (any ASCII after the prefix), so that
-    tests and faults can use keys such as ``pplx-revoked...``; the lengths and the prefix are the same.
-    """
-    return (
-        key.startswith(KEY_PREFIX)
-        and MIN_KEY_LENGTH <= len(key) <= MAX_KEY_LENGTH
-        and key.isascii()
-        and not any(c.isspace() for c in key)
-    )

@@ -2,21 +2,16 @@
 
 Error envelope (status = code): ``{"error": {"message", "type", "code", "param"?}}``. Messages
 never carry an API key: anything key-shaped that a client sent (in a path, a field name, a
-model name) is masked by :func:`scrub` before it is echoed.
+model name) is masked by :func:`perplexity_sandbox.keys.scrub` before it is echoed.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from helpers.keys import KEY_PREFIX, MIN_KEY_LENGTH, redact
-
-# The sandbox accepts any ASCII after the prefix, wider than what redact() recognises: any word that starts
-# like a key and is as long as one (any case, up to a space, quote or URL delimiter) is cut too.
-_KEY_LIKE = re.compile(rf"{re.escape(KEY_PREFIX)}[^\s\"'/?&#]{{{MIN_KEY_LENGTH - len(KEY_PREFIX)},}}", re.IGNORECASE)
+from perplexity_sandbox.keys import scrub
 
 
 @dataclass
@@ -41,12 +36,6 @@ def json_bytes(value: Any) -> bytes:
     """Compact JSON as ASCII bytes: every non-ASCII character, a lone surrogate included, becomes a ``\\uXXXX``
     escape, so serialising whatever a client sent can never fail on encoding (unlike ``.encode()`` of raw text)."""
     return json.dumps(value, separators=(",", ":"), ensure_ascii=True).encode("ascii")
-
-
-def scrub(text: str) -> str:
-    """``text`` with every key masked as :func:`helpers.keys.redact` does (``pplx-...abcd``), and
-    any other key-like word cut to ``pplx-...``."""
-    return _KEY_LIKE.sub(KEY_PREFIX + "...", redact(text))
 
 
 def scrub_all(value: Any) -> Any:

@@ -16,10 +16,18 @@ from contextlib import contextmanager
 import pytest
 import requests
 
-from helpers.sandbox import Sandbox, api
-from helpers.sandbox.replies import Reply
-from helpers.sandbox.validation import MAX_JSON_DEPTH
-from tests.support import AUTH, FAKE_KEY, GUIDE_AGENT, GUIDE_LEGACY, assert_error_envelope, raw_exchange, read_response
+from perplexity_sandbox import Sandbox, api
+from perplexity_sandbox.replies import Reply
+from perplexity_sandbox.validation import MAX_JSON_DEPTH
+from sandbox_tests.support import (
+    AUTH,
+    FAKE_KEY,
+    GUIDE_AGENT,
+    GUIDE_LEGACY,
+    assert_error_envelope,
+    raw_exchange,
+    read_response,
+)
 
 SONAR_LEGACY = {**GUIDE_LEGACY, "model": "sonar"}
 JSON_HEADERS = {**AUTH, "Content-Type": "application/json"}
@@ -40,10 +48,10 @@ def spliced(body: dict, raw: str) -> bytes:
 
 def post_logged(sandbox: Sandbox, path: str, data: bytes, caplog: pytest.LogCaptureFixture) -> requests.Response:
     """POST ``data``; check the request left exactly one log line and no traceback."""
-    caplog.set_level(logging.DEBUG, logger="helpers.sandbox")
+    caplog.set_level(logging.DEBUG, logger="perplexity_sandbox")
     caplog.clear()
     reply = requests.post(sandbox.url_for(path), data=data, headers=JSON_HEADERS, timeout=5)
-    records = [r for r in caplog.records if r.name.startswith("helpers.sandbox")]
+    records = [r for r in caplog.records if r.name.startswith("perplexity_sandbox")]
     assert len(records) == 1, [r.getMessage() for r in records]
     assert records[0].levelno == logging.INFO and records[0].exc_info is None
     assert f'"POST {path}" {reply.status_code} ' in records[0].getMessage()

@@ -12,11 +12,11 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from helpers.sandbox import Sandbox
-from helpers.sandbox.api import LEGACY_FIELDS
-from helpers.sandbox.faults import FAULTS
-from helpers.sandbox.validation import AGENT_FIELDS
-from tests.support import AUTH, FAKE_KEY, GUIDE_AGENT, GUIDE_LEGACY, read_response
+from perplexity_sandbox import Sandbox
+from perplexity_sandbox.api import LEGACY_FIELDS
+from perplexity_sandbox.faults import FAULTS
+from perplexity_sandbox.validation import AGENT_FIELDS
+from sandbox_tests.support import AUTH, FAKE_KEY, GUIDE_AGENT, GUIDE_LEGACY, read_response
 
 FUZZ = settings(max_examples=120, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 PATHS = ["/v1/agent", "/v1/responses", "/chat/completions", "/v1/chat/completions", "/v1/models", "/", "/v1"]
@@ -32,8 +32,11 @@ field_names = st.sampled_from(sorted(AGENT_FIELDS) + sorted(LEGACY_FIELDS)) | st
 bodies = st.one_of(
     json_values,
     st.dictionaries(field_names, json_values, max_size=6),
-    st.builds(lambda base, extra: {**base, **extra}, st.sampled_from([GUIDE_AGENT, GUIDE_LEGACY]),
-              st.dictionaries(field_names, json_values, max_size=3)),
+    st.builds(
+        lambda base, extra: {**base, **extra},
+        st.sampled_from([GUIDE_AGENT, GUIDE_LEGACY]),
+        st.dictionaries(field_names, json_values, max_size=3),
+    ),
 )
 
 
@@ -51,12 +54,14 @@ def session() -> Iterator[requests.Session]:
 
 @FUZZ
 @given(body=bodies, path=st.sampled_from(PATHS[:4]), stream=st.booleans())
-def test_any_json_body_gets_an_answer_or_a_400(server: Sandbox, session: requests.Session, body: object,
-                                               path: str, stream: bool) -> None:
+def test_any_json_body_gets_an_answer_or_a_400(
+    server: Sandbox, session: requests.Session, body: object, path: str, stream: bool
+) -> None:
     if stream and isinstance(body, dict):
         body = {**body, "stream": True}
-    reply = session.post(server.url_for(path), data=json.dumps(body), headers={**AUTH, "Content-Type":
-                         "application/json"}, timeout=10)
+    reply = session.post(
+        server.url_for(path), data=json.dumps(body), headers={**AUTH, "Content-Type": "application/json"}, timeout=10
+    )
     assert reply.status_code in (200, 400), reply.text
     if reply.status_code == 400:
         error = reply.json()["error"]
@@ -67,50 +72,59 @@ def test_any_json_body_gets_an_answer_or_a_400(server: Sandbox, session: request
         assert reply.json()["object"] in ("response", "chat.completion")
 
 
-header_names = st.sampled_from(["Authorization", "Content-Type", "Content-Length", "Transfer-Encoding",
-                                "X-Sandbox-Fault", "Accept", "Expect"]) | st.from_regex(r"[A-Za-z-]{1,16}",
-                                                                                       fullmatch=True)
+header_names = st.sampled_from(
+    ["Authorization", "Content-Type", "Content-Length", "Transfer-Encoding", "X-Sandbox-Fault", "Accept", "Expect"]
+) | st.from_regex(r"[A-Za-z-]{1,16}", fullmatch=True)
 header_values = st.one_of(
     st.just(f"Bearer {FAKE_KEY}"),
     st.sampled_from(["application/json", "text/plain", "chunked", "0", "-1", "999999999999"]),
-    st.sampled_from(SAFE_FAULTS), st.binary(max_size=40).map(lambda b: b.replace(b"\r", b"").replace(b"\n", b"")),
+    st.sampled_from(SAFE_FAULTS),
+    st.binary(max_size=40).map(lambda b: b.replace(b"\r", b"").replace(b"\n", b"")),
 )
 
 
 @FUZZ
-@given(method=st.sampled_from(["GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH"])
-       | st.from_regex(r"[A-Z]{1,10}", fullmatch=True),
-       path=st.sampled_from(PATHS) | st.from_regex(r"/[!-~]{0,40}", fullmatch=True),
-       headers=st.lists(st.tuples(header_names, header_values), max_size=6), body=st.binary(max_size=300))
-def test_any_raw_request_gets_a_status_and_no_traceback(server: Sandbox, method: str, path: str,
-                                                        headers: list[tuple[str, str | bytes]], body: bytes) -> None:
+@given(
+    method=st.sampled_from(["GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH"])
+    | st.from_regex(r"[A-Z]{1,10}", fullmatch=True),
+    path=st.sampled_from(PATHS) | st.from_regex(r"/[!-~]{0,40}", fullmatch=True),
+    headers=st.lists(st.tuples(header_names, header_values), max_size=6),
+    body=st.binary(max_size=300),
+)
+def test_any_raw_request_gets_a_status_and_no_traceback(
+    server: Sandbox, method: str, path: str, headers: list[tuple[str, str | bytes]], body: bytes
+) -> None:
     lines = [f"{method} {path} HTTP/1.1".encode(), b"Host: fuzz", b"Connection: close"]
-    lines += [name.encode() + b": " + (value if isinstance(value, bytes) else value.encode())
-              for name, value in headers]
+    lines += [
+        name.encode() + b": " + (value if isinstance(value, bytes) else value.encode()) for name, value in headers
+    ]
     status, response = _exchange(server, b"\r\n".join(lines) + b"\r\n\r\n" + body)
     asked_for_failure = any(value in SERVER_FAULTS for _, value in headers)
     assert 200 <= status < 500 or asked_for_failure, response[:300]
-    assert b"Traceback" not in response and b"File \"" not in response
+    assert b"Traceback" not in response and b'File "' not in response
     head, _, payload = response.partition(b"\r\n\r\n")
     if status >= 400 and method != "HEAD" and b"application/json" in head:
         assert json.loads(payload)["error"]["code"] == status
     assert requests.get(server.url_for("/v1/models"), timeout=5).status_code == 200  # still serving
 
 
-ignored_body_requests = st.sampled_from([
-    ("GET", "/v1/models", {}),  # no body expected: the answer comes before it is read
-    ("GET", "/nowhere", {}),  # 404
-    ("PUT", "/v1/agent", {}),  # 405
-    ("POST", "/v1/agent", {}),  # 401: no key
-    ("POST", "/chat/completions", {}),  # 401, openresty's HTML page
-    ("POST", "/v1/agent", {"Authorization": f"Bearer {FAKE_KEY}", "Content-Type": "text/plain"}),  # 415
-])
+ignored_body_requests = st.sampled_from(
+    [
+        ("GET", "/v1/models", {}),  # no body expected: the answer comes before it is read
+        ("GET", "/nowhere", {}),  # 404
+        ("PUT", "/v1/agent", {}),  # 405
+        ("POST", "/v1/agent", {}),  # 401: no key
+        ("POST", "/chat/completions", {}),  # 401, openresty's HTML page
+        ("POST", "/v1/agent", {"Authorization": f"Bearer {FAKE_KEY}", "Content-Type": "text/plain"}),  # 415
+    ]
+)
 
 
 @FUZZ
 @given(first=ignored_body_requests, body=st.binary(max_size=300))
-def test_keep_alive_connection_stays_in_step_after_an_ignored_body(server: Sandbox, first: tuple[str, str, dict],
-                                                                   body: bytes) -> None:
+def test_keep_alive_connection_stays_in_step_after_an_ignored_body(
+    server: Sandbox, first: tuple[str, str, dict], body: bytes
+) -> None:
     # Two requests on one connection, the first with a body its route never uses: the second must be answered
     # as itself, not as whatever the leftover body bytes look like.
     method, path, headers = first

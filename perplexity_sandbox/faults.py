@@ -1,13 +1,16 @@
 """Fault injection: make the sandbox fail on purpose, to teach and to test error handling.
 
 Per request, send the header ``X-Sandbox-Fault: <name>``; for a whole server, start it with
-``Sandbox(fault=<name>)`` or ``python -m helpers sandbox --fault <name>``. The per-request
+``Sandbox(fault=<name>)`` or ``python -m perplexity_sandbox --fault <name>``. The per-request
 header wins. ``X-Sandbox-Delay: <seconds>`` sets the pause of ``slow`` (default 3 s).
+
+Both header names are part of the sandbox's documented HTTP interface (``docs/sandbox.md``): clients
+such as the tutorial's playground write them literally and never import them from here.
 """
 
 from __future__ import annotations
 
-from helpers.sandbox.replies import Reply, error_reply
+from perplexity_sandbox.replies import Reply, error_reply
 
 FAULT_HEADER = "X-Sandbox-Fault"
 DELAY_HEADER = "X-Sandbox-Delay"

@@ -14,27 +14,37 @@ from pathlib import Path
 import pytest
 import requests
 
-from helpers.sandbox import Sandbox
-from helpers.sandbox.server import MAX_BODY_BYTES
-from tests.support import AUTH, FAKE_KEY, GUIDE_AGENT, assert_error_envelope, raw_exchange
+from perplexity_sandbox import Sandbox
+from perplexity_sandbox.server import MAX_BODY_BYTES
+from sandbox_tests.support import AUTH, FAKE_KEY, GUIDE_AGENT, assert_error_envelope, raw_exchange
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_wrong_content_type_is_415(sandbox: Sandbox) -> None:
     for content_type in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"):
-        reply = requests.post(sandbox.url_for("/v1/agent"), data=json.dumps(GUIDE_AGENT),
-                              headers={**AUTH, "Content-Type": content_type}, timeout=5)
+        reply = requests.post(
+            sandbox.url_for("/v1/agent"),
+            data=json.dumps(GUIDE_AGENT),
+            headers={**AUTH, "Content-Type": content_type},
+            timeout=5,
+        )
         assert reply.status_code == 415 and "application/json" in reply.json()["error"]["message"]
-    ok = requests.post(sandbox.url_for("/v1/agent"), data=json.dumps(GUIDE_AGENT),
-                       headers={**AUTH, "Content-Type": "application/json; charset=utf-8"}, timeout=5)
+    ok = requests.post(
+        sandbox.url_for("/v1/agent"),
+        data=json.dumps(GUIDE_AGENT),
+        headers={**AUTH, "Content-Type": "application/json; charset=utf-8"},
+        timeout=5,
+    )
     assert ok.status_code == 200
 
 
 def test_oversized_body_is_413_from_the_header_alone(sandbox: Sandbox) -> None:
     # Only 10 bytes of the announced 32 MiB + 1 are sent: the answer must come without waiting for the rest.
-    head = (f"POST /v1/agent HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {FAKE_KEY}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {MAX_BODY_BYTES + 1}\r\n\r\n")
+    head = (
+        f"POST /v1/agent HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {FAKE_KEY}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {MAX_BODY_BYTES + 1}\r\n\r\n"
+    )
     started = time.monotonic()
     status, headers, body = raw_exchange(sandbox, head.encode() + b"0123456789")
     assert status == 413 and headers["connection"] == "close"
@@ -43,8 +53,12 @@ def test_oversized_body_is_413_from_the_header_alone(sandbox: Sandbox) -> None:
 
 
 def test_oversized_body_sent_in_full_still_gets_413(sandbox: Sandbox) -> None:
-    reply = requests.post(sandbox.url_for("/v1/agent"), data=b" " * (MAX_BODY_BYTES + 1),
-                          headers={**AUTH, "Content-Type": "application/json"}, timeout=30)
+    reply = requests.post(
+        sandbox.url_for("/v1/agent"),
+        data=b" " * (MAX_BODY_BYTES + 1),
+        headers={**AUTH, "Content-Type": "application/json"},
+        timeout=30,
+    )
     assert reply.status_code == 413 and reply.json()["error"]["type"] == "payload_too_large"
 
 
@@ -53,22 +67,36 @@ def test_chunked_request_body_is_read(sandbox: Sandbox) -> None:
         text = json.dumps(GUIDE_AGENT).encode()
         yield text[:10]
         yield text[10:]
-    reply = requests.post(sandbox.url_for("/v1/agent"), data=pieces(),
-                          headers={**AUTH, "Content-Type": "application/json"}, timeout=5)
+
+    reply = requests.post(
+        sandbox.url_for("/v1/agent"), data=pieces(), headers={**AUTH, "Content-Type": "application/json"}, timeout=5
+    )
     assert reply.status_code == 200 and reply.json()["status"] == "completed"
 
 
-@pytest.mark.parametrize(("request_bytes", "status"), [
-    (b"NONSENSE\r\n\r\n", 400),
-    (b"GET /v1/models HTTP/9.9\r\n\r\n", 505),
-    (b"GET /v1/models HTTP/1.1\r\n" + b"X-Many: 1\r\n" * 150 + b"\r\n", 431),
-    (b"GET /" + b"a" * 70000 + b" HTTP/1.1\r\n\r\n", 414),
-    (b"POST /v1/agent HTTP/1.1\r\nAuthorization: Bearer " + FAKE_KEY.encode() + b"\r\nContent-Length: -5\r\n\r\n", 400),
-    (b"POST /v1/agent HTTP/1.1\r\nAuthorization: Bearer " + FAKE_KEY.encode()
-     + b"\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400),
-    (b"BREW /v1/agent HTTP/1.1\r\nConnection: close\r\n\r\n", 405),
-    (b"DELETE /v1/models HTTP/1.1\r\nConnection: close\r\n\r\n", 405),
-])
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (b"NONSENSE\r\n\r\n", 400),
+        (b"GET /v1/models HTTP/9.9\r\n\r\n", 505),
+        (b"GET /v1/models HTTP/1.1\r\n" + b"X-Many: 1\r\n" * 150 + b"\r\n", 431),
+        (b"GET /" + b"a" * 70000 + b" HTTP/1.1\r\n\r\n", 414),
+        (
+            b"POST /v1/agent HTTP/1.1\r\nAuthorization: Bearer "
+            + FAKE_KEY.encode()
+            + b"\r\nContent-Length: -5\r\n\r\n",
+            400,
+        ),
+        (
+            b"POST /v1/agent HTTP/1.1\r\nAuthorization: Bearer "
+            + FAKE_KEY.encode()
+            + b"\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+            400,
+        ),
+        (b"BREW /v1/agent HTTP/1.1\r\nConnection: close\r\n\r\n", 405),
+        (b"DELETE /v1/models HTTP/1.1\r\nConnection: close\r\n\r\n", 405),
+    ],
+)
 def test_malformed_requests_get_a_json_error(sandbox: Sandbox, request_bytes: bytes, status: int) -> None:
     got, headers, body = raw_exchange(sandbox, request_bytes)
     assert got == status and headers["content-type"] == "application/json"
@@ -87,9 +115,11 @@ def test_wrong_method_names_the_allowed_one(sandbox: Sandbox) -> None:
 
 def test_keep_alive_survives_errors(sandbox: Sandbox) -> None:
     with requests.Session() as session:
-        statuses = [session.get(sandbox.url_for("/nowhere"), timeout=5).status_code,
-                    session.post(sandbox.url_for("/v1/agent"), data=b"{nope", headers=AUTH, timeout=5).status_code,
-                    session.post(sandbox.url_for("/v1/agent"), json=GUIDE_AGENT, headers=AUTH, timeout=5).status_code]
+        statuses = [
+            session.get(sandbox.url_for("/nowhere"), timeout=5).status_code,
+            session.post(sandbox.url_for("/v1/agent"), data=b"{nope", headers=AUTH, timeout=5).status_code,
+            session.post(sandbox.url_for("/v1/agent"), json=GUIDE_AGENT, headers=AUTH, timeout=5).status_code,
+        ]
     assert statuses == [404, 400, 200]
 
 
@@ -115,10 +145,11 @@ def test_stop_hangs_up_on_keep_alive_connections() -> None:
 
 
 def test_one_log_line_per_request_without_the_key(sandbox: Sandbox, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="helpers.sandbox")
+    caplog.set_level(logging.INFO, logger="perplexity_sandbox")
     requests.post(sandbox.url_for("/v1/agent"), json=GUIDE_AGENT, headers=AUTH, timeout=5)
-    requests.post(sandbox.url_for(f"/v1/agent?api_key={FAKE_KEY}"), json={**GUIDE_AGENT, "stream": True},
-                  headers=AUTH, timeout=5)
+    requests.post(
+        sandbox.url_for(f"/v1/agent?api_key={FAKE_KEY}"), json={**GUIDE_AGENT, "stream": True}, headers=AUTH, timeout=5
+    )
     requests.get(sandbox.url_for(f"/{FAKE_KEY}"), timeout=5)
     lines = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
     assert len(lines) == 3
@@ -145,8 +176,9 @@ def test_rate_limit_per_key() -> None:
 def test_stream_delay_spaces_events() -> None:
     with Sandbox(stream_delay=0.02) as server:
         started = time.monotonic()
-        reply = requests.post(server.url_for("/v1/agent"), json={**GUIDE_AGENT, "stream": True}, headers=AUTH,
-                              timeout=10)
+        reply = requests.post(
+            server.url_for("/v1/agent"), json={**GUIDE_AGENT, "stream": True}, headers=AUTH, timeout=10
+        )
         events = reply.text.count("event: ")
     assert time.monotonic() - started >= 0.02 * (events - 1)
 
@@ -160,9 +192,10 @@ def test_invalid_server_options_are_refused() -> None:
 
 def test_standalone_command_serves_logs_and_stops() -> None:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    command = [sys.executable, "-m", "helpers", "sandbox", "--port", "0", "--rate-limit", "100"]
-    with subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          text=True) as process:
+    command = [sys.executable, "-m", "perplexity_sandbox", "--port", "0", "--rate-limit", "100"]
+    with subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as process:
         err_lines: list[str] = []
         reader = threading.Thread(target=lambda: err_lines.extend(iter(process.stderr.readline, "")), daemon=True)
         reader.start()
@@ -188,16 +221,16 @@ def test_standalone_command_serves_logs_and_stops() -> None:
 
 
 def test_standalone_command_explains_bad_options(capsys: pytest.CaptureFixture[str]) -> None:
-    from helpers.cli import main
+    from perplexity_sandbox.__main__ import main
 
-    assert main(["sandbox", "--port", "0", "--rate-limit", "-1"]) == 2
+    assert main(["--port", "0", "--rate-limit", "-1"]) == 2
     assert "rate_limit must be a positive number" in capsys.readouterr().err
 
 
 def test_the_cli_refuses_a_port_out_of_range_with_a_clear_message(capsys: pytest.CaptureFixture[str]) -> None:
-    from helpers.cli import main
+    from perplexity_sandbox.__main__ import main
 
     with pytest.raises(SystemExit) as stopped:
-        main(["sandbox", "--port", "70000"])
+        main(["--port", "70000"])
     assert stopped.value.code == 2
     assert "70000 is not a port number" in capsys.readouterr().err
