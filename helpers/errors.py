@@ -2,12 +2,17 @@
 
 ``str(error)`` is the learner-facing message. ``error.detail`` keeps what an expert needs
 (status, error type, the server's own message), already redacted: no key ever appears in either.
+:func:`error_from_status` maps an HTTP error answer to its class, in one screen;
 :func:`describe_failure` turns *any* exception into that pair, so a widget never shows a traceback.
+Everything imports this module, so it stays light: no ``requests``, no IPython.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 from helpers.masking import redact
+from helpers.responses import BUILTIN_AGENT_MODELS, CURRENT_MODEL, LEGACY_MODELS
 
 
 class TutorialError(Exception):
@@ -154,6 +159,117 @@ class TransportSecurityError(PerplexityError):
     summary = "unsafe address"
 
 
+# --- from an HTTP error answer to its class ------------------------------------------------
+
+
+def error_from_status(
+    status: int, info: Mapping[str, str], path: str, detail: str, *, retry_after: float | None = None
+) -> PerplexityError:
+    """The error for an HTTP error answer to ``path``, with a sentence saying what to do.
+
+    ``info`` holds the fields of the answer's error envelope (``message``, ``type``, ``param``),
+    ``detail`` the line for an expert, both already redacted; ``retry_after`` is the wait in seconds
+    a 429 asked for. Reading these from a response is :func:`helpers.client.error_from_response`.
+    """
+    message, kind = info.get("message", ""), info.get("type", "")
+    if status == 401:
+        return AuthenticationError(
+            "The API key was not accepted (HTTP 401). Check that you copied the whole key, or create a new "
+            "one in the API portal and save it with notebook 01.",
+            status=status,
+            detail=detail,
+        )
+    if status == 403:
+        return PermissionDeniedError(
+            "The key is valid but not allowed to do this (HTTP 403): check your API credits and the key's "
+            "status in the API portal.",
+            status=status,
+            detail=detail,
+        )
+    if status == 400 and kind == "invalid_model":
+        return invalid_model_error(_quoted_name(message) or "that model", path, detail)
+    if status == 429:
+        return RateLimitError(
+            f"Too many requests (HTTP 429): you hit the rate limit. Wait {_wait(retry_after)}, then try again.",
+            status=status,
+            detail=detail,
+            retry_after=retry_after,
+        )
+    if status in (404, 410) and _is_legacy(path):
+        return EndpointRetiredError(
+            "This server no longer offers /chat/completions (public support ended 2026-09-27). "
+            "Use the Agent API: POST /v1/agent.",
+            status=status,
+            detail=detail,
+        )
+    if status == 404:
+        return NotFoundError(f"The server has no {path} (HTTP 404). Check the base URL.", status=status, detail=detail)
+    if status in (400, 413, 422):
+        return InvalidRequestError(
+            f"The request was rejected{_field_hint(info.get('param'))}: {message or 'invalid request'}. "
+            "Fix it and send again.",
+            status=status,
+            detail=detail,
+            param=info.get("param"),
+        )
+    if status >= 500:
+        return ServiceError(
+            f"The service had a problem on its side (HTTP {status}). Wait a minute and try again.",
+            status=status,
+            detail=detail,
+        )
+    return UnexpectedResponseError(f"Unexpected answer: HTTP {status}.", status=status, detail=detail)
+
+
+def invalid_model_error(
+    name: str, path: str, detail: str, alternatives: Sequence[str] = BUILTIN_AGENT_MODELS
+) -> InvalidModelError:
+    """The model ``name`` is unknown: name ``alternatives`` (on the legacy endpoint, its own models)."""
+    if _is_legacy(path):
+        alternatives = LEGACY_MODELS
+        advice = (
+            f"on /chat/completions use one of {_quoted(alternatives)}; better, use the Agent API with '{CURRENT_MODEL}'"
+        )
+    else:
+        advice = f"use one of {_quoted(alternatives)}, or a preset such as 'fast'"
+    return InvalidModelError(
+        f"The model '{name}' is retired or unknown (HTTP 400, invalid_model): {advice}.",
+        status=400,
+        detail=detail,
+        model=name,
+        alternatives=tuple(alternatives),
+    )
+
+
+def duration(seconds: float) -> str:
+    """``seconds`` in words: "1 second", "0.3 seconds"."""
+    return f"{seconds:g} second" + ("" if seconds == 1 else "s")
+
+
+def _is_legacy(path: str) -> bool:
+    return path.endswith("/chat/completions")
+
+
+def _quoted_name(message: str) -> str:
+    """The first name in single quotes in the server's message ("The model 'x' is ..."), else ``""``."""
+    return message.split("'")[1] if message.count("'") >= 2 else ""
+
+
+def _quoted(names: Sequence[str]) -> str:
+    return ", ".join(f"'{name}'" for name in names)
+
+
+def _wait(retry_after: float | None) -> str:
+    return duration(retry_after) if retry_after is not None else "a little"
+
+
+def _field_hint(param: str | None) -> str:
+    return f" (field '{param}')" if param else ""
+
+
+# --- any exception, as a sentence -----------------------------------------------------------
+
+
 def describe_failure(error: BaseException, secrets: list[str] | tuple[str, ...] = ()) -> tuple[str, str]:
     """``(sentence for the learner, detail for an expert)`` for any exception, secrets redacted.
 
@@ -162,6 +278,8 @@ def describe_failure(error: BaseException, secrets: list[str] | tuple[str, ...] 
     """
     if isinstance(error, TutorialError):
         return redact(str(error), secrets), redact(error.detail, secrets)
-    message = ("Something unexpected went wrong in this notebook's code (not in your request). "
-               "Your edits are kept: try again, or restart the kernel.")
+    message = (
+        "Something unexpected went wrong in this notebook's code (not in your request). "
+        "Your edits are kept: try again, or restart the kernel."
+    )
     return message, redact(f"{type(error).__name__}: {error}", secrets)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from helpers import errors
-from helpers.client import GUIDE_QUESTION, GUIDE_SYSTEM, PerplexityClient, check_transport, connect, guide_messages
+from helpers.client import GUIDE_QUESTION, GUIDE_SYSTEM, PerplexityClient, connect, guide_messages
 from helpers.display import answer_markdown, usage_markdown
-from helpers.sandbox import Sandbox
+from helpers.settings import check_transport
+from perplexity_sandbox import Sandbox
 from tests.support import FAKE_KEY
 
 
@@ -60,7 +61,9 @@ def test_key_is_never_sent_over_plain_http_to_another_host(url: str) -> None:
         check_transport(url)
 
 
-@pytest.mark.parametrize("url", ["https://api.perplexity.ai", "http://127.0.0.1:9", "http://localhost:1", "http://[::1]:2"])
+@pytest.mark.parametrize(
+    "url", ["https://api.perplexity.ai", "http://127.0.0.1:9", "http://localhost:1", "http://[::1]:2"]
+)
 def test_https_and_loopback_are_allowed(url: str) -> None:
     check_transport(url)
 
@@ -72,7 +75,7 @@ def test_unreachable_server_is_a_network_error() -> None:
         c.list_models()
 
 
-def test_connect_uses_the_sandbox_without_a_key(capsys: pytest.CaptureFixture[str]) -> None:
+def test_connect_uses_the_sandbox_without_a_key(local_sandbox: Sandbox, capsys: pytest.CaptureFixture[str]) -> None:
     client = connect()
-    assert client.mode == "sandbox" and client.base_url.startswith("http://127.0.0.1:")
-    assert "sandbox" in capsys.readouterr().out
+    assert client.mode == "sandbox" and client.base_url == local_sandbox.url
+    assert "the built-in sandbox on this computer" in capsys.readouterr().out

@@ -10,15 +10,9 @@ import time
 import pytest
 
 from helpers import errors
-from helpers.client import (
-    BUILTIN_AGENT_MODELS,
-    GUIDE_QUESTION,
-    AnswerCollector,
-    PerplexityClient,
-    guide_messages,
-    retry_delay,
-)
-from helpers.sandbox import Sandbox
+from helpers.client import GUIDE_QUESTION, PerplexityClient, guide_messages, retry_delay
+from helpers.responses import BUILTIN_AGENT_MODELS
+from perplexity_sandbox import Sandbox
 from tests.support import CannedServer, fast_client, unused_url
 
 FAULT = "X-Sandbox-Fault"
@@ -37,8 +31,10 @@ def faulty(client: PerplexityClient, fault: str, **options: object) -> Perplexit
 
 def test_forbidden_key_is_a_permission_error_without_the_key(module_sandbox: Sandbox) -> None:
     blocked = "pplx-blocked" + "2" * 30
-    with (fast_client(module_sandbox.url, blocked) as c,
-          pytest.raises(errors.PermissionDeniedError, match="403") as caught):
+    with (
+        fast_client(module_sandbox.url, blocked) as c,
+        pytest.raises(errors.PermissionDeniedError, match="403") as caught,
+    ):
         c.stream_answer(GUIDE_QUESTION)
     assert blocked not in str(caught.value) + caught.value.detail
 
@@ -56,7 +52,8 @@ def test_unknown_agent_model_lists_the_servers_models(sandbox_client: Perplexity
     retries = []
     with pytest.raises(errors.InvalidModelError, match="'mistral-7b-instruct'") as caught:
         sandbox_client.with_options(on_retry=lambda *a: retries.append(a)).create_response(
-            "hi", model="mistral-7b-instruct")
+            "hi", model="mistral-7b-instruct"
+        )
     assert set(caught.value.alternatives) == set(sandbox_client.list_models())
     assert all(f"'{m}'" in str(caught.value) for m in caught.value.alternatives)
     assert retries == []
@@ -81,16 +78,22 @@ def test_rate_limit_longer_than_the_longest_wait_is_reported_at_once(sandbox_cli
 
 def test_rate_limit_waits_at_least_retry_after(sandbox_client: PerplexityClient) -> None:
     waits = []
-    patient = faulty(sandbox_client, "rate_limit", max_retries=1, retry_max_delay=2.0,
-                     on_retry=lambda n, wait, error: waits.append(wait))
+    patient = faulty(
+        sandbox_client,
+        "rate_limit",
+        max_retries=1,
+        retry_max_delay=2.0,
+        on_retry=lambda n, wait, error: waits.append(wait),
+    )
     started = time.monotonic()
     with pytest.raises(errors.RateLimitError):
         patient.create_response(GUIDE_QUESTION)
     assert len(waits) == 1 and waits[0] >= 1.0 and time.monotonic() - started >= 1.0
 
 
-@pytest.mark.parametrize(("fault", "status"), [("server_error", 500), ("bad_gateway", 502), ("unavailable", 503),
-                                               ("gateway_timeout", 504)])
+@pytest.mark.parametrize(
+    ("fault", "status"), [("server_error", 500), ("bad_gateway", 502), ("unavailable", 503), ("gateway_timeout", 504)]
+)
 def test_service_errors_are_retried_then_reported(sandbox_client: PerplexityClient, fault: str, status: int) -> None:
     retries = []
     with pytest.raises(errors.ServiceError, match=f"HTTP {status}") as caught:
@@ -101,8 +104,15 @@ def test_service_errors_are_retried_then_reported(sandbox_client: PerplexityClie
 
 def test_retries_stop_at_the_deadline(sandbox_client: PerplexityClient) -> None:
     retries = []
-    slow_backoff = faulty(sandbox_client, "unavailable", max_retries=20, retry_base_delay=0.1, retry_max_delay=1.0,
-                          deadline=0.6, on_retry=lambda n, w, e: retries.append(n))
+    slow_backoff = faulty(
+        sandbox_client,
+        "unavailable",
+        max_retries=20,
+        retry_base_delay=0.1,
+        retry_max_delay=1.0,
+        deadline=0.6,
+        on_retry=lambda n, w, e: retries.append(n),
+    )
     started = time.monotonic()
     with pytest.raises(errors.ServiceError):
         slow_backoff.create_response("hi")
@@ -187,10 +197,12 @@ def test_html_page_instead_of_json_is_an_unexpected_response() -> None:
 
 
 def test_unknown_events_are_ignored_and_types_come_from_the_event_name() -> None:
-    stream = sse(("response.created", '{"type": "response.created"}'),
-                 ("response.brand_new_event", '{"type": "response.brand_new_event", "x": 1}'),
-                 ("response.output_text.delta", '{"delta": "Hello"}'),
-                 ("response.completed", '{"response": {"status": "completed", "model": "m", "output": []}}'))
+    stream = sse(
+        ("response.created", '{"type": "response.created"}'),
+        ("response.brand_new_event", '{"type": "response.brand_new_event", "x": 1}'),
+        ("response.output_text.delta", '{"delta": "Hello"}'),
+        ("response.completed", '{"response": {"status": "completed", "model": "m", "output": []}}'),
+    )
     with CannedServer(stream, "text/event-stream") as server, fast_client(server.url) as c:
         pieces = []
         response = c.stream_answer("hi", on_delta=pieces.append)
@@ -199,26 +211,24 @@ def test_unknown_events_are_ignored_and_types_come_from_the_event_name() -> None
 
 def test_bare_error_event_is_a_service_error() -> None:
     stream = sse(("response.created", "{}"), ("error", '{"message": "overloaded"}'))
-    with (CannedServer(stream, "text/event-stream") as server, fast_client(server.url) as c,
-          pytest.raises(errors.ServiceError, match="in the middle of the answer") as caught):
+    with (
+        CannedServer(stream, "text/event-stream") as server,
+        fast_client(server.url) as c,
+        pytest.raises(errors.ServiceError, match="in the middle of the answer") as caught,
+    ):
         c.stream_answer("hi")
     assert "overloaded" in caught.value.detail
 
 
 def test_stream_without_a_terminal_event_is_interrupted() -> None:
     stream = sse(("response.output_text.delta", '{"delta": "Half"}'))
-    with (CannedServer(stream, "text/event-stream") as server, fast_client(server.url) as c,
-          pytest.raises(errors.StreamInterruptedError) as caught):
+    with (
+        CannedServer(stream, "text/event-stream") as server,
+        fast_client(server.url) as c,
+        pytest.raises(errors.StreamInterruptedError) as caught,
+    ):
         c.stream_answer("hi")
     assert caught.value.partial_text == "Half"
-
-
-def test_collector_reads_incomplete_as_a_finished_answer() -> None:
-    collector = AnswerCollector()
-    deltas = [collector.add(e) for e in ({"type": "response.output_text.delta", "delta": "A"},
-                                         {"type": "mystery"},
-                                         {"type": "response.incomplete", "response": {"status": "incomplete"}})]
-    assert deltas == ["A", "", ""] and collector.response.status == "incomplete"
 
 
 def test_model_list_falls_back_to_the_dated_built_in_list() -> None:
@@ -227,7 +237,9 @@ def test_model_list_falls_back_to_the_dated_built_in_list() -> None:
     assert models == list(BUILTIN_AGENT_MODELS) and "built-in list of 20" in source
 
 
-def test_a_key_with_a_line_break_from_the_environment_is_refused_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_key_with_a_line_break_from_the_environment_is_refused_by_name(
+    monkeypatch: pytest.MonkeyPatch, local_sandbox: Sandbox
+) -> None:
     from helpers.client import connect
 
     tail = "SECRETTAIL" + "B" * 20
@@ -243,15 +255,21 @@ def test_a_client_refuses_a_key_no_header_can_carry(key: str) -> None:
         PerplexityClient(key, "http://127.0.0.1:9")
 
 
-@pytest.mark.parametrize(("status", "body", "kind"), [
-    (400, b'{"detail": "missing field"}', errors.InvalidRequestError),
-    (401, b'{"message": "no"}', errors.AuthenticationError),
-    (400, b'{"error": {"type": "invalid_model", "message": null}}', errors.InvalidModelError),
-    (500, b'{"error": {"message": null}}', errors.ServiceError),
-])
+@pytest.mark.parametrize(
+    ("status", "body", "kind"),
+    [
+        (400, b'{"detail": "missing field"}', errors.InvalidRequestError),
+        (401, b'{"message": "no"}', errors.AuthenticationError),
+        (400, b'{"error": {"type": "invalid_model", "message": null}}', errors.InvalidModelError),
+        (500, b'{"error": {"message": null}}', errors.ServiceError),
+    ],
+)
 def test_error_bodies_of_another_shape_still_get_a_clear_sentence(status: int, body: bytes, kind: type) -> None:
-    with CannedServer(body, "application/json", status=status) as server, \
-            fast_client(server.url, max_retries=0) as client, pytest.raises(kind) as caught:
+    with (
+        CannedServer(body, "application/json", status=status) as server,
+        fast_client(server.url, max_retries=0) as client,
+        pytest.raises(kind) as caught,
+    ):
         client.create_response("hi")
     assert "None" not in str(caught.value) and "None" not in caught.value.detail
 
