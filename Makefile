@@ -35,12 +35,14 @@ browser:
 
 test: $(STAMP) $(NODE_STAMP) browser
 	$(PY) -m ruff check .
-	$(PY) -m pytest $(PYTEST_ARGS) tests notebooks
+	$(PY) -m ruff format --check .
+	$(PY) -m pytest $(PYTEST_ARGS) tests sandbox_tests notebooks
 
 # The same without the browser tests, for a quick local run.
 test-quick: $(STAMP) $(NODE_STAMP)
 	$(PY) -m ruff check .
-	$(PY) -m pytest $(PYTEST_ARGS) -m "not e2e" tests notebooks
+	$(PY) -m ruff format --check .
+	$(PY) -m pytest $(PYTEST_ARGS) -m "not e2e" tests sandbox_tests notebooks
 
 record: $(STAMP)
 	$(PY) -m helpers record
@@ -49,7 +51,7 @@ lint: $(STAMP)
 	$(PY) -m ruff check .
 
 format: $(STAMP)
-	$(PY) -m ruff format helpers tests scripts
+	$(PY) -m ruff format .
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache

@@ -328,10 +328,8 @@ class BuiltRequest:
 
 
 @dataclass(frozen=True)
-class TestResult:
+class Execution:
     """What Creator Studio's Test shows: status, time, response, and the schema derived from it."""
-
-    __test__: ClassVar[bool] = False  # not a pytest test class
 
     status: int | None
     elapsed_ms: float
@@ -475,12 +473,16 @@ def render_request(request: BuiltRequest, secrets: Iterable[str] = ()) -> str:
     return redact(text, ordered_secrets([*request.secrets, *secrets]))
 
 
-def run_test(connector: Connector, action: HttpAction) -> TestResult:
+def run_test(connector: Connector, action: HttpAction, *, send_to: str | None = None) -> Execution:
     """Send the action through the connector, as Test does: 60 s at most, 200 KB at most.
 
+    ``send_to`` tests against another server (the sandbox) while the connector keeps its own Base
+    URL, so that nothing shown or exported names a sandbox port that is gone once the kernel stops.
     The Base URL must be one a key may go to, and the full URL must connect to that same server:
     both are checked on the URL that is then sent, before anything leaves this computer.
     """
+    if send_to:
+        connector = connector.with_base_url(send_to)
     request = build_request(connector, action)
     check_transport(connector.base_url)
     check_destination(connector.base_url, request.method, request.url)
@@ -488,7 +490,7 @@ def run_test(connector: Connector, action: HttpAction) -> TestResult:
     try:
         status, content = _send(request)
     except requests.Timeout:
-        return TestResult(
+        return Execution(
             None,
             _since(started),
             None,
@@ -496,7 +498,7 @@ def run_test(connector: Connector, action: HttpAction) -> TestResult:
             f"No answer within Creator Studio's {TEST_TIMEOUT_SECONDS}-second limit. Try again later.",
         )
     except requests.RequestException:
-        return TestResult(
+        return Execution(
             None,
             _since(started),
             None,
@@ -505,11 +507,11 @@ def run_test(connector: Connector, action: HttpAction) -> TestResult:
         )
     elapsed = _since(started)
     if len(content) > MAX_RESPONSE_BYTES:
-        return TestResult(status, elapsed, None, False, _explain(status, len(content)))
+        return Execution(status, elapsed, None, False, _explain(status, len(content)))
     body = _parse_body(content, request.secrets)
     ok = 200 <= status < 300
     schema = generate_output_schema(body) if ok and not isinstance(body, str) else None
-    return TestResult(status, elapsed, body, ok, _explain(status, len(content)), schema)
+    return Execution(status, elapsed, body, ok, _explain(status, len(content)), schema)
 
 
 def generate_output_schema(body: Any) -> dict:

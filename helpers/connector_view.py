@@ -10,10 +10,10 @@ import json
 
 from IPython.display import Markdown, display
 
-from helpers.connector import TestResult
+from helpers.connector import Execution
 from helpers.masking import redact
 
-MAX_RESPONSE_CHARS = 1500
+MAX_EXCERPT_CHARS = 300
 
 
 def fields_markdown(fields: dict) -> str:
@@ -27,36 +27,58 @@ def show_fields(fields: dict) -> None:
     display(Markdown(fields_markdown(fields)))
 
 
-def test_result_markdown(result: TestResult) -> str:
-    """What Creator Studio's Test shows: the outcome, status and time, the response and its output schema."""
+def execution_markdown(result: Execution) -> str:
+    """What Creator Studio's Test shows: the outcome, status and time, a response excerpt, the output schema.
+
+    Only an excerpt of the response is shown (the answer's text, its top-level fields); ``result.body``
+    holds all of it. A recorded notebook then stays short enough to review.
+    """
     mark = "\u2705 **Successful execution**" if result.successful else "\u274c **Execution failed**"
     status = f"HTTP {result.status}" if result.status is not None else "no response"
-    lines = [f"{mark} · {status} · {result.elapsed_ms:.0f} ms", "", result.explanation]
+    lines = [f"{mark} · {status} · {duration_text(result.elapsed_ms)}", "", result.explanation]
     if result.body is not None:
-        excerpt = result.body if isinstance(result.body, str) else json.dumps(result.body, indent=2)
-        if len(excerpt) > MAX_RESPONSE_CHARS:
-            excerpt = excerpt[:MAX_RESPONSE_CHARS] + "\n... (cut)"
-        lines += ["", "**Response**", "", "```json", excerpt, "```"]
+        lines += ["", "**Response excerpt** (`result.body` holds all of it)", "", *response_excerpt(result.body)]
     if result.output_schema is not None:
-        # Folded: a schema is long, and the response above already shows its shape.
-        lines += [
-            "",
-            "<details><summary><b>Output schema</b> (GENERATE FROM RESPONSE)</summary>",
-            "",
-            "```json",
-            json.dumps(result.output_schema, indent=2),
-            "```",
-            "",
-            "</details>",
-        ]
+        lines += _folded("Output schema (GENERATE FROM RESPONSE)", json.dumps(result.output_schema, indent=2))
     return redact("\n".join(lines))
 
 
-test_result_markdown.__test__ = False  # a name pytest would otherwise collect
+def duration_text(milliseconds: float) -> str:
+    """A Test's time, to a tenth of a second: finer would change on every run."""
+    return "under 0.1 s" if milliseconds < 100 else f"{milliseconds / 1000:.1f} s"
 
 
-def show_test_result(result: TestResult) -> None:
-    display(Markdown(test_result_markdown(result)))
+def response_excerpt(body: object) -> list[str]:
+    """Markdown lines: the answer's text (or error message), cut short, and the top-level fields."""
+    if not isinstance(body, dict):
+        return ["```", _cut(str(body)), "```"]
+    error = body.get("error")
+    text = _answer_text(body) or (str(error.get("message", "")) if isinstance(error, dict) else "")
+    lines = [f"> {_cut(text)}", ""] if text else []
+    return [*lines, "Top-level fields: " + ", ".join(f"`{name}`" for name in body)]
+
+
+def _answer_text(body: dict) -> str:
+    """The text of an Agent API or chat completions answer, if ``body`` is one."""
+    for item in body.get("output") or []:
+        if isinstance(item, dict) and item.get("type") == "message":
+            return "".join(part.get("text", "") for part in item.get("content") or [] if isinstance(part, dict))
+    choice = (body.get("choices") or [{}])[0]
+    return ((choice or {}).get("message") or {}).get("content", "") if isinstance(choice, dict) else ""
+
+
+def _cut(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= MAX_EXCERPT_CHARS else text[: MAX_EXCERPT_CHARS - 1] + "\u2026"
+
+
+def _folded(summary: str, text: str) -> list[str]:
+    """A Markdown block a reader unfolds with one click."""
+    return ["", f"<details><summary><b>{summary}</b></summary>", "", "```json", text, "```", "", "</details>"]
+
+
+def show_execution(result: Execution) -> None:
+    display(Markdown(execution_markdown(result)))
 
 
 def _cell(value: object) -> str:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import requests
 from IPython.display import Markdown, display
 
-from helpers.client import AgentResponse, ChatCompletion
+from helpers.masking import redact_log_text
+from helpers.responses import AgentResponse, ChatCompletion
 
 Answer = AgentResponse | ChatCompletion
 
@@ -82,7 +84,21 @@ def _cell(text: str, width: int = 40) -> str:
     return text if len(text) <= width else text[: width - 1] + "\u2026"
 
 
+def request_text(request: requests.PreparedRequest) -> str:
+    """A sent request as HTTP text (method and URL, headers, the body byte for byte), secrets masked."""
+    lines = [f"{request.method} {request.url}"]
+    lines += [f"{name}: {value}" for name, value in request.headers.items()]
+    body = request.body.decode("utf-8", "replace") if isinstance(request.body, bytes) else request.body
+    if body:
+        lines += ["", body]
+    return redact_log_text("\n".join(lines))  # the Authorization value is masked whatever its shape
+
+
+def show_request(request: requests.PreparedRequest) -> None:
+    """Print what ``requests`` really sent (``response.request``), with the key masked."""
+    print(request_text(request))
+
+
 def show_answer(answer: Answer) -> None:
     """Display the answer, its sources and its usage in the notebook."""
     display(Markdown(answer_markdown(answer) + "\n\n" + usage_markdown(answer)))
-

@@ -134,8 +134,7 @@ def key_status(environ: dict[str, str] | None = None, env_file: Path | None = No
     """One sentence: which key is configured (masked) and where it comes from."""
     found = find_api_key(environ, env_file)
     if found is None:
-        return ("No API key is configured yet. That is fine: until you save one, "
-                "the notebooks use the built-in sandbox.")
+        return "No API key is configured yet. That is fine: until you save one, the notebooks use the built-in sandbox."
     hint = f" {found.hint}" if found.hint else ""
     try:
         validate_api_key(found.value)
@@ -144,7 +143,7 @@ def key_status(environ: dict[str, str] | None = None, env_file: Path | None = No
     return f"Using the key {found.masked} from the {found.source}.{hint}"
 
 
-def check_key(raw: str) -> str:
+def explain_key(raw: str) -> str:
     """Validate without saving and say what is wrong (or that the key looks right)."""
     try:
         key, note = validate_api_key(raw)
@@ -307,9 +306,7 @@ def _checked_env_path(env_file: Path | None) -> Path:
         return path
     if path.name == ".env" and (path.parent / "pyproject.toml").is_file():
         return path
-    raise InvalidKeyError(
-        f"Refusing to write a key to {path}: keys are saved only in the project's own .env file."
-    )
+    raise InvalidKeyError(f"Refusing to write a key to {path}: keys are saved only in the project's own .env file.")
 
 
 def _read_exactly(path: Path) -> str:

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from helpers import settings as settings_module
 from helpers.client import PerplexityClient
-from helpers.sandbox import Sandbox
+from perplexity_sandbox import Sandbox
 from tests.network_guard import loopback_only
 from tests.support import fast_client
 
@@ -31,6 +32,14 @@ def module_sandbox() -> Iterator[Sandbox]:
     """One sandbox for the whole module: faults are chosen per request, so tests do not share state."""
     with Sandbox() as server:
         yield server
+
+
+@pytest.fixture
+def local_sandbox(module_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Sandbox:
+    """The module's sandbox, registered as notebook setup registers its own; forgotten after the test."""
+    monkeypatch.setattr(settings_module, "local_sandbox_url", None)  # restores the registry afterwards
+    settings_module.use_local_sandbox(module_sandbox.url)
+    return module_sandbox
 
 
 @pytest.fixture

@@ -1,4 +1,6 @@
-"""What several test modules share: the guide's requests, quick clients, loopback servers and keys."""
+"""What several test modules share: the guide's requests, quick clients, loopback servers and keys.
+
+The sandbox's own tests have their own support module (``sandbox_tests/support.py``)."""
 
 from __future__ import annotations
 
@@ -6,11 +8,10 @@ import json
 import socket
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from threading import Thread
-from typing import BinaryIO, Self
+from typing import Self
 
 from helpers.client import PerplexityClient
 from helpers.connector import MAX_RESPONSE_BYTES
-from helpers.sandbox import Sandbox
 
 # --- the guide's requests, as plain HTTP sends them ----------------------------------------
 
@@ -18,11 +19,12 @@ FAKE_KEY = "pplx-" + "t3st" * 12  # built at run time, so no key-shaped string s
 
 AUTH = {"Authorization": f"Bearer {FAKE_KEY}"}
 GUIDE_QUESTION = "How many stars are there in our galaxy?"
-GUIDE_AGENT = {"model": "perplexity/sonar", "input": GUIDE_QUESTION,
-               "instructions": "Be precise and concise.", "tools": [{"type": "web_search"}]}
-GUIDE_LEGACY = {"model": "mistral-7b-instruct", "messages": [
-    {"role": "system", "content": "Be precise and concise."},
-    {"role": "user", "content": "How many stars are there in our galaxy?"}]}
+GUIDE_AGENT = {
+    "model": "perplexity/sonar",
+    "input": GUIDE_QUESTION,
+    "instructions": "Be precise and concise.",
+    "tools": [{"type": "web_search"}],
+}
 
 OTHER_KEY = "k3y-" + "x9" * 10  # another vendor's key, built at run time
 
@@ -32,8 +34,7 @@ OTHER_KEY = "k3y-" + "x9" * 10  # another vendor's key, built at run time
 
 def fast_client(url: str, key: str = FAKE_KEY, **options: object) -> PerplexityClient:
     """A client whose retries take milliseconds (a 1 s Retry-After is then too long to wait for)."""
-    settings = {"mode": "sandbox", "timeout": (1.0, 1.0), "retry_base_delay": 0.01, "retry_max_delay": 0.05,
-                **options}
+    settings = {"mode": "sandbox", "timeout": (1.0, 1.0), "retry_base_delay": 0.01, "retry_max_delay": 0.05, **options}
     return PerplexityClient(key, url, **settings)
 
 
@@ -126,37 +127,3 @@ class _EchoHandler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
         pass
-
-
-# --- raw HTTP to the sandbox -----------------------------------------------------------------
-
-
-def raw_exchange(sandbox: Sandbox, request: bytes, timeout: float = 5) -> tuple[int, dict[str, str], bytes]:
-    """Send raw bytes, read until the server closes; return status, headers and body."""
-    host, port = sandbox.url.removeprefix("http://").split(":")
-    with socket.create_connection((host, int(port)), timeout=timeout) as conn:
-        conn.sendall(request)
-        received = b""
-        while chunk := conn.recv(65536):
-            received += chunk
-    head, _, body = received.partition(b"\r\n\r\n")
-    status_line, *header_lines = head.decode("latin-1").split("\r\n")
-    headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in header_lines)}
-    return int(status_line.split()[1]), headers, body
-
-
-def assert_error_envelope(body: bytes, status: int) -> None:
-    error = json.loads(body)["error"]
-    assert error["code"] == status and error["message"] and error["type"]
-
-
-def read_response(reader: BinaryIO) -> tuple[int, bytes, bytes]:
-    """One response with a Content-Length from a keep-alive connection: status, head, body."""
-    head = b""
-    while not head.endswith(b"\r\n\r\n"):
-        line = reader.readline(65536)
-        assert line, f"connection closed after {head[:300]!r}"
-        head += line
-    length = next(int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
-                  if line.lower().startswith(b"content-length:"))
-    return int(head[9:12]), head, reader.read(length)

@@ -81,13 +81,26 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> CanaryRun:
     (ipython / "profile_default" / "startup" / "00-log.py").write_text(KERNEL_STARTUP.format(log=str(log)))
     extra = {"PERPLEXITY_API_KEY": canary, "IPYTHONDIR": str(ipython), "JUPYTER_RUNTIME_DIR": str(runtime)}
     with isolated_environment(extra=extra) as env_file:
-        result = subprocess.run([sys.executable, "-c", RUNNER, str(out), *map(str, NOTEBOOKS)], cwd=ROOT,
-                                capture_output=True, text=True, timeout=600, check=False)
+        result = subprocess.run(
+            [sys.executable, "-c", RUNNER, str(out), *map(str, NOTEBOOKS)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
     assert result.returncode == 0, result.stderr.replace(canary, "<CANARY>")[-3000:]
     executed = {p.name: p.read_text(encoding="utf-8") for p in sorted(out.glob("*.ipynb"))}
-    return CanaryRun(canary, started, executed, result.stdout, result.stderr,
-                     log.read_text(encoding="utf-8", errors="replace") if log.exists() else "",
-                     env_file, [env_file.parent, work])
+    return CanaryRun(
+        canary,
+        started,
+        executed,
+        result.stdout,
+        result.stderr,
+        log.read_text(encoding="utf-8", errors="replace") if log.exists() else "",
+        env_file,
+        [env_file.parent, work],
+    )
 
 
 def test_every_notebook_ran_with_the_canary_key(run: CanaryRun) -> None:
@@ -143,3 +156,153 @@ def files_under(folder: Path):
 
 def test_run_all_never_writes_the_key_file(run: CanaryRun) -> None:
     assert not run.key_file.exists()  # notebook 01 practises on a throw-away file, never on your .env
+
+
+# --- every other path a key could leave by: one canary each, every output searched ---------------
+# Each function takes the canary and returns everything the path showed (sentences, exports, logs,
+# tracebacks, files). The test checks both that the path used the key and that it never shows it.
+
+
+def _smuggling_base_url(canary: str) -> str:
+    from helpers.errors import TutorialError
+    from helpers.settings import resolve_settings
+
+    shown = []
+    for mode in ("live", "sandbox"):
+        environ = {
+            "PERPLEXITY_API_KEY": canary,
+            "PERPLEXITY_MODE": mode,
+            "PERPLEXITY_BASE_URL": f"http://{canary}.invalid:80\\@127.0.0.1",
+        }
+        try:
+            resolve_settings(environ)
+        except TutorialError as error:
+            shown.append(f"{error} {error.detail}")
+    return "\n".join(shown)
+
+
+def _curl_import_errors(canary: str) -> str:
+    from helpers.curl_import import import_curl
+    from helpers.errors import TutorialError
+
+    commands = [
+        f"curl --header=Authorization: Bearer {canary} https://api.perplexity.ai/v1/agent",
+        f"curl https://api.perplexity.ai/v1/agent -H 'Authorization: Bearer' \\ \n {canary} -d '{{}}'",
+    ]
+    shown = []
+    for command in commands:
+        try:
+            import_curl(command)
+        except TutorialError as error:
+            shown.append(f"{error} {error.detail}")
+    assert len(shown) == len(commands)  # both were refused, so their sentences were searched
+    return "\n".join(shown)
+
+
+def _connector_check_and_exports(canary: str) -> str:
+    from helpers.connector import Connector, HeaderAuth, HttpAction, check_request
+    from helpers.exports import as_json, to_curl, to_openapi, to_postman
+
+    connector = Connector("Vendor", "https://api.example.com", HeaderAuth("X-API-Key", canary))
+    action = HttpAction(
+        "a",
+        "/search",
+        "POST",
+        headers={"X-Other-Key": canary},
+        query={"api_key": canary},
+        body='{"key": "' + canary + '"}',
+    )
+    return "\n".join(
+        [
+            check_request(connector, action),
+            to_curl(connector, action),
+            as_json(to_postman(connector, action)),
+            as_json(to_openapi(connector, action)),
+        ]
+    )
+
+
+def _verbose_traceback_of_a_send(canary: str) -> str:
+    import requests.adapters
+    from IPython.core.ultratb import VerboseTB
+
+    from helpers.client import PerplexityClient
+    from perplexity_sandbox import Sandbox
+
+    def fail(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug below our code")
+
+    real_send, requests.adapters.HTTPAdapter.send = requests.adapters.HTTPAdapter.send, fail
+    try:
+        with Sandbox() as sandbox, PerplexityClient(canary, sandbox.url, max_retries=0) as client:
+            client.create_response("hello")
+    except RuntimeError:
+        etype, error, tb = sys.exc_info()
+        # From the client's frame down: this function's own frame holds the canary as its argument.
+        return "\n".join(VerboseTB(theme_name="nocolor").structured_traceback(etype, error, tb.tb_next))
+    finally:
+        requests.adapters.HTTPAdapter.send = real_send
+    raise AssertionError("the send did not fail")
+
+
+def _env_file_with_a_bom(canary: str) -> str:
+    from helpers.keys import key_status, remove_api_key
+
+    folder = Path(tempfile.mkdtemp(prefix="pplx-canary-"))
+    (folder / "pyproject.toml").write_text("")
+    env_file = folder / ".env"
+    env_file.write_bytes(f"\ufeffPERPLEXITY_API_KEY={canary}\r\nOTHER=1\r\n".encode())
+    removed = remove_api_key(env_file)
+    shown = f"{removed} {key_status({}, env_file)} {env_file.read_text(encoding='utf-8')}"
+    assert removed and b"OTHER=1\r\n" in env_file.read_bytes()
+    return shown
+
+
+def _sandbox_log_of_bad_input(canary: str) -> str:
+    import logging
+
+    import requests
+
+    from perplexity_sandbox import Sandbox
+
+    records: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: records.append(logging.Formatter().format(record))
+    logger = logging.getLogger("perplexity_sandbox")
+    logger.addHandler(handler)
+    old_level = logger.level
+    logger.setLevel(logging.DEBUG)
+    try:
+        with Sandbox() as sandbox:
+            deep = '{"input": "x", "response_format": ' + "[" * 500 + "]" * 500 + "}"
+            for body in (deep, '{"input": "\\ud800 ' + canary + '"}'):
+                reply = requests.post(
+                    sandbox.url_for("/v1/agent"),
+                    data=body,
+                    timeout=10,
+                    headers={"Authorization": f"Bearer {canary}", "Content-Type": "application/json"},
+                )
+                records.append(reply.text)
+                assert reply.status_code == 400
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+    return "\n".join(records)
+
+
+OTHER_PATHS = [
+    _smuggling_base_url,
+    _curl_import_errors,
+    _connector_check_and_exports,
+    _verbose_traceback_of_a_send,
+    _env_file_with_a_bom,
+    _sandbox_log_of_bad_input,
+]
+
+
+@pytest.mark.parametrize("path", OTHER_PATHS, ids=lambda path: path.__name__.strip("_"))
+def test_the_canary_leaves_by_no_other_path(path) -> None:
+    canary = make_canary()
+    shown = path(canary)
+    assert shown.strip()  # the path really produced output to search
+    assert canary not in shown

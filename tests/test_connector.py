@@ -32,9 +32,9 @@ from helpers.connector import (
     render_template,
     run_test,
 )
-from helpers.connector_view import test_result_markdown
+from helpers.connector_view import duration_text, execution_markdown
 from helpers.keys import mask_key
-from helpers.sandbox import Sandbox
+from perplexity_sandbox import Sandbox
 from tests.support import FAKE_KEY, OTHER_KEY, CannedServer, EchoServer, LoopbackServer
 
 
@@ -254,10 +254,27 @@ def test_agent_action_succeeds_against_the_sandbox(sandbox: Sandbox) -> None:
     assert "status" in schema["required"]
 
 
-def test_test_result_shows_status_time_response_and_schema(sandbox: Sandbox) -> None:
-    text = test_result_markdown(run_test(guide_connector(FAKE_KEY).with_base_url(sandbox.url), agent_action()))
-    assert "Successful execution" in text and "HTTP 200" in text and " ms" in text
-    assert '"status": "completed"' in text and "GENERATE FROM RESPONSE" in text and '"properties"' in text
+def test_test_result_shows_status_time_an_excerpt_and_the_folded_schema(sandbox: Sandbox) -> None:
+    result = run_test(guide_connector(FAKE_KEY), agent_action(), send_to=sandbox.url)
+    text = execution_markdown(result)
+    assert "Successful execution" in text and "HTTP 200" in text and "under 0.1 s" in text
+    answer = result.body["output"][-1]["content"][0]["text"]
+    assert f"> {' '.join(answer.split())[:100]}" in text and "`created_at`" in text  # the excerpt
+    assert str(result.body["created_at"]) not in text  # ...but not the whole response
+    assert "<details><summary><b>Output schema (GENERATE FROM RESPONSE)" in text and '"properties"' in text
+
+
+def test_test_can_send_to_the_sandbox_while_the_connector_keeps_the_guides_base_url(sandbox: Sandbox) -> None:
+    connector = guide_connector(FAKE_KEY)
+    result = run_test(connector, agent_action(), send_to=sandbox.url)
+    assert result.successful and connector.base_url == "https://api.perplexity.ai"
+
+
+@pytest.mark.parametrize(
+    ("milliseconds", "shown"), [(4, "under 0.1 s"), (99.9, "under 0.1 s"), (140, "0.1 s"), (2345, "2.3 s")]
+)
+def test_a_test_time_is_shown_to_a_tenth_of_a_second(milliseconds: float, shown: str) -> None:
+    assert duration_text(milliseconds) == shown
 
 
 def test_guide_action_fails_with_an_explanation(sandbox: Sandbox) -> None:
@@ -271,7 +288,7 @@ def test_wrong_key_pattern_fails_with_authorization_error(sandbox: Sandbox) -> N
     connector = Connector("P", sandbox.url, HeaderAuth(FAKE_KEY, "Authorization", "Token %s"))
     result = run_test(connector, agent_action())
     assert result.status == 401 and "10107" in result.explanation
-    assert FAKE_KEY not in test_result_markdown(result)
+    assert FAKE_KEY not in execution_markdown(result)
 
 
 def test_a_response_over_200_kb_fails(echo: EchoServer) -> None:
@@ -284,7 +301,7 @@ def test_an_unreachable_server_is_explained() -> None:
         url = server.url
     result = run_test(Connector("Gone", url), HttpAction("a", "/x", "GET"))
     assert result.status is None and not result.successful and "Could not reach" in result.explanation
-    assert "no response" in test_result_markdown(result)
+    assert "no response" in execution_markdown(result)
 
 
 # --- review fixes ----------------------------------------------------------------------------
@@ -327,7 +344,7 @@ def test_an_echoed_key_is_masked_in_the_test_result(echo: EchoServer) -> None:
         ParamAuth(OTHER_KEY + "/+=", "key"),
     ):
         result = run_test(Connector("Echo", echo.url, auth), HttpAction("a", "/anything", "GET"))
-        shown = json.dumps(result.body) + test_result_markdown(result)
+        shown = json.dumps(result.body) + execution_markdown(result)
         assert result.successful and isinstance(result.body, dict)
         for secret in (FAKE_KEY, OTHER_KEY, "s3cret-pass", *auth.headers().values()):
             assert secret not in shown

@@ -19,8 +19,8 @@ from helpers.connector import (
     guide_legacy_action,
 )
 from helpers.curl_import import GUIDE_CURL
-from helpers.sandbox import Sandbox
 from helpers.widgets import ConnectorForm, connector_form
+from perplexity_sandbox import Sandbox
 from tests.support import FAKE_KEY, OTHER_KEY, unused_url
 
 
@@ -115,8 +115,11 @@ STRAY_TAG_BODY = '{"input": "{{{question}}}{{/question}}"}'
 
 def fields(form: ConnectorForm) -> dict:
     """Every field a learner can edit, by label."""
-    return {w.description: w.value for w in form.widget.children
-            if isinstance(w, widgets.ValueWidget) and not isinstance(w, widgets.HTML)}
+    return {
+        w.description: w.value
+        for w in form.widget.children
+        if isinstance(w, widgets.ValueWidget) and not isinstance(w, widgets.HTML)
+    }
 
 
 def click(form: ConnectorForm, label: str) -> str:
@@ -167,10 +170,13 @@ def test_test_button_with_a_character_no_header_can_carry() -> None:
     assert "UnicodeEncodeError" in status and fields(form) == before
 
 
-@pytest.mark.parametrize(("label", "target"), [
-    ("Import cURL", "import_curl"), ("Check", "check_request"), ("Test", "run_test"), ("Export", "to_openapi")])
-def test_every_button_turns_any_error_into_one_sentence(label: str, target: str,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("label", "target"),
+    [("Import cURL", "import_curl"), ("Check", "check_request"), ("Test", "run_test"), ("Export", "to_openapi")],
+)
+def test_every_button_turns_any_error_into_one_sentence(
+    label: str, target: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def fail(*args: object, **kwargs: object) -> None:
         raise RuntimeError(f"boom\nwith {FAKE_KEY} inside")
 

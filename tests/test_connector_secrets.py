@@ -30,7 +30,7 @@ from helpers.connector import (
     render_request,
     run_test,
 )
-from helpers.connector_view import test_result_markdown
+from helpers.connector_view import execution_markdown
 from helpers.curl_import import import_curl
 from helpers.errors import TutorialError
 from helpers.exports import as_json, to_curl, to_openapi, to_postman
@@ -127,7 +127,7 @@ def test_run_test_still_sends_a_query_through_the_checked_base(echo: EchoServer)
     action = HttpAction("a", "/v1/{{{item}}}", "GET", query={"q": "milky way"}, inputs={"item": "stars"})
     result = run_test(Connector("Echo", echo.url, ParamAuth(KEY, "api_key")), action)
     assert result.successful and echo.requests[0]["path"].startswith("/v1/stars?q=milky+way&api_key=")
-    assert_hidden(result.body, test_result_markdown(result))
+    assert_hidden(result.body, execution_markdown(result))
 
 
 @pytest.mark.parametrize(
@@ -233,7 +233,7 @@ def test_an_echoed_secret_header_is_masked_in_the_test_result(echo: EchoServer) 
     )
     result = run_test(Connector("Echo", echo.url), action)
     assert result.successful and echo.requests[0]["headers"]["X-API-Key"] == SECRET  # it was sent
-    assert_hidden(result.body, test_result_markdown(result))
+    assert_hidden(result.body, execution_markdown(result))
 
 
 # --- B3. exports --------------------------------------------------------------------------------

@@ -34,16 +34,19 @@ def test_the_guides_command_gives_the_guides_action() -> None:
     assert replace(imported.action, name=guide_legacy_action().name) == guide_legacy_action()
 
 
-@pytest.mark.parametrize("command", [
-    "curl -X POST https://api.perplexity.ai/v1/agent -H 'Content-Type: application/json' -d '{\"input\": \"hi\"}'",
-    'curl --request POST --url "https://api.perplexity.ai/v1/agent" --header "Content-Type: application/json" '
-    '--data-raw \'{"input": "hi"}\'',
-    "curl -XPOST 'https://api.perplexity.ai/v1/agent' \\\n  -H 'Content-Type: application/json' \\\n"
-    "  --data '{\"input\": \"hi\"}'",
-    "curl https://api.perplexity.ai/v1/agent --silent -H 'Content-Type: application/json' "
-    "--data-binary '{\"input\": \"hi\"}'",
-    "curl https://api.perplexity.ai/v1/agent --json '{\"input\": \"hi\"}'",
-])
+@pytest.mark.parametrize(
+    "command",
+    [
+        "curl -X POST https://api.perplexity.ai/v1/agent -H 'Content-Type: application/json' -d '{\"input\": \"hi\"}'",
+        'curl --request POST --url "https://api.perplexity.ai/v1/agent" --header "Content-Type: application/json" '
+        '--data-raw \'{"input": "hi"}\'',
+        "curl -XPOST 'https://api.perplexity.ai/v1/agent' \\\n  -H 'Content-Type: application/json' \\\n"
+        '  --data \'{"input": "hi"}\'',
+        "curl https://api.perplexity.ai/v1/agent --silent -H 'Content-Type: application/json' "
+        '--data-binary \'{"input": "hi"}\'',
+        'curl https://api.perplexity.ai/v1/agent --json \'{"input": "hi"}\'',
+    ],
+)
 def test_ordinary_variants_give_the_same_action(command: str) -> None:
     action = import_curl(command).action
     assert (action.method, action.path, json.loads(action.body)) == ("POST", "/v1/agent", {"input": "hi"})
@@ -79,24 +82,28 @@ def test_another_scheme_word_stays_in_the_value_pattern() -> None:
 
 def test_basic_auth_from_a_header_or_user_option() -> None:
     token = base64.b64encode(b"admin:pw-1").decode()
-    assert import_curl(f"curl https://x.service-now.com/api -H 'Authorization: Basic {token}'").connector.auth == \
-        BasicAuth("admin", "pw-1")
+    assert import_curl(
+        f"curl https://x.service-now.com/api -H 'Authorization: Basic {token}'"
+    ).connector.auth == BasicAuth("admin", "pw-1")
     assert import_curl("curl -u admin:pw-1 https://x.service-now.com/api").connector.auth == BasicAuth("admin", "pw-1")
 
 
-@pytest.mark.parametrize(("command", "words"), [
-    ("wget https://example.com", "starts with 'curl'"),
-    ("curl https://example.com -X", "needs a value"),
-    ("curl -H 'Accept: x'", "has no URL"),
-    ("curl 'https://example.com", "unclosed quote"),
-    ("curl --proxy http://p:1 https://example.com", "--proxy is not supported"),
-    ("curl https://example.com -d @body.json", "from a file"),
-    ("curl https://a.com https://b.com", "second URL"),
-    ("curl https://example.com -H 'NoColon'", "'Name: value'"),
-    ("curl example.com/x", "not complete"),
-    ("curl http://example.com/x", "must start with https://"),
-    ("curl https://example.com/x -H 'Authorization: Bearer '", "required"),
-])
+@pytest.mark.parametrize(
+    ("command", "words"),
+    [
+        ("wget https://example.com", "starts with 'curl'"),
+        ("curl https://example.com -X", "needs a value"),
+        ("curl -H 'Accept: x'", "has no URL"),
+        ("curl 'https://example.com", "unclosed quote"),
+        ("curl --proxy http://p:1 https://example.com", "--proxy is not supported"),
+        ("curl https://example.com -d @body.json", "from a file"),
+        ("curl https://a.com https://b.com", "second URL"),
+        ("curl https://example.com -H 'NoColon'", "'Name: value'"),
+        ("curl example.com/x", "not complete"),
+        ("curl http://example.com/x", "must start with https://"),
+        ("curl https://example.com/x -H 'Authorization: Bearer '", "required"),
+    ],
+)
 def test_bad_commands_are_refused_with_one_clear_sentence(command: str, words: str) -> None:
     with pytest.raises(ConnectorError) as caught:
         import_curl(command)
@@ -111,8 +118,10 @@ def test_exported_curl_imports_back_to_the_same_request() -> None:
 
 
 @settings(max_examples=60, deadline=None, database=None)
-@given(body=st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00\r"), max_size=80),
-       value=st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7e), max_size=30))
+@given(
+    body=st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00\r"), max_size=80),
+    value=st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=30),
+)
 def test_any_body_and_header_value_survive_the_shell_quoting(body: str, value: str) -> None:
     action = HttpAction("a", "/x", "PUT", {"X-Note": value.strip()}, body=body.strip())
     imported = import_curl(to_curl(Connector("E", "https://example.com"), action, reveal=True)).action
@@ -123,14 +132,18 @@ def test_user_info_in_the_url_becomes_basic_auth_like_the_user_option() -> None:
     imported = import_curl("curl https://alice:s3cret@api.example.com/v1/agent -d '{}'")
     assert imported.connector.base_url == "https://api.example.com" and imported.action.path == "/v1/agent"
     assert imported.connector.auth == BasicAuth("alice", "s3cret")
-    shown = (json.dumps(imported.connector.describe()) + to_curl(imported.connector, imported.action)
-             + as_json(to_postman(imported.connector, imported.action))
-             + as_json(to_openapi(imported.connector, imported.action)))
+    shown = (
+        json.dumps(imported.connector.describe())
+        + to_curl(imported.connector, imported.action)
+        + as_json(to_postman(imported.connector, imported.action))
+        + as_json(to_openapi(imported.connector, imported.action))
+    )
     assert "s3cret" not in shown and "alice:" not in shown and "@api.example.com" not in shown
     encoded = import_curl("curl 'https://al%40ce:p%3Ass@api.example.com:8443/x'").connector
     assert encoded.auth == BasicAuth("al@ce", "p:ss") and encoded.base_url == "https://api.example.com:8443"
-    assert import_curl("curl -u bob:pw-2 https://alice:s3cret@api.example.com/x").connector.auth == \
-        BasicAuth("bob", "pw-2")  # as in curl, --user wins over the URL's user info
+    assert import_curl("curl -u bob:pw-2 https://alice:s3cret@api.example.com/x").connector.auth == BasicAuth(
+        "bob", "pw-2"
+    )  # as in curl, --user wins over the URL's user info
     header = import_curl(f"curl https://alice:s3cret@api.example.com/x -H 'Authorization: Bearer {FAKE_KEY}'")
     assert header.connector.auth == HeaderAuth(FAKE_KEY) and header.connector.base_url == "https://api.example.com"
 

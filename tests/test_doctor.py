@@ -25,7 +25,7 @@ from helpers.doctor import (
 )
 from helpers.keys import mask_key
 from helpers.recording import CLEARED_ENV
-from helpers.sandbox import Sandbox
+from perplexity_sandbox import Sandbox
 from tests.support import FAKE_KEY
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,8 +35,15 @@ def doctor(tmp_path: Path, *options: str, **variables: str) -> subprocess.Comple
     """``python -m helpers doctor`` in a clean environment: sandbox mode, a key file in ``tmp_path``."""
     env = {k: v for k, v in os.environ.items() if k not in CLEARED_ENV}
     env.update(PERPLEXITY_MODE="sandbox", PERPLEXITY_ENV_FILE=str(tmp_path / ".env"), **variables)
-    return subprocess.run([sys.executable, "-m", "helpers", "doctor", *options], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "helpers", "doctor", *options],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def lines_of(report: str, status: str) -> list[str]:
@@ -118,15 +125,16 @@ def test_an_unreachable_base_url_fails_and_skips_the_key_check(tmp_path: Path) -
     result = doctor(tmp_path, PERPLEXITY_API_KEY=FAKE_KEY, PERPLEXITY_BASE_URL=url)
     assert result.returncode == 1
     assert lines_of(result.stdout, PROBLEM) == [f"PROBLEM  API host: could not reach {url}."]
-    assert "Fix: Start the shared sandbox (`python -m helpers sandbox`)" in result.stdout
+    assert "Fix: Start the shared sandbox (`python -m perplexity_sandbox`)" in result.stdout
     assert lines_of(result.stdout, SKIPPED) == ["skipped  Key accepted: not checked: the API host did not answer."]
 
 
 # --- single checks, in process ------------------------------------------------------------
 
 
-def test_plain_http_to_another_host_is_refused_before_anything_is_sent(project: Path,
-                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_plain_http_to_another_host_is_refused_before_anything_is_sent(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # A real (secret) key in live mode: only the sandbox's demo key may travel over plain http.
     monkeypatch.setenv("PERPLEXITY_MODE", "live")
     monkeypatch.setenv("PERPLEXITY_API_KEY", FAKE_KEY)
@@ -144,8 +152,9 @@ def test_live_mode_without_a_key_is_one_problem(project: Path, monkeypatch: pyte
     assert [c.status for c in checks[-2:]] == [SKIPPED, SKIPPED]
 
 
-def test_the_old_variable_name_is_a_note_with_the_rename(project: Path, monkeypatch: pytest.MonkeyPatch,
-                                                         sandbox: Sandbox) -> None:
+def test_the_old_variable_name_is_a_note_with_the_rename(
+    project: Path, monkeypatch: pytest.MonkeyPatch, sandbox: Sandbox
+) -> None:
     monkeypatch.setenv("PPLX_API_KEY", FAKE_KEY)
     monkeypatch.setenv("PERPLEXITY_BASE_URL", sandbox.url)
     checks = {c.name: c for c in run_checks(call=False)}
@@ -154,8 +163,7 @@ def test_the_old_variable_name_is_a_note_with_the_rename(project: Path, monkeypa
     assert not [c for c in checks.values() if c.status == PROBLEM]
 
 
-def test_a_pasted_bearer_prefix_is_a_problem(project: Path, monkeypatch: pytest.MonkeyPatch,
-                                             sandbox: Sandbox) -> None:
+def test_a_pasted_bearer_prefix_is_a_problem(project: Path, monkeypatch: pytest.MonkeyPatch, sandbox: Sandbox) -> None:
     monkeypatch.setenv("PERPLEXITY_API_KEY", f"Bearer {FAKE_KEY}")
     monkeypatch.setenv("PERPLEXITY_BASE_URL", sandbox.url)
     checks = {c.name: c for c in run_checks()}
@@ -198,9 +206,13 @@ def test_git_status_of_the_env_file(tmp_path: Path) -> None:
 def test_the_report_has_one_fix_per_problem_and_a_verdict() -> None:
     checks = [Check("A", OK, "fine."), Check("B", PROBLEM, "broken.", "do this."), Check("C", NOTE, "hm.", "maybe.")]
     report = format_report(checks)
-    assert report.splitlines()[2:] == ["PROBLEM  B: broken.", "         Fix: do this.", "note     C: hm.",
-                                       "         Tip: maybe.", "1 problem found. Fix it, then run "
-                                       "`python -m helpers doctor` again."]
+    assert report.splitlines()[2:] == [
+        "PROBLEM  B: broken.",
+        "         Fix: do this.",
+        "note     C: hm.",
+        "         Tip: maybe.",
+        "1 problem found. Fix it, then run `python -m helpers doctor` again.",
+    ]
 
 
 def test_a_readable_env_file_without_a_key_is_fine(tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ from helpers.connector import (
 )
 from helpers.exports import POSTMAN_SCHEMA, as_json, key_variable, to_curl, to_openapi, to_postman
 from helpers.masking import mask_key
-from helpers.sandbox import Sandbox
+from perplexity_sandbox import Sandbox
 from tests.support import FAKE_KEY, OTHER_KEY, EchoServer
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -16,7 +16,7 @@ from IPython.core.ultratb import VerboseTB
 
 from helpers.client import PerplexityClient
 from helpers.masking import MaskedHeaderValue, Secret, mask_key
-from helpers.sandbox import Sandbox
+from perplexity_sandbox import Sandbox
 from tests.support import FAKE_KEY
 
 

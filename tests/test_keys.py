@@ -11,7 +11,7 @@ import pytest
 from helpers.errors import InvalidKeyError
 from helpers.keys import (
     _write_private,
-    check_key,
+    explain_key,
     find_api_key,
     key_sources,
     key_status,
@@ -109,9 +109,9 @@ def test_redact_removes_known_secrets_and_key_shapes() -> None:
 
 
 def test_check_key_never_repeats_the_key() -> None:
-    assert FAKE_KEY not in check_key(FAKE_KEY)
-    assert check_key(FAKE_KEY).startswith("Looks right")
-    assert check_key("nope").startswith("Not valid")
+    assert FAKE_KEY not in explain_key(FAKE_KEY)
+    assert explain_key(FAKE_KEY).startswith("Looks right")
+    assert explain_key("nope").startswith("Not valid")
 
 
 def test_save_writes_mode_0600_and_keeps_other_lines(project: Path) -> None:
@@ -163,8 +163,18 @@ def test_bearer_prefix_in_any_case_is_removed(prefix: str) -> None:
     assert key == FAKE_KEY and "Bearer" in note
 
 
-@pytest.mark.parametrize("raw", ["", "  ", "sk-" + "0" * 40, "pplx-abc def" + "0" * 20, f'"{FAKE_KEY}"',
-                                 FAKE_KEY + "\nX-Evil: 1", "pplx-" + "0" * 10 + "\u00e9" + "0" * 10])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "",
+        "  ",
+        "sk-" + "0" * 40,
+        "pplx-abc def" + "0" * 20,
+        f'"{FAKE_KEY}"',
+        FAKE_KEY + "\nX-Evil: 1",
+        "pplx-" + "0" * 10 + "\u00e9" + "0" * 10,
+    ],
+)
 def test_nothing_invalid_is_saved(project: Path, raw: str) -> None:
     env = project / ".env"
     env.write_text("OTHER=1\n")
@@ -262,10 +272,13 @@ def test_key_sources_lists_the_lookup_order_masked(project: Path) -> None:
     lines = listing.splitlines()
     assert [line.split(".")[0] for line in lines] == ["1", "2", "3", "4"]
     assert lines[0] == f"1. PERPLEXITY_API_KEY in the environment: {mask_key(FAKE_KEY)}  <- used"
-    assert lines[1:3] == ["2. PERPLEXITY_API_KEY in the .env file: not set",
-                          "3. PPLX_API_KEY (old name) in the environment: not set"]
-    assert lines[3] == (f"4. PPLX_API_KEY (old name) in the .env file: {mask_key(legacy)}"
-                        "  (not used: an earlier one wins)")
+    assert lines[1:3] == [
+        "2. PERPLEXITY_API_KEY in the .env file: not set",
+        "3. PPLX_API_KEY (old name) in the environment: not set",
+    ]
+    assert lines[3] == (
+        f"4. PPLX_API_KEY (old name) in the .env file: {mask_key(legacy)}  (not used: an earlier one wins)"
+    )
     assert FAKE_KEY not in listing and legacy not in listing
 
 

@@ -21,8 +21,15 @@ def test_make_lab_serves_the_notebooks_without_opening_a_browser(tmp_path: Path)
     headless = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
     env = {**headless, "JUPYTER_RUNTIME_DIR": str(tmp_path), "BROWSER": "false"}
     args = f"LAB_ARGS=--ServerApp.port={port} --IdentityProvider.token={token} --port-retries=0"
-    lab = subprocess.Popen(["make", "--no-print-directory", "lab", args], cwd=ROOT, env=env, text=True,
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    lab = subprocess.Popen(
+        ["make", "--no-print-directory", "lab", args],
+        cwd=ROOT,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         names = _notebooks_served(f"http://127.0.0.1:{port}", token, lab)
     finally:

@@ -14,21 +14,21 @@ import pytest
 
 from helpers.client import GUIDE_MODEL, GUIDE_QUESTION, GUIDE_SYSTEM, PerplexityClient
 from helpers.errors import InvalidRequestError
-from helpers.sandbox import Sandbox
 from helpers.widgets.playground import (
     HISTORY_LENGTH,
     EditorValues,
     ModelChoice,
     Playground,
-    build_request,
     default_choice,
     estimate_cost,
     estimate_sentence,
     model_choices,
     request_as_curl,
     request_as_json,
+    request_from_values,
     send_request,
 )
+from perplexity_sandbox import Sandbox
 from tests.support import FAKE_KEY, CannedServer, fast_client, unused_url
 
 
@@ -85,38 +85,51 @@ def test_menu_falls_back_to_the_dated_list_when_the_server_is_unreachable() -> N
 
 def test_agent_request_carries_every_edit(sandbox_client: PerplexityClient) -> None:
     choice = default_choice(model_choices(sandbox_client)[0])
-    values = EditorValues(choice, question="Q?", max_output_tokens=100, recency="week",
-                          domains="https://nasa.gov/, -example.com", extra_fields='{"temperature": 0.2}')
-    body = build_request(values).body
+    values = EditorValues(
+        choice,
+        question="Q?",
+        max_output_tokens=100,
+        recency="week",
+        domains="https://nasa.gov/, -example.com",
+        extra_fields='{"temperature": 0.2}',
+    )
+    body = request_from_values(values).body
     assert body["input"] == "Q?" and body["instructions"] == GUIDE_SYSTEM and body["stream"] is True
-    assert body["tools"] == [{"type": "web_search", "filters": {"search_recency_filter": "week",
-                                                                "search_domain_filter": ["nasa.gov", "-example.com"]}}]
+    assert body["tools"] == [
+        {
+            "type": "web_search",
+            "filters": {"search_recency_filter": "week", "search_domain_filter": ["nasa.gov", "-example.com"]},
+        }
+    ]
     assert body["max_output_tokens"] == 100 and body["temperature"] == 0.2 and body["model"] == choice.model
 
 
 def test_guides_request_goes_to_the_legacy_endpoint(sandbox_client: PerplexityClient) -> None:
     guide = next(c for c in model_choices(sandbox_client)[0] if c.model == GUIDE_MODEL)
-    request = build_request(EditorValues(guide))
+    request = request_from_values(EditorValues(guide))
     assert request.path == "/chat/completions"
     assert request.body["messages"][0] == {"role": "system", "content": GUIDE_SYSTEM}
     assert request.body["model"] == GUIDE_MODEL and "max_tokens" in request.body
 
 
-@pytest.mark.parametrize(("edits", "words"), [
-    ({"question": "   "}, "question is empty"),
-    ({"domains": "nasa gov"}, "is not a domain"),
-    ({"domains": ", ".join(f"site{n}.org" for n in range(21))}, "at most 20"),
-    ({"extra_fields": "{temperature: 1}"}, "not valid JSON"),
-    ({"extra_fields": "[1]"}, "must be a JSON object"),
-])
+@pytest.mark.parametrize(
+    ("edits", "words"),
+    [
+        ({"question": "   "}, "question is empty"),
+        ({"domains": "nasa gov"}, "is not a domain"),
+        ({"domains": ", ".join(f"site{n}.org" for n in range(21))}, "at most 20"),
+        ({"extra_fields": "{temperature: 1}"}, "not valid JSON"),
+        ({"extra_fields": "[1]"}, "must be a JSON object"),
+    ],
+)
 def test_edits_that_cannot_be_sent_are_explained(sandbox_client: PerplexityClient, edits: dict, words: str) -> None:
     values = EditorValues(default_choice(model_choices(sandbox_client)[0]), **edits)
     with pytest.raises(InvalidRequestError, match=words):
-        build_request(values)
+        request_from_values(values)
 
 
 def test_curl_and_json_views_show_the_exact_body_and_mask_the_key(sandbox_client: PerplexityClient) -> None:
-    request = build_request(EditorValues(default_choice(model_choices(sandbox_client)[0])))
+    request = request_from_values(EditorValues(default_choice(model_choices(sandbox_client)[0])))
     curl, shown = request_as_curl(request, sandbox_client), json.loads(request_as_json(request, sandbox_client))
     assert FAKE_KEY not in curl + json.dumps(shown)
     assert sandbox_client.masked_key in curl and "Bearer $PERPLEXITY_API_KEY" in curl
@@ -125,11 +138,11 @@ def test_curl_and_json_views_show_the_exact_body_and_mask_the_key(sandbox_client
 
 
 def test_estimate_is_an_upper_bound_of_the_real_cost(sandbox_client: PerplexityClient) -> None:
-    request = build_request(EditorValues(default_choice(model_choices(sandbox_client)[0])))
+    request = request_from_values(EditorValues(default_choice(model_choices(sandbox_client)[0])))
     outcome = send_request(sandbox_client, request)
     estimate = estimate_cost(request)
     assert outcome.ok and estimate.at_most >= outcome.answer.total_cost
-    bigger = build_request(EditorValues(request_choice(sandbox_client), max_output_tokens=4000))
+    bigger = request_from_values(EditorValues(request_choice(sandbox_client), max_output_tokens=4000))
     assert estimate_cost(bigger).at_most > estimate.at_most
     assert "at most $" in estimate_sentence(request, "live")
     assert "free" in estimate_sentence(request, "sandbox")
@@ -141,13 +154,15 @@ def request_choice(client: PerplexityClient) -> ModelChoice:
 
 def test_no_estimate_without_a_price_on_file(sandbox_client: PerplexityClient) -> None:
     preset = next(c for c in model_choices(sandbox_client)[0] if c.preset)
-    request = build_request(EditorValues(preset))
+    request = request_from_values(EditorValues(preset))
     assert estimate_cost(request) is None and "No price on file" in estimate_sentence(request, "live")
 
 
 def test_send_streams_pieces_then_returns_the_answer(sandbox_client: PerplexityClient) -> None:
     pieces = []
-    outcome = send_request(sandbox_client, build_request(EditorValues(request_choice(sandbox_client))), pieces.append)
+    outcome = send_request(
+        sandbox_client, request_from_values(EditorValues(request_choice(sandbox_client))), pieces.append
+    )
     assert len(pieces) > 1 and "".join(pieces) == outcome.answer.text and outcome.message == ""
 
 
@@ -156,8 +171,11 @@ def test_send_streams_pieces_then_returns_the_answer(sandbox_client: PerplexityC
 
 def test_starts_with_the_guides_request_and_a_short_repr(pg: Playground) -> None:
     values = pg.values()
-    assert (values.question, values.instructions, values.choice.model) == (GUIDE_QUESTION, GUIDE_SYSTEM,
-                                                                          "perplexity/sonar")
+    assert (values.question, values.instructions, values.choice.model) == (
+        GUIDE_QUESTION,
+        GUIDE_SYSTEM,
+        "perplexity/sonar",
+    )
     assert repr(pg) == "Playground(model='perplexity/sonar', endpoint='agent', mode='sandbox')"
     assert pg._repr_mimebundle_()["text/plain"] == repr(pg)
 
@@ -230,13 +248,16 @@ def test_invalid_edit_is_explained_without_sending(pg: Playground) -> None:
     assert "question is empty" in shown and pg.history == []
 
 
-@pytest.mark.parametrize(("simulation", "words"), [
-    ("rate limit (HTTP 429)", "Too many requests (HTTP 429)"),
-    ("service error (HTTP 500)", "problem on its side (HTTP 500)"),
-    ("service unavailable (HTTP 503)", "problem on its side (HTTP 503)"),
-    ("failed run (HTTP 200, status failed)", "the run failed on the server"),
-    ("dropped connection", "closed the connection before answering"),
-])
+@pytest.mark.parametrize(
+    ("simulation", "words"),
+    [
+        ("rate limit (HTTP 429)", "Too many requests (HTTP 429)"),
+        ("service error (HTTP 500)", "problem on its side (HTTP 500)"),
+        ("service unavailable (HTTP 503)", "problem on its side (HTTP 503)"),
+        ("failed run (HTTP 200, status failed)", "the run failed on the server"),
+        ("dropped connection", "closed the connection before answering"),
+    ],
+)
 def test_staged_failure(pg: Playground, simulation: str, words: str) -> None:
     edits = edit(pg, question="How old is the universe?", max_output_tokens=64)
     pg.simulate.value = simulation
@@ -295,8 +316,12 @@ def test_show_outcome_prints_the_sentence_of_a_failure(capsys: pytest.CaptureFix
 
 def test_a_failure_never_shows_the_clients_key_even_when_short() -> None:
     short_key = "pplx-" + "q" * 15  # the shortest key validation accepts
-    with CannedServer(f'{{"error": {{"message": "bad key {short_key}"}}}}'.encode(), "application/json",
-                      status=400) as server, fast_client(server.url, short_key) as client:
-        request = build_request(EditorValues(default_choice(model_choices(client)[0])))
+    with (
+        CannedServer(
+            f'{{"error": {{"message": "bad key {short_key}"}}}}'.encode(), "application/json", status=400
+        ) as server,
+        fast_client(server.url, short_key) as client,
+    ):
+        request = request_from_values(EditorValues(default_choice(model_choices(client)[0])))
         outcome = send_request(client, request)
     assert not outcome.ok and short_key not in outcome.message + outcome.detail

@@ -17,7 +17,10 @@ SECRET_SHAPE = re.compile(r"pplx-[A-Za-z0-9_-]{20,}")
 
 def test_there_is_one_notebook_per_guide_step() -> None:
     assert [p.name for p in NOTEBOOKS] == [
-        "01_create_api_key.ipynb", "02_authenticate.ipynb", "03_creator_studio_connector.ipynb"]
+        "01_create_api_key.ipynb",
+        "02_authenticate.ipynb",
+        "03_creator_studio_connector.ipynb",
+    ]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -44,16 +47,18 @@ def key_shaped(text: str) -> list[str]:
 
 def test_no_key_shaped_string_in_the_repository() -> None:
     """Tracked and new files (outputs and widget state of notebooks included), and this branch's history."""
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True,
-                           text=True, check=True).stdout.splitlines()
+    files = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.splitlines()
     hits = []
     for name in files:
         path = ROOT / name
         if path.is_file() and ".venv" not in path.parts:
             text = path.read_text(encoding="utf-8", errors="ignore")
             hits += [f"{name}: {found[:12]}..." for found in key_shaped(text)]
-    history = subprocess.run(["git", "log", "-p", "--format=", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                             errors="ignore", check=True).stdout
+    history = subprocess.run(
+        ["git", "log", "-p", "--format=", "HEAD"], cwd=ROOT, capture_output=True, text=True, errors="ignore", check=True
+    ).stdout
     hits += [f"git history: {found[:12]}..." for found in key_shaped(history)]
     assert hits == [], "a key-shaped string is committed: remove it, and revoke it if it was ever a real key"
 

@@ -17,7 +17,7 @@ NO_FILE = Path("/nonexistent/.env")
 def test_no_key_means_sandbox_with_the_demo_key() -> None:
     settings = resolve_settings({}, NO_FILE)
     assert settings.is_sandbox and settings.base_url is None
-    assert settings.api_key == SANDBOX_DEMO_KEY
+    assert settings.api_key.reveal() == SANDBOX_DEMO_KEY
     assert "sandbox" in settings.describe()
 
 
@@ -29,7 +29,7 @@ def test_key_means_live() -> None:
 
 def test_sandbox_can_be_forced_even_with_a_key() -> None:
     settings = resolve_settings({"PERPLEXITY_API_KEY": FAKE_KEY, "PERPLEXITY_MODE": "sandbox"}, NO_FILE)
-    assert settings.is_sandbox and settings.api_key == FAKE_KEY
+    assert settings.is_sandbox and settings.api_key.reveal() == FAKE_KEY
 
 
 def test_live_without_key_is_a_clear_error() -> None:
@@ -50,13 +50,16 @@ def test_base_url_is_honoured_in_both_modes() -> None:
 
 
 def test_a_sandbox_on_another_computer_never_gets_the_learners_key() -> None:
-    environ = {"PERPLEXITY_API_KEY": FAKE_KEY, "PERPLEXITY_MODE": "sandbox",
-               "PERPLEXITY_BASE_URL": "http://192.0.2.10:8000"}  # TEST-NET-1: documentation only, never contacted
+    environ = {
+        "PERPLEXITY_API_KEY": FAKE_KEY,
+        "PERPLEXITY_MODE": "sandbox",
+        "PERPLEXITY_BASE_URL": "http://192.0.2.10:8000",
+    }  # TEST-NET-1: documentation only, never contacted
     settings = resolve_settings(environ, NO_FILE)
-    assert settings.is_sandbox and settings.api_key == SANDBOX_DEMO_KEY
+    assert settings.is_sandbox and settings.api_key.reveal() == SANDBOX_DEMO_KEY
     assert "demo key" in settings.describe()
     local = resolve_settings({**environ, "PERPLEXITY_BASE_URL": "http://127.0.0.1:8000"}, NO_FILE)
-    assert local.api_key == FAKE_KEY
+    assert local.api_key.reveal() == FAKE_KEY
 
 
 def test_only_the_demo_key_may_travel_over_plain_http_to_another_computer() -> None:

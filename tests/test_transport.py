@@ -69,15 +69,36 @@ def redirect_to(target: str, status: int = 307):
 # --- which addresses may receive the key --------------------------------------------------
 
 
-@pytest.mark.parametrize("url", ["https://api.perplexity.ai", "https://example.com:8443/base", "http://127.0.0.1:8000",
-                                 "http://localhost:1234", "http://[::1]:8000", "http://127.5.6.7", "HTTP://127.0.0.1"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://api.perplexity.ai",
+        "https://example.com:8443/base",
+        "http://127.0.0.1:8000",
+        "http://localhost:1234",
+        "http://[::1]:8000",
+        "http://127.5.6.7",
+        "HTTP://127.0.0.1",
+    ],
+)
 def test_https_and_loopback_http_are_allowed(url: str) -> None:
     check_transport(url)
 
 
-@pytest.mark.parametrize("url", ["http://api.perplexity.ai", "http://127.0.0.1.nip.io", "http://127.0.0.1@evil.example",
-                                 "http://0.0.0.0:8000", "http://192.168.1.10", "https://", "file:///etc/passwd",
-                                 "api.perplexity.ai", "ws://127.0.0.1:8000"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://api.perplexity.ai",
+        "http://127.0.0.1.nip.io",
+        "http://127.0.0.1@evil.example",
+        "http://0.0.0.0:8000",
+        "http://192.168.1.10",
+        "https://",
+        "file:///etc/passwd",
+        "api.perplexity.ai",
+        "ws://127.0.0.1:8000",
+    ],
+)
 def test_everything_else_is_refused(url: str) -> None:
     with pytest.raises(errors.TransportSecurityError, match=r"Refusing to send your key|is not usable"):
         check_transport(url)
@@ -109,17 +130,20 @@ def test_a_redirect_to_another_host_is_not_followed(serve, status: int) -> None:
 def test_no_endpoint_follows_a_redirect(serve, call: str) -> None:
     elsewhere = serve(lambda handler: (200, {"Content-Type": "application/json"}, b"{}"))
     first = serve(redirect_to(elsewhere.url, 302))
-    calls = {"list_models": lambda c: c.list_models(),
-             "chat_completion": lambda c: c.chat_completion([{"role": "user", "content": "hi"}]),
-             "stream_response": lambda c: list(c.stream_response("hi"))}
+    calls = {
+        "list_models": lambda c: c.list_models(),
+        "chat_completion": lambda c: c.chat_completion([{"role": "user", "content": "hi"}]),
+        "stream_response": lambda c: list(c.stream_response("hi")),
+    }
     with PerplexityClient(FAKE_KEY, first.url) as client, pytest.raises(errors.UnexpectedResponseError):
         calls[call](client)
     assert elsewhere.seen == []
 
 
 def test_a_redirect_whose_location_holds_the_key_does_not_show_it(serve) -> None:
-    first = serve(lambda handler: (302, {"Location": f"https://evil.example/?k={handler.headers['Authorization'][7:]}"},
-                                   b""))
+    first = serve(
+        lambda handler: (302, {"Location": f"https://evil.example/?k={handler.headers['Authorization'][7:]}"}, b"")
+    )
     with PerplexityClient(FAKE_KEY, first.url) as client, pytest.raises(errors.UnexpectedResponseError) as caught:
         client.list_models()
     assert FAKE_KEY not in str(caught.value)
@@ -130,6 +154,7 @@ def test_a_redirect_whose_location_holds_the_key_does_not_show_it(serve) -> None
 
 def echo_key_as(status: int, content_type: str = "application/json"):
     """A server that puts the key it received into its error answer, as a careless proxy might."""
+
     def reply(handler: BaseHTTPRequestHandler) -> tuple[int, dict, bytes]:
         key = handler.headers["Authorization"].removeprefix("Bearer ")
         if content_type == "application/json":
@@ -137,16 +162,20 @@ def echo_key_as(status: int, content_type: str = "application/json"):
         else:
             body = f"<html>your key {key} is wrong</html>"
         return status, {"Content-Type": content_type}, body.encode()
+
     return reply
 
 
-@pytest.mark.parametrize(("status", "content_type", "error_class"), [
-    (400, "application/json", errors.InvalidRequestError),
-    (401, "application/json", errors.AuthenticationError),
-    (500, "application/json", errors.ServiceError),
-    (401, "text/html", errors.AuthenticationError),
-    (200, "text/html", errors.UnexpectedResponseError),
-])
+@pytest.mark.parametrize(
+    ("status", "content_type", "error_class"),
+    [
+        (400, "application/json", errors.InvalidRequestError),
+        (401, "application/json", errors.AuthenticationError),
+        (500, "application/json", errors.ServiceError),
+        (401, "text/html", errors.AuthenticationError),
+        (200, "text/html", errors.UnexpectedResponseError),
+    ],
+)
 def test_a_key_echoed_by_the_server_is_redacted(serve, status: int, content_type: str, error_class: type) -> None:
     server = serve(echo_key_as(status, content_type))
     with PerplexityClient(FAKE_KEY, server.url, max_retries=0) as client, pytest.raises(error_class) as caught:

@@ -5,6 +5,12 @@ from helpers.widgets.key_entry import KeyEntry, key_entry, remove_key_message, s
 from helpers.widgets.playground import Playground, playground
 
 __all__ = [
-    "ConnectorForm", "KeyEntry", "Playground", "connector_form", "key_entry", "playground",
-    "remove_key_message", "save_key_message",
+    "ConnectorForm",
+    "KeyEntry",
+    "Playground",
+    "connector_form",
+    "key_entry",
+    "playground",
+    "remove_key_message",
+    "save_key_message",
 ]

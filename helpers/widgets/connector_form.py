@@ -27,18 +27,18 @@ from helpers.connector import (
     BearerAuth,
     Connector,
     ConnectorError,
+    Execution,
     HeaderAuth,
     HttpAction,
     NoAuth,
     ParamAuth,
-    TestResult,
     check_request,
     error_sentence,
     is_secret_name,
     run_test,
     secret_values,
 )
-from helpers.connector_view import show_test_result
+from helpers.connector_view import show_execution
 from helpers.curl_import import curl_secrets, import_curl
 from helpers.exports import as_json, to_curl, to_openapi, to_postman
 from helpers.masking import mask_key
@@ -49,8 +49,11 @@ _STYLE = {"description_width": "13em"}
 class ConnectorForm:
     """The form. ``display(form)`` shows it; its methods are the plain-code path to every button."""
 
-    def __init__(self, connector: Connector | None = None, action: HttpAction | None = None) -> None:
+    def __init__(
+        self, connector: Connector | None = None, action: HttpAction | None = None, *, send_to: str | None = None
+    ) -> None:
         self._secrets = {"api_key": "", "password": ""}  # kept here, never in a widget's value
+        self.send_to = send_to  # where Test sends (the sandbox), while the Base URL stays the connector's
         self._build_widgets()
         if connector is not None:
             self.load_connector(connector)
@@ -138,9 +141,9 @@ class ConnectorForm:
         except Exception as error:  # documented never to raise
             return self._say(f"Not ready: {self._sentence(error)}")
 
-    def test(self) -> TestResult:
+    def test(self) -> Execution:
         """Send the action through the connector, as Creator Studio's Test button does."""
-        return run_test(self.connector(), self.action())
+        return run_test(self.connector(), self.action(), send_to=self.send_to)
 
     def exports(self, *, reveal: bool = False) -> dict[str, str]:
         """The curl command (key masked unless ``reveal``), the Postman collection and the OpenAPI document."""
@@ -257,7 +260,7 @@ class ConnectorForm:
         self.import_curl(self.curl.value)
 
     def _on_test(self) -> None:
-        self._show(lambda: show_test_result(self.test()))
+        self._show(lambda: show_execution(self.test()))
 
     def _on_export(self) -> None:
         def show() -> None:
@@ -314,9 +317,14 @@ class ConnectorForm:
         return message
 
 
-def connector_form(connector: Connector | None = None, action: HttpAction | None = None) -> ConnectorForm:
-    """A form pre-filled with ``connector`` and ``action`` (either may be left out)."""
-    return ConnectorForm(connector, action)
+def connector_form(
+    connector: Connector | None = None, action: HttpAction | None = None, *, send_to: str | None = None
+) -> ConnectorForm:
+    """A form pre-filled with ``connector`` and ``action`` (either may be left out).
+
+    ``send_to``: Test sends there (e.g. the sandbox) instead of the Base URL, which stays as it is.
+    """
+    return ConnectorForm(connector, action, send_to=send_to)
 
 
 # --- parsing the text areas -------------------------------------------------------------------

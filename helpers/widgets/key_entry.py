@@ -68,8 +68,10 @@ def _shadowed_by_environment(path: Path) -> str:
     """A warning when an environment variable wins over the file the learner just changed."""
     if is_practice_file(path) or not os.environ.get(KEY_VARIABLE, "").strip():
         return ""
-    return (f" Note: the environment variable {KEY_VARIABLE} is also set, and it wins over the file. "
-            "Unset it (and restart JupyterLab) to use the file.")
+    return (
+        f" Note: the environment variable {KEY_VARIABLE} is also set, and it wins over the file. "
+        "Unset it (and restart JupyterLab) to use the file."
+    )
 
 
 class KeyEntry(widgets.VBox):

@@ -1,7 +1,7 @@
 """The request playground of notebook 02: edit a request, see it as curl or JSON, send it, read the answer.
 
 The widget is a thin layer over plain functions, one per action, that a notebook cell or a test
-can call directly: :func:`model_choices` (the model list), :func:`build_request` (editor values
+can call directly: :func:`model_choices` (the model list), :func:`request_from_values` (editor values
 to a request), :func:`request_as_curl` / :func:`request_as_json` (the exact request, key masked),
 :func:`estimate_cost` (before sending), :func:`send_request` (streams the answer; never raises)
 and :func:`history_entry` (the session's history). A failure shows one sentence, with the
@@ -20,14 +20,10 @@ import ipywidgets as widgets
 from IPython.display import Markdown, display
 
 from helpers.client import (
-    AGENT_PRESETS,
-    CURRENT_MODEL,
     GUIDE_MODEL,
     GUIDE_QUESTION,
     GUIDE_SYSTEM,
     SEARCH_RECENCY,
-    AgentResponse,
-    ChatCompletion,
     PerplexityClient,
     agent_body,
     chat_body,
@@ -43,7 +39,12 @@ from helpers.display import (
 )
 from helpers.errors import InvalidRequestError, PerplexityError, describe_failure
 from helpers.keys import KEY_VARIABLE, redact
-from helpers.sandbox.faults import DELAY_HEADER, FAULT_HEADER
+from helpers.responses import AGENT_PRESETS, CURRENT_MODEL, AgentResponse, ChatCompletion
+
+# The sandbox's fault switches, part of its documented HTTP interface (docs/sandbox.md, "Faults"):
+# written here, not imported, because the playground reaches the sandbox over HTTP only.
+FAULT_HEADER = "X-Sandbox-Fault"
+DELAY_HEADER = "X-Sandbox-Delay"
 
 DEFAULT_MAX_OUTPUT_TOKENS = 512
 MAX_DOMAINS = 20
@@ -124,8 +125,10 @@ def model_choices(client: PerplexityClient) -> tuple[list[ModelChoice], str]:
     models, source = client.available_models()
     choices = [ModelChoice(name, "agent", model=name) for name in models]
     choices += [ModelChoice(f"preset: {name}", "agent", preset=name) for name in AGENT_PRESETS]
-    choices += [ModelChoice(f"{GUIDE_MODEL} on /chat/completions (the guide, 2024)", "legacy", model=GUIDE_MODEL),
-                ModelChoice("sonar on /chat/completions (support ended 2026-09-27)", "legacy", model="sonar")]
+    choices += [
+        ModelChoice(f"{GUIDE_MODEL} on /chat/completions (the guide, 2024)", "legacy", model=GUIDE_MODEL),
+        ModelChoice("sonar on /chat/completions (support ended 2026-09-27)", "legacy", model="sonar"),
+    ]
     return choices, f"Models {source}."
 
 
@@ -134,7 +137,7 @@ def default_choice(choices: list[ModelChoice]) -> ModelChoice:
     return next((c for c in choices if c.model == CURRENT_MODEL), choices[0])
 
 
-def build_request(values: EditorValues) -> ApiRequest:
+def request_from_values(values: EditorValues) -> ApiRequest:
     """Turn the editor's values into a request; raise :class:`InvalidRequestError` for what cannot be sent."""
     if not values.question.strip():
         raise InvalidRequestError("The question is empty. Type a question, then send.", param="input")
@@ -142,14 +145,26 @@ def build_request(values: EditorValues) -> ApiRequest:
     extra = parse_extra_fields(values.extra_fields)
     choice = values.choice
     if choice.endpoint == "legacy":  # Sonar models always search; the filters were top-level fields
-        arguments = {"messages": guide_messages(values.question, values.instructions), "model": choice.model,
-                     "max_tokens": values.max_output_tokens, "search_recency_filter": values.recency or None,
-                     "search_domain_filter": domains or None, **extra}
+        arguments = {
+            "messages": guide_messages(values.question, values.instructions),
+            "model": choice.model,
+            "max_tokens": values.max_output_tokens,
+            "search_recency_filter": values.recency or None,
+            "search_domain_filter": domains or None,
+            **extra,
+        }
     else:
-        arguments = {"input": values.question, "model": choice.model, "preset": choice.preset,
-                     "instructions": values.instructions.strip() or None, "web_search": values.web_search,
-                     "search_recency": values.recency or None, "search_domains": domains or None,
-                     "max_output_tokens": values.max_output_tokens, **extra}
+        arguments = {
+            "input": values.question,
+            "model": choice.model,
+            "preset": choice.preset,
+            "instructions": values.instructions.strip() or None,
+            "web_search": values.web_search,
+            "search_recency": values.recency or None,
+            "search_domains": domains or None,
+            "max_output_tokens": values.max_output_tokens,
+            **extra,
+        }
     return ApiRequest(choice.endpoint, arguments, choice.model or f"preset {choice.preset}")
 
 
@@ -163,12 +178,14 @@ def parse_domains(text: str) -> list[str]:
         if " " in domain or "/" in domain or "." not in domain:
             raise InvalidRequestError(
                 f"'{raw.strip()}' is not a domain. Write domains like nasa.gov, separated by commas.",
-                param="search_domain_filter")
+                param="search_domain_filter",
+            )
         domains.append(domain.lower())
     if len(domains) > MAX_DOMAINS:
         raise InvalidRequestError(
             f"You listed {len(domains)} domains, but the API accepts at most {MAX_DOMAINS}. Remove some.",
-            param="search_domain_filter")
+            param="search_domain_filter",
+        )
     return domains
 
 
@@ -181,13 +198,17 @@ def parse_extra_fields(text: str) -> dict:
     except ValueError as error:
         raise InvalidRequestError(
             f"The extra fields are not valid JSON ({error.msg}, column {error.colno}). "
-            'Write an object such as {"temperature": 0.2}.', param="extra fields") from None
+            'Write an object such as {"temperature": 0.2}.',
+            param="extra fields",
+        ) from None
     if not isinstance(extra, dict):
-        raise InvalidRequestError('The extra fields must be a JSON object, such as {"temperature": 0.2}.',
-                                  param="extra fields")
+        raise InvalidRequestError(
+            'The extra fields must be a JSON object, such as {"temperature": 0.2}.', param="extra fields"
+        )
     if "stream" in extra:
-        raise InvalidRequestError("The playground always streams: remove 'stream' from the extra fields.",
-                                  param="stream")
+        raise InvalidRequestError(
+            "The playground always streams: remove 'stream' from the extra fields.", param="stream"
+        )
     return extra
 
 
@@ -197,22 +218,27 @@ def parse_extra_fields(text: str) -> dict:
 def request_as_curl(request: ApiRequest, client: PerplexityClient) -> str:
     """The request as a curl command; the key is read from the environment, and shown only masked."""
     body = json.dumps(request.body, indent=2, ensure_ascii=False)
-    command = "\n".join([
-        f"# First put your key ({client.masked_key}) in the shell: export {KEY_VARIABLE}=...",
-        "# -N prints the answer as it streams.",
-        f"curl -N {shlex.quote(client.base_url + request.path)} \\",
-        f'  -H "Authorization: Bearer ${KEY_VARIABLE}" \\',
-        '  -H "Content-Type: application/json" \\',
-        f"  -d {shlex.quote(body)}",
-    ])
+    command = "\n".join(
+        [
+            f"# First put your key ({client.masked_key}) in the shell: export {KEY_VARIABLE}=...",
+            "# -N prints the answer as it streams.",
+            f"curl -N {shlex.quote(client.base_url + request.path)} \\",
+            f'  -H "Authorization: Bearer ${KEY_VARIABLE}" \\',
+            '  -H "Content-Type: application/json" \\',
+            f"  -d {shlex.quote(body)}",
+        ]
+    )
     return redact(command)
 
 
 def request_as_json(request: ApiRequest, client: PerplexityClient) -> str:
     """The request as method, URL, headers (key masked) and body."""
-    shown = {"method": "POST", "url": client.base_url + request.path,
-             "headers": {"Authorization": f"Bearer {client.masked_key}", "Content-Type": "application/json"},
-             "body": request.body}
+    shown = {
+        "method": "POST",
+        "url": client.base_url + request.path,
+        "headers": {"Authorization": f"Bearer {client.masked_key}", "Content-Type": "application/json"},
+        "body": request.body,
+    }
     return redact(json.dumps(shown, indent=2, ensure_ascii=False))
 
 
@@ -231,8 +257,10 @@ class CostEstimate:
 
     def sentence(self) -> str:
         searched = f", {self.searches} web search" if self.searches else ""
-        return (f"Estimated cost: at most ${self.at_most:.5f} (about {self.input_tokens:,} tokens in, "
-                f"at most {self.max_output_tokens:,} out{searched}), at {self.model} prices of {PRICES_AS_OF}.")
+        return (
+            f"Estimated cost: at most ${self.at_most:.5f} (about {self.input_tokens:,} tokens in, "
+            f"at most {self.max_output_tokens:,} out{searched}), at {self.model} prices of {PRICES_AS_OF}."
+        )
 
 
 def estimate_cost(request: ApiRequest) -> CostEstimate | None:
@@ -284,8 +312,9 @@ class Outcome:
         return self.answer is not None
 
 
-def send_request(client: PerplexityClient, request: ApiRequest,
-                 on_delta: Callable[[str], None] | None = None) -> Outcome:
+def send_request(
+    client: PerplexityClient, request: ApiRequest, on_delta: Callable[[str], None] | None = None
+) -> Outcome:
     """Send with streaming, calling ``on_delta`` as text arrives. Never raises: failures become an Outcome."""
     try:
         if request.endpoint == "legacy":
@@ -294,9 +323,13 @@ def send_request(client: PerplexityClient, request: ApiRequest,
             answer = client.stream_answer(on_delta=on_delta, **request.arguments)
     except Exception as error:  # any failure, ours or not, becomes a sentence (never a traceback)
         message, detail = describe_failure(error)
-        return Outcome(message=client.redact(message), detail=client.redact(detail), error_type=type(error).__name__,
-                       summary=getattr(error, "summary", "unexpected error"),
-                       partial_text=getattr(error, "partial_text", ""))
+        return Outcome(
+            message=client.redact(message),
+            detail=client.redact(detail),
+            error_type=type(error).__name__,
+            summary=getattr(error, "summary", "unexpected error"),
+            partial_text=getattr(error, "partial_text", ""),
+        )
     return Outcome(answer=answer)
 
 
@@ -307,8 +340,9 @@ def history_entry(number: int, request: ApiRequest, question: str, outcome: Outc
     usage = outcome.answer.usage
     tokens = usage.get("total_tokens")
     status = getattr(outcome.answer, "status", "") or "completed"
-    return HistoryEntry(number, outcome.answer.model or request.label, question, status, tokens,
-                        outcome.answer.total_cost)
+    return HistoryEntry(
+        number, outcome.answer.model or request.label, question, status, tokens, outcome.answer.total_cost
+    )
 
 
 def final_markdown(outcome: Outcome) -> str:
@@ -354,8 +388,9 @@ class Playground:
 
     def __repr__(self) -> str:
         values = self.values()
-        return (f"Playground(model={values.choice.label!r}, endpoint={values.choice.endpoint!r}, "
-                f"mode={self.client.mode!r})")
+        return (
+            f"Playground(model={values.choice.label!r}, endpoint={values.choice.endpoint!r}, mode={self.client.mode!r})"
+        )
 
     def _repr_mimebundle_(self, **kwargs: object) -> dict:
         # The widget's view, with a short text/plain (which nbval compares) instead of every child's repr.
@@ -367,28 +402,49 @@ class Playground:
 
     def _build_editor(self, choices: list[ModelChoice], defaults: EditorValues) -> None:
         wide = widgets.Layout(width="95%")
-        self.model = widgets.Dropdown(options=[(c.label, c) for c in choices], value=defaults.choice,
-                                      description="Model")
-        self.max_output_tokens = widgets.BoundedIntText(value=defaults.max_output_tokens, min=16, max=8192,
-                                                        description="Max tokens")
-        self.instructions = widgets.Textarea(value=defaults.instructions, description="Instructions",
-                                             rows=2, layout=wide)
+        self.model = widgets.Dropdown(
+            options=[(c.label, c) for c in choices], value=defaults.choice, description="Model"
+        )
+        self.max_output_tokens = widgets.BoundedIntText(
+            value=defaults.max_output_tokens, min=16, max=8192, description="Max tokens"
+        )
+        self.instructions = widgets.Textarea(
+            value=defaults.instructions, description="Instructions", rows=2, layout=wide
+        )
         self.question = widgets.Textarea(value=defaults.question, description="Question", rows=3, layout=wide)
         self.web_search = widgets.Checkbox(value=defaults.web_search, description="Web search", indent=False)
-        self.recency = widgets.Dropdown(options=[("any time", "")] + [(f"past {r}", r) for r in SEARCH_RECENCY],
-                                        value=defaults.recency, description="Recency")
-        self.domains = widgets.Text(value=defaults.domains, description="Domains", layout=wide,
-                                    placeholder="nasa.gov, esa.int (at most 20; -example.com excludes one)")
-        self.extra_fields = widgets.Text(value=defaults.extra_fields, description="Extra JSON", layout=wide,
-                                         placeholder='{"temperature": 0.2}')
-        self.editors = {"choice": self.model, "instructions": self.instructions, "question": self.question,
-                        "max_output_tokens": self.max_output_tokens, "web_search": self.web_search,
-                        "recency": self.recency, "domains": self.domains, "extra_fields": self.extra_fields}
+        self.recency = widgets.Dropdown(
+            options=[("any time", "")] + [(f"past {r}", r) for r in SEARCH_RECENCY],
+            value=defaults.recency,
+            description="Recency",
+        )
+        self.domains = widgets.Text(
+            value=defaults.domains,
+            description="Domains",
+            layout=wide,
+            placeholder="nasa.gov, esa.int (at most 20; -example.com excludes one)",
+        )
+        self.extra_fields = widgets.Text(
+            value=defaults.extra_fields, description="Extra JSON", layout=wide, placeholder='{"temperature": 0.2}'
+        )
+        self.editors = {
+            "choice": self.model,
+            "instructions": self.instructions,
+            "question": self.question,
+            "max_output_tokens": self.max_output_tokens,
+            "web_search": self.web_search,
+            "recency": self.recency,
+            "domains": self.domains,
+            "extra_fields": self.extra_fields,
+        }
 
     def _build_views(self, models_note: str) -> None:
         sandbox = self.client.mode == "sandbox"  # staged failures exist only in the sandbox
-        self.simulate = widgets.Dropdown(options=list(SIMULATIONS), description="Simulate",
-                                         layout=widgets.Layout(display=None if sandbox else "none"))
+        self.simulate = widgets.Dropdown(
+            options=list(SIMULATIONS),
+            description="Simulate",
+            layout=widgets.Layout(display=None if sandbox else "none"),
+        )
         self.send_button = widgets.Button(description="Send", button_style="primary", icon="paper-plane")
         self.view = widgets.ToggleButtons(options=["hide request", "curl", "JSON"], value="hide request")
         self.models_note = widgets.HTML(f"<small>{escape(models_note)}</small>")
@@ -397,18 +453,33 @@ class Playground:
         self.estimate = widgets.HTML()
         self.status = widgets.HTML()
         self.detail = widgets.HTML()
-        self.details = widgets.Accordion(children=[self.detail], titles=("Details (for experts)",),
-                                         selected_index=None, layout=widgets.Layout(display="none"))
+        self.details = widgets.Accordion(
+            children=[self.detail],
+            titles=("Details (for experts)",),
+            selected_index=None,
+            layout=widgets.Layout(display="none"),
+        )
         self.answer = widgets.Output()
         self.history_view = widgets.Output()
 
     def _layout(self) -> list[widgets.Widget]:
         return [
-            widgets.HBox([self.model, self.max_output_tokens]), self.models_note,
-            self.instructions, self.question, widgets.HBox([self.web_search, self.recency]),
-            self.domains, self.extra_fields, self.check, self.view, self.request_view, self.estimate,
-            widgets.HBox([self.send_button, self.simulate]), self.status, self.details,
-            self.answer, self.history_view,
+            widgets.HBox([self.model, self.max_output_tokens]),
+            self.models_note,
+            self.instructions,
+            self.question,
+            widgets.HBox([self.web_search, self.recency]),
+            self.domains,
+            self.extra_fields,
+            self.check,
+            self.view,
+            self.request_view,
+            self.estimate,
+            widgets.HBox([self.send_button, self.simulate]),
+            self.status,
+            self.details,
+            self.answer,
+            self.history_view,
         ]
 
     # --- actions ---
@@ -417,11 +488,23 @@ class Playground:
         """The editor's current values."""
         return EditorValues(**{name: editor.value for name, editor in self.editors.items()})
 
+    def request(self) -> ApiRequest:
+        """The request the editor describes now; raises InvalidRequestError with one sentence if it cannot."""
+        return request_from_values(self.values())
+
+    def as_curl(self) -> str:
+        """What the **curl** view shows: the request as a curl command, the key masked."""
+        return request_as_curl(self.request(), self.client)
+
+    def cost_estimate(self) -> str:
+        """What the playground says before Send: the most a request can cost (live mode only)."""
+        return estimate_sentence(self.request(), self.client.mode)
+
     def send(self) -> Outcome | None:
         """What the Send button does; returns the outcome, or None when the request could not be built."""
         values = self.values()
         try:
-            request = build_request(values)
+            request = request_from_values(values)
         except InvalidRequestError as error:
             self._show_failure(str(error), error.detail)
             return None
@@ -448,15 +531,16 @@ class Playground:
         return self.client.with_options(headers=headers, on_retry=self._on_retry, **changes)
 
     def _on_retry(self, number: int, wait: float, error: PerplexityError) -> None:
-        self.status.value = escape(f"HTTP {error.status}: trying again in {wait:.1f} s "
-                                   f"(retry {number} of {self.client.max_retries})...")
+        self.status.value = escape(
+            f"HTTP {error.status}: trying again in {wait:.1f} s (retry {number} of {self.client.max_retries})..."
+        )
 
     # --- showing ---
 
     def _refresh(self, _change: object = None) -> None:
         """Redraw the request view and the estimate after any edit."""
         try:
-            request = build_request(self.values())
+            request = request_from_values(self.values())
         except InvalidRequestError as error:
             self.check.value = escape(f"\u26a0\ufe0f {error}")
             self.request_view.value = self.estimate.value = ""

@@ -21,13 +21,25 @@ from helpers.recording import CLEARED_ENV
 
 # Never copied: environments, history, caches, and a developer's own key files (.env, .env.local, ...).
 _IGNORED = shutil.ignore_patterns(
-    ".venv", ".git", "node_modules", "__pycache__", ".pytest_cache", ".ruff_cache", ".ipynb_checkpoints",
-    "test-artifacts", "*.egg-info", "build", ".env", ".env.*",
+    ".venv",
+    ".git",
+    "node_modules",
+    "__pycache__",
+    ".pytest_cache",
+    ".ruff_cache",
+    ".ipynb_checkpoints",
+    "test-artifacts",
+    "*.egg-info",
+    "build",
+    ".env",
+    ".env.*",
 )
 
 
 def _copy_ignore(folder: str, names: list[str]) -> set[str]:
     return set(_IGNORED(folder, names)) - {".env.example"}
+
+
 # Lab settings for a quiet, deterministic browser: no calls to the internet, every cell in the DOM
 # (the default windowing skips rendering off-screen cells), and widget state saved into the notebook
 # on Ctrl+S, so a key kept in a widget's state would end up in the file and fail the test.
@@ -62,9 +74,14 @@ def server_environment(state_dir: Path) -> dict[str, str]:
     """Sandbox mode, no key, the copy's own .env, and Jupyter state kept inside ``state_dir``."""
     env = {k: v for k, v in os.environ.items() if k not in (*CLEARED_ENV, "PERPLEXITY_ENV_FILE")}
     env["PERPLEXITY_MODE"] = "sandbox"
-    for name, sub in (("JUPYTER_CONFIG_DIR", "config"), ("JUPYTER_DATA_DIR", "data"),
-                      ("JUPYTER_RUNTIME_DIR", "runtime"), ("JUPYTERLAB_SETTINGS_DIR", "settings"),
-                      ("JUPYTERLAB_WORKSPACES_DIR", "workspaces"), ("IPYTHONDIR", "ipython")):
+    for name, sub in (
+        ("JUPYTER_CONFIG_DIR", "config"),
+        ("JUPYTER_DATA_DIR", "data"),
+        ("JUPYTER_RUNTIME_DIR", "runtime"),
+        ("JUPYTERLAB_SETTINGS_DIR", "settings"),
+        ("JUPYTERLAB_WORKSPACES_DIR", "workspaces"),
+        ("IPYTHONDIR", "ipython"),
+    ):
         env[name] = str(state_dir / sub)
         (state_dir / sub).mkdir(parents=True, exist_ok=True)
     _write_lab_settings(state_dir / "settings")
@@ -92,16 +109,29 @@ class LabServer:
     def start(self) -> LabServer:
         jupyter = Path(sys.executable).with_name("jupyter")
         command = [
-            str(jupyter), "lab", "--no-browser", "--allow-root", "--ServerApp.ip=127.0.0.1",
-            f"--ServerApp.port={self.port}", "--port-retries=0", f"--IdentityProvider.token={self.token}",
-            f"--ServerApp.root_dir={self.root}", "--ServerApp.terminals_enabled=False",
+            str(jupyter),
+            "lab",
+            "--no-browser",
+            "--allow-root",
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={self.port}",
+            "--port-retries=0",
+            f"--IdentityProvider.token={self.token}",
+            f"--ServerApp.root_dir={self.root}",
+            "--ServerApp.terminals_enabled=False",
         ]
         env = server_environment(self.state_dir)
         with self.log_path.open("wb") as log:
             # A session of its own, so that stop() can end the server and everything it started.
-            self.process = subprocess.Popen(command, cwd=self.root, env=env,
-                                            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                            start_new_session=True)
+            self.process = subprocess.Popen(
+                command,
+                cwd=self.root,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         self._wait_until_ready()
         return self
 

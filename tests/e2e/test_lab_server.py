@@ -9,8 +9,16 @@ from lab_server import copy_project
 
 def test_project_copy_leaves_out_keys_and_environments(tmp_path: Path) -> None:
     source = tmp_path / "project"
-    for name in (".env", ".env.local", ".env.example", ".venv/bin/python", ".git/HEAD", "helpers/keys.py",
-                 "notebooks/.ipynb_checkpoints/01-checkpoint.ipynb", "notebooks/01.ipynb"):
+    for name in (
+        ".env",
+        ".env.local",
+        ".env.example",
+        ".venv/bin/python",
+        ".git/HEAD",
+        "helpers/keys.py",
+        "notebooks/.ipynb_checkpoints/01-checkpoint.ipynb",
+        "notebooks/01.ipynb",
+    ):
         (source / name).parent.mkdir(parents=True, exist_ok=True)
         (source / name).write_text("x")
 
