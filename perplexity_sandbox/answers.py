@@ -65,7 +65,9 @@ GALAXY = Answer(
 )
 
 CAPITAL_OF_FRANCE = Answer(
-    text="The capital of France is **Paris**[web:1]. It is also the country's largest city[web:2].",
+    # Real non-ASCII text (accents, a dash), so clients' UTF-8 decoding is exercised.
+    text="The capital of France is **Paris**[web:1], in the Île-de-France région. It is also the country’s "
+    "largest city — about 2.1 million people live in the city proper[web:2].",
     sources=(
         Source(
             "Paris - Wikipedia",

@@ -205,7 +205,7 @@ def _agent_usage(request: AgentRequest, answer: Answer, text: str) -> dict:
 
 
 def sse_frame(event_type: str, data: dict) -> bytes:
-    """One typed SSE event; :func:`json_bytes` keeps it ASCII, so echoed text cannot break the encoding."""
+    """One typed SSE event, in UTF-8 (SSE's only encoding); :func:`json_bytes` cannot fail on echoed text."""
     return b"event: %s\ndata: %s\n\n" % (event_type.encode("ascii"), json_bytes(data))
 
 

@@ -33,9 +33,16 @@ class Reply:
 
 
 def json_bytes(value: Any) -> bytes:
-    """Compact JSON as ASCII bytes: every non-ASCII character, a lone surrogate included, becomes a ``\\uXXXX``
-    escape, so serialising whatever a client sent can never fail on encoding (unlike ``.encode()`` of raw text)."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+    """Compact JSON as UTF-8 bytes, non-ASCII characters as themselves, as the real API sends them.
+
+    Input with a lone surrogate is refused before it gets here; should one still arrive (text no
+    UTF-8 can carry), it falls back to ``\\uXXXX`` escapes, so serialising can never fail.
+    """
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(value, separators=(",", ":")).encode("ascii")
 
 
 def scrub_all(value: Any) -> Any:

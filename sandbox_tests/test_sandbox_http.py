@@ -234,3 +234,12 @@ def test_the_cli_refuses_a_port_out_of_range_with_a_clear_message(capsys: pytest
         main(["--port", "70000"])
     assert stopped.value.code == 2
     assert "70000 is not a port number" in capsys.readouterr().err
+
+
+def test_answers_carry_real_utf8_not_escapes(sandbox: Sandbox) -> None:
+    body = {"model": "perplexity/sonar", "input": "What is the capital of France?"}
+    plain = requests.post(sandbox.url_for("/v1/agent"), json=body, headers=AUTH, timeout=5)
+    streamed = requests.post(sandbox.url_for("/v1/agent"), json={**body, "stream": True}, headers=AUTH, timeout=5)
+    for raw in (plain.content, streamed.content):
+        assert "Île-de-France".encode() in raw and b"\\u00ce" not in raw
+    assert "Île-de-France" in plain.json()["output"][-1]["content"][0]["text"]

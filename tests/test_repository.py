@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+ALL_NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 # Wider than real keys (pplx- and 48 letters or digits), to catch keys with separators or cut short.
 SECRET_SHAPE = re.compile(r"pplx-[A-Za-z0-9_-]{20,}")
 
@@ -23,7 +25,21 @@ def test_there_is_one_notebook_per_guide_step() -> None:
     ]
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", ALL_NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_cells_use_only_top_level_helpers_names(path: Path) -> None:
+    code = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
+    assert re.findall(r"(?m)^\s*(?:from|import)\s+(helpers\.\w+|perplexity_sandbox)\b", code) == []
+    assert re.findall(r"\bhelpers\.\w+\.\w+\(", code) == []  # no reaching into a module through the package
+
+
+def test_notebook_03_shows_and_exports_the_guides_base_url_never_a_sandbox_port() -> None:
+    notebook = nbformat.read(ROOT / "notebooks/03_creator_studio_connector.ipynb", as_version=4)
+    outputs = json.dumps([c.get("outputs", []) for c in notebook.cells])
+    assert "https://api.perplexity.ai" in outputs
+    assert "127.0.0.1" not in outputs and "localhost" not in outputs
+
+
+@pytest.mark.parametrize("path", ALL_NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_was_recorded_top_to_bottom_without_errors(path: Path) -> None:
     notebook = nbformat.read(path, as_version=4)
     code = [c for c in notebook.cells if c.cell_type == "code"]

@@ -16,7 +16,6 @@ AUTH_NOTEBOOK = "notebooks/02_authenticate.ipynb"
 CONNECTOR_NOTEBOOK = "notebooks/03_creator_studio_connector.ipynb"
 # What the sandbox answers to the guide's question, and one of its sources.
 GUIDE_ANSWER = "100 to 400 billion stars"
-GUIDE_SOURCE_HOST = "nasa.gov"
 GUIDE_MODEL = "mistral-7b-instruct"  # retired; the guide sent it to /chat/completions
 CURRENT_LEGACY_MODEL = "sonar"
 CURRENT_AGENT_MODEL = "perplexity/sonar"
@@ -58,10 +57,8 @@ def test_saving_a_key_with_the_widget(notebook: NotebookPage, project: Path) -> 
 def test_first_request_then_the_playground(notebook: NotebookPage) -> None:
     notebook.open(AUTH_NOTEBOOK).run_all()
     notebook.expect_no_errors()
-    answer = notebook.expect_output(GUIDE_ANSWER)
-    expect(answer).to_contain_text("Sources")
-    expect(answer.locator("li a[href^='http']").first).to_be_visible()
-    expect(answer.locator(f"a[href*='{GUIDE_SOURCE_HOST}']").first).to_be_visible()
+    notebook.expect_output(GUIDE_ANSWER)  # the raw request's answer, printed from its JSON
+    notebook.expect_output("Authorization: Bearer pplx-...")  # what was sent, the key masked
 
     playground = notebook.widget_with_button("Send")
     question = f"Which planet is called the red planet? (browser check {secrets.token_hex(4)})"
