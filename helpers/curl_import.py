@@ -1,10 +1,22 @@
 """Import a cURL command into a connector and an HTTP action, as Creator Studio's "Import cURL" does.
 
-The command is split into words with :mod:`shlex` (so shell quoting works as in a terminal),
-then read with a small table of curl's options. The URL is read once, as requests will connect to
-it, and split into the connector's Base URL and the action's path and query table; an
-``Authorization`` header (or ``-u``, or a ``user:password@`` in the URL) becomes the connector's
-auth, never a plain header or part of the Base URL. No refusal quotes a secret of the command.
+Commands are copied from API docs, browsers and terminals, so the import reads them as the shell
+they were written for would: bash (``\\`` line ends, ``'...'``, ``$'...'``), Windows cmd (``^`` line
+ends, ``^"``) and PowerShell (backtick line ends, ``curl.exe``), after a leading ``$ ``/``> `` prompt.
+A trailing ``| jq .`` or ``> file`` is dropped with a note; anything else after an unquoted ``&`` or
+``;`` is refused, since the shell would cut the command there.
+
+Each option then follows one table, :data:`OPTION_POLICY` (curlconverter's policy): an option that
+changes the request is mapped (``-A`` → ``User-Agent``, ``-G`` → the query...); one that changes
+only how curl runs is accepted with a note (``-s``, ``-k``, ``--max-time``...); one a Creator Studio
+action cannot express is refused with one sentence (``-F``, ``-T``, ``-K``...).
+
+The URL is read once, as requests will connect to it, and split into the connector's Base URL and
+the action's path and query table; an ``Authorization`` header (or ``-u``, ``--oauth2-bearer``, or
+a ``user:password@`` in the URL) becomes the connector's auth, never a plain header or part of the
+Base URL. A key written as a shell variable (``$PERPLEXITY_API_KEY``, ``%PERPLEXITY_API_KEY%``,
+``$env:PERPLEXITY_API_KEY``) means the saved key; no ``$...`` text is ever stored as a credential.
+No refusal quotes a secret of the command.
 """
 
 from __future__ import annotations
@@ -12,16 +24,18 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-import shlex
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from urllib.parse import parse_qsl, unquote, unquote_plus, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, unquote_plus, urlsplit
 
 from urllib3.exceptions import LocationParseError
 from urllib3.util import Url, parse_url
 
 from helpers.connector import (
+    GUIDE_BASE_URL,
+    TEST_TIMEOUT_SECONDS,
+    Auth,
     BasicAuth,
     Connector,
     ConnectorError,
@@ -32,6 +46,7 @@ from helpers.connector import (
     ordered_secrets,
     secret_values,
 )
+from helpers.keys import KEY_VARIABLE, LEGACY_KEY_VARIABLE, find_api_key
 from helpers.masking import redact
 
 # The guide's own command, exactly as the guide prints it.
@@ -55,83 +70,223 @@ GUIDE_CURL = """curl --request POST \\
 }
 '"""
 
-# Options that take a value, by what they set.
-_VALUE_OPTIONS = {
-    "-X": "method",
-    "--request": "method",
-    "-H": "header",
-    "--header": "header",
-    "-d": "data",
-    "--data": "data",
-    "--data-binary": "data",
-    "--data-ascii": "data",
-    "--data-raw": "raw",
-    "--json": "json",
-    "--url": "url",
-    "-u": "user",
-    "--user": "user",
+
+# --- the option policy --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What one curl option does to the import.
+
+    ``does`` names the request field the option sets (a key of ``_SETTERS``), or is ``"note"``
+    (accepted: it changes only how curl runs, so the action needs nothing) or ``"refuse"`` (a
+    Creator Studio action cannot express it). ``why`` is the note's reason, or the refusal's
+    sentence after "The curl option -X".
+    """
+
+    does: str
+    short: str = ""  # the one-letter form, without "-"
+    value: bool = False  # whether it takes a value: the next word, or the rest of a short cluster
+    why: str = ""
+
+
+def _sets(does: str, short: str = "", value: bool = True) -> Rule:
+    return Rule(does, short, value)
+
+
+def _note(why: str, short: str = "", value: bool = False) -> Rule:
+    return Rule("note", short, value, why)
+
+
+def _refuse(why: str, short: str = "", value: bool = False) -> Rule:
+    return Rule("refuse", short, value, why)
+
+
+_PRINTS = "it only changes what curl prints or saves"
+_STREAMS = "it only makes curl print a streamed answer as it arrives"
+_EXIT = "it only changes curl's exit status"
+_WAITS = f"it only changes how long curl waits; Creator Studio allows {TEST_TIMEOUT_SECONDS} s per request"
+_RETRIES = "it only makes curl try again after a failure"
+_CONNECTION = "Creator Studio chooses the HTTP version and the connection itself"
+_REDIRECTS = "it only matters when the server redirects, and a test shows a redirect as it is"
+_TLS = "Creator Studio always checks the server's TLS certificate"
+_COMPRESSION = "curl adds Accept-Encoding and unpacks the answer; Creator Studio handles compression itself"
+_CURL_ONLY = "it only changes how curl itself runs"
+
+_FORM = (
+    "sends a multipart form (often a file upload), which a Creator Studio HTTP action cannot send: "
+    "send the fields as a JSON or form body with -d instead"
+)
+_UPLOAD = (
+    "uploads a file, which a Creator Studio HTTP action cannot send: paste the content as the body with -d instead"
+)
+_CONFIG = "reads more options from a file the import cannot see: paste those options into the command instead"
+_PROXY = (
+    "is not supported here: Creator Studio connects to the API directly, without a proxy; remove it and import again"
+)
+_AUTH = (
+    "asks for an authentication Creator Studio does not offer (it has Basic, API key and Bearer): "
+    "use -u or an Authorization header instead"
+)
+_CERT = "sends a client certificate, which Creator Studio cannot send: remove it if the API also accepts a key"
+_ELSEWHERE = (
+    "sends the request to another address than its URL, which Creator Studio cannot do: put that address in the URL"
+)
+_NETRC = "reads the password from a .netrc file the import cannot see: use -u user:password instead"
+
+# Every curl option the import knows, by long name (curl's own names; see curl's manual and
+# curlconverter's src/curl/opts.ts). An option that is not here is refused as unsupported.
+OPTION_POLICY: dict[str, Rule] = {
+    # Mapped: they change the request, and the action says the same.
+    "url": _sets("url"),
+    "request": _sets("method", "X"),
+    "header": _sets("header", "H"),
+    "data": _sets("data", "d"),
+    "data-ascii": _sets("data"),
+    "data-binary": _sets("data"),
+    "data-raw": _sets("raw"),
+    "data-urlencode": _sets("urlencode"),
+    "json": _sets("json"),
+    "url-query": _sets("url-query"),
+    "get": _sets("get", "G", value=False),
+    "user": _sets("user", "u"),
+    "oauth2-bearer": _sets("bearer"),
+    "user-agent": _sets("user-agent", "A"),
+    "referer": _sets("referer", "e"),
+    "cookie": _sets("cookie", "b"),
+    "range": _sets("range", "r"),
+    # Accepted with a note: they change what curl prints, waits for or negotiates, not the request.
+    "silent": _note(_PRINTS, "s"),
+    "show-error": _note(_PRINTS, "S"),
+    "verbose": _note(_PRINTS, "v"),
+    "include": _note(_PRINTS, "i"),
+    "output": _note(_PRINTS, "o", value=True),
+    "remote-name": _note(_PRINTS, "O"),
+    "remote-name-all": _note(_PRINTS),
+    "output-dir": _note(_PRINTS, value=True),
+    "create-dirs": _note(_PRINTS),
+    "write-out": _note(_PRINTS, "w", value=True),
+    "dump-header": _note(_PRINTS, "D", value=True),
+    "stderr": _note(_PRINTS, value=True),
+    "trace": _note(_PRINTS, value=True),
+    "trace-ascii": _note(_PRINTS, value=True),
+    "trace-time": _note(_PRINTS),
+    "progress-bar": _note(_PRINTS, "#"),
+    "no-progress-meter": _note(_PRINTS),
+    "styled-output": _note(_PRINTS),
+    "remote-time": _note(_PRINTS, "R"),
+    "cookie-jar": _note("it only saves the cookies of the answer to a file", "c", value=True),
+    "no-buffer": _note(_STREAMS, "N"),
+    "fail": _note(_EXIT, "f"),
+    "fail-with-body": _note(_EXIT),
+    "fail-early": _note(_EXIT),
+    "max-time": _note(_WAITS, "m", value=True),
+    "connect-timeout": _note(_WAITS, value=True),
+    "expect100-timeout": _note(_WAITS, value=True),
+    "keepalive-time": _note(_WAITS, value=True),
+    "speed-limit": _note(_WAITS, "Y", value=True),
+    "speed-time": _note(_WAITS, "y", value=True),
+    "limit-rate": _note(_WAITS, value=True),
+    "retry": _note(_RETRIES, value=True),
+    "retry-delay": _note(_RETRIES, value=True),
+    "retry-max-time": _note(_RETRIES, value=True),
+    "retry-connrefused": _note(_RETRIES),
+    "retry-all-errors": _note(_RETRIES),
+    "http1.0": _note(_CONNECTION, "0"),
+    "http1.1": _note(_CONNECTION),
+    "http2": _note(_CONNECTION),
+    "http2-prior-knowledge": _note(_CONNECTION),
+    "http3": _note(_CONNECTION),
+    "ipv4": _note(_CONNECTION, "4"),
+    "ipv6": _note(_CONNECTION, "6"),
+    "keepalive": _note(_CONNECTION),
+    "tcp-nodelay": _note(_CONNECTION),
+    "tcp-fastopen": _note(_CONNECTION),
+    "tlsv1.2": _note(_CONNECTION),
+    "tlsv1.3": _note(_CONNECTION),
+    "location": _note(_REDIRECTS, "L"),
+    "location-trusted": _note(_REDIRECTS),
+    "max-redirs": _note(_REDIRECTS, value=True),
+    "insecure": _note(_TLS, "k"),
+    "cacert": _note(_TLS, value=True),
+    "capath": _note(_TLS, value=True),
+    "compressed": _note(_COMPRESSION),
+    "basic": _note("Basic is already how -u is sent"),
+    "globoff": _note(_CURL_ONLY, "g"),
+    "disable": _note(_CURL_ONLY, "q"),
+    "parallel": _note(_CURL_ONLY, "Z"),
+    "junk-session-cookies": _note(_CURL_ONLY, "j"),
+    # Refused: a Creator Studio HTTP action cannot express them.
+    "form": _refuse(_FORM, "F", value=True),
+    "form-string": _refuse(_FORM, value=True),
+    "upload-file": _refuse(_UPLOAD, "T", value=True),
+    "config": _refuse(_CONFIG, "K", value=True),
+    "next": _refuse("starts a second request: import one request at a time", ":"),
+    "head": _refuse("asks for the headers only (HEAD), a method Creator Studio does not offer: use -X GET", "I"),
+    "proxy": _refuse(_PROXY, "x", value=True),
+    "proxy-user": _refuse(_PROXY, "U", value=True),
+    "proxytunnel": _refuse(_PROXY, "p"),
+    "preproxy": _refuse(_PROXY, value=True),
+    "socks5": _refuse(_PROXY, value=True),
+    "socks5-hostname": _refuse(_PROXY, value=True),
+    "digest": _refuse(_AUTH),
+    "ntlm": _refuse(_AUTH),
+    "negotiate": _refuse(_AUTH),
+    "anyauth": _refuse(_AUTH),
+    "aws-sigv4": _refuse(_AUTH, value=True),
+    "cert": _refuse(_CERT, "E", value=True),
+    "key": _refuse(_CERT, value=True),
+    "resolve": _refuse(_ELSEWHERE, value=True),
+    "connect-to": _refuse(_ELSEWHERE, value=True),
+    "unix-socket": _refuse(_ELSEWHERE, value=True),
+    "netrc": _refuse(_NETRC, "n"),
+    "netrc-file": _refuse(_NETRC, value=True),
+    "netrc-optional": _refuse(_NETRC),
 }
-# Options that change nothing Creator Studio keeps (output, progress, compression).
-_IGNORED_FLAGS = {
-    "-s",
-    "--silent",
-    "-S",
-    "--show-error",
-    "-i",
-    "--include",
-    "-v",
-    "--verbose",
-    "--compressed",
-    "-L",
-    "--location",
-    "-f",
-    "--fail",
-    "--fail-with-body",
-    "-sS",
-    "-Ss",
-}
+_SHORT = {rule.short: name for name, rule in OPTION_POLICY.items() if rule.short}
 
 
 @dataclass
 class CurlRequest:
-    """The parts of a curl command that matter to Creator Studio (only the method in its ``repr``: the rest
-    may hold a key, and a verbose traceback prints every frame's variables)."""
+    """The parts of a curl command that matter to Creator Studio (only the method and the notes in its
+    ``repr``: the rest may hold a key, and a verbose traceback prints every frame's variables)."""
 
     method: str = ""
     url: str = field(default="", repr=False)
     headers: dict[str, str] = field(default_factory=dict, repr=False)
     data: list[str] = field(default_factory=list, repr=False)
     user: str = field(default="", repr=False)
+    bearer: str = field(default="", repr=False)
+    query: list[str] = field(default_factory=list, repr=False)  # --url-query, and the data after -G
+    get: bool = False
+    defaults: dict[str, str] = field(default_factory=dict, repr=False)  # headers that -H can override
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
 class CurlImport:
-    """What an import gives: a connector (Base URL and auth) and an HTTP action."""
+    """What an import gives: a connector (Base URL and auth), an HTTP action, and what was ignored and why."""
 
     connector: Connector
     action: HttpAction
+    notes: tuple[str, ...] = ()
 
 
 def parse_curl(command: str) -> CurlRequest:
     """Read a curl command; raise :class:`ConnectorError` with one clear sentence when it cannot."""
     with _secrets_hidden(command):
-        words = _words(command)
-        if not words or words[0] != "curl":
+        words, operator = _split(command)
+        if not words or not _is_curl(words[0]):
             raise ConnectorError("Paste a command that starts with 'curl', such as the guide's example.")
-        request = CurlRequest()
-        position = 1
-        while position < len(words):
-            position = _read_option(words, position, request)
-        if not request.url:
-            raise ConnectorError(
-                "The curl command has no URL: add one, such as --url https://api.perplexity.ai/v1/agent."
-            )
-        request.method = (request.method or ("POST" if request.data else "GET")).upper()
+        request = CurlRequest(notes=_after_command(operator))
+        for given in _scan(words):
+            _apply(request, given)
+        _finish(request)
         return request
 
 
 def import_curl(command: str, name: str = "") -> CurlImport:
-    """A connector and an HTTP action from a curl command.
+    """A connector and an HTTP action from a curl command, with a note for each ignored option.
 
     The URL's host is read as requests will connect to it (urllib3's ``parse_url``); a URL that
     another tool could read with another host (a backslash, a space...) is refused, so the key in
@@ -140,86 +295,383 @@ def import_curl(command: str, name: str = "") -> CurlImport:
     request = parse_curl(command)
     with _secrets_hidden(command):
         parts = _read_url(request.url)
-        headers = {k: v for k, v in request.headers.items() if k.lower() != "authorization"}
-        authorization = next((v for k, v in request.headers.items() if k.lower() == "authorization"), "")
-        # As in curl: -u, or else an Authorization header, wins over the URL's user:password@.
-        from_url = parts.auth and not (request.user or authorization)
-        auth = _basic_from_url(parts.auth) if from_url else _auth_from(authorization, request.user)
+        notes = list(request.notes)
         port = f":{parts.port}" if parts.port is not None else ""
-        connector = Connector(parts.host, f"{parts.scheme}://{parts.host}{port}", auth)
-        path, query = parts.path or "/", dict(parse_qsl(parts.query or "", keep_blank_values=True))
-        action = HttpAction(
-            name or f"{request.method} {path}", path, request.method, headers, query, "&".join(request.data).strip()
-        )
-        return CurlImport(connector, action)
+        connector = Connector(parts.host, f"{parts.scheme}://{parts.host}{port}", _auth(request, parts, notes))
+        path = parts.path or "/"
+        headers, query = _headers(request, parts.host, notes), _query(request, parts, notes)
+        body = "&".join(request.data).strip()
+        action = HttpAction(name or f"{request.method} {path}", path, request.method, headers, query, body)
+        return CurlImport(connector, action, tuple(dict.fromkeys(notes)))
 
 
 def curl_secrets(command: str) -> tuple[str, ...]:
     """The secrets a curl command carries, for :func:`~helpers.masking.redact`.
 
-    Credential-named header values (``Authorization``, ``X-API-Key``...), ``--user``, and the URL's
-    user info and credential-named query values. Read word by word, so a command that does not
-    parse still gives them.
+    Credential-named header values (``Authorization``, ``X-API-Key``...), ``--user``, cookies, the
+    URL's user info and credential-named query values, and the saved key when the command names it
+    (``$PERPLEXITY_API_KEY``). Read option by option without refusing any, so a command that does
+    not parse still gives them. A shell variable is no secret: a sentence may name it.
     """
     try:
-        words = _words(command)
+        words, _ = _split(command)
     except ConnectorError:
         return ()
-    found: list[str] = []
-    for index, word in enumerate(words):
-        option, value = _option_value(words, index)
-        kind = _VALUE_OPTIONS.get(option)
-        if kind == "header":
-            name, colon, header_value = value.partition(":")
-            found += secret_values({name: header_value} if colon else {value.split(" ")[0]: value})
-        elif kind == "user":
-            found += [value, value.partition(":")[2]]
-        elif "://" in word or "@" in word:
-            found += _url_secrets(word)
-    return ordered_secrets(found)
+    found = [secret for given in _scan(words) for secret in _secrets_of(given)]
+    kept = [secret for secret in found if not _is_reference(secret)]
+    if len(kept) < len(found):  # a variable or a placeholder: the import may put the saved key there
+        kept += [found_key.value] if (found_key := find_api_key()) else []
+    return ordered_secrets(kept)
 
 
-# --- reading the words ----------------------------------------------------------------------
+# --- reading the shell's words ------------------------------------------------------------------
+
+_UNCLOSED = "The curl command has an unclosed quote: check that every ' and \" is closed."
+_PROMPT = re.compile(r"^\s*(?:\$|%|>|#|!|PS(?: [^>\n]*)?>|[A-Za-z]:\\[^>\n]*>)\s*(?=curl)", re.IGNORECASE)
+# bash and zsh: quotes, $'...' (Chrome's "Copy as cURL (bash)"), backslashes, comments, operators.
+_POSIX = re.compile(
+    r"""(?P<skip>\\\r?\n)
+      |\\(?P<escaped>.)
+      |'(?P<single>[^']*)'
+      |\$'(?P<ansi>(?:[^'\\]|\\.)*)'
+      |"(?P<double>(?:[^"\\]|\\.)*)"
+      |(?P<space>\s+)
+      |(?P<comment>(?<!\S)\#[^\n]*)
+      |(?P<op>\|\||&&|>>|&>|[|&;<>])
+      |(?P<plain>[^\s\\'"|&;<>]+)""",
+    re.VERBOSE | re.DOTALL,
+)
+# PowerShell: a backtick escapes (and joins lines), '' inside '...', `" and "" inside "...".
+_POWERSHELL = re.compile(
+    r"""(?P<skip>`\r?\n)
+      |`(?P<escaped>.)
+      |'(?P<single>(?:[^']|'')*)'
+      |"(?P<double>(?:[^"`]|`.|"")*)"
+      |(?P<space>\s+)
+      |(?P<comment>(?<!\S)\#[^\n]*)
+      |(?P<op>\|\||&&|>>|[|;>])
+      |(?P<plain>[^\s`'"|;>]+)""",
+    re.VERBOSE | re.DOTALL,
+)
+# cmd.exe, first pass: outside "...", ^ escapes the next character (a line end: the line goes on).
+_CMD = re.compile(r'(?P<quoted>"[^"]*"?)|\^(?P<escaped>\r?\n|.)|(?P<op>[|&<>])|(?P<plain>[^"^|&<>]+)', re.DOTALL)
+# cmd.exe, second pass: curl.exe splits its command line as the Microsoft C runtime does.
+_WINDOWS_ARGS = re.compile(
+    r"""\"(?P<double>(?:[^"\\]|\\.)*)(?:"|$)
+      |(?P<escaped>(?:\\\\)*\\")
+      |(?P<halved>(?:\\\\)+)(?=")
+      |(?P<space>\s+)
+      |(?P<plain>[^\s"\\]+|\\+)""",
+    re.VERBOSE | re.DOTALL,
+)
+_ANSI_C = {"n": "\n", "t": "\t", "r": "\r", "a": "\a", "b": "\b", "f": "\f", "v": "\v", "e": "\x1b", "E": "\x1b"}
+_POWERSHELL_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "0": "\0", "a": "\a", "b": "\b", "f": "\f", "v": "\v"}
 
 
-def _words(command: str) -> list[str]:
-    joined = re.sub(r"\\\r?\n", " ", command.strip())  # line continuations, as the shell joins them
-    try:
-        return shlex.split(joined)
-    except ValueError:
-        raise ConnectorError("The curl command has an unclosed quote: check that every ' and \" is closed.") from None
+def _split(command: str) -> tuple[list[str], str]:
+    """The command's words as its shell gives them to curl, and the operator (``|``, ``&&``...) that ended it."""
+    text = _PROMPT.sub("", command.strip(), count=1)
+    text = re.sub(r"\s[\\^`]$", "", text)  # a line-continuation character left at the very end
+    shell = _shell_of(text)
+    if shell == "cmd":
+        return _cmd_words(text)
+    if shell == "powershell":
+        words, operator = _read_words(text, _POWERSHELL, _powershell_piece)
+        # Windows PowerShell hands curl.exe \" as " (docs write JSON bodies as '{\"model\": ...}').
+        return [word.replace('\\"', '"') for word in words], operator
+    return _read_words(text, _POSIX, _posix_piece)
 
 
-def _read_option(words: list[str], position: int, request: CurlRequest) -> int:
-    """Apply the option at ``position`` to ``request``; return where the next option starts.
+def _shell_of(text: str) -> str:
+    """The shell a command was written for, from its first line only: a quoted body below may hold anything.
+
+    cmd: the line ends with ``^``, or a word starts with ``^"`` (Chrome's "Copy as cURL (cmd)");
+    PowerShell: the line ends with a backtick, or the command is ``curl.exe``; else bash.
+    """
+    first = text.split("\n", 1)[0].rstrip("\r")
+    if re.search(r"\s\^$|(?:^|\s)\^\"", first):
+        return "cmd"
+    if first.endswith("`") or re.match(r"curl\.exe\b", first, re.IGNORECASE):
+        return "powershell"
+    return "posix"
+
+
+def _read_words(text: str, pattern: re.Pattern[str], piece_text: Callable[[str, str], str]) -> tuple[list[str], str]:
+    """Split ``text`` into words with ``pattern``'s pieces, up to the first unquoted operator."""
+    words: list[str] = []
+    word: str | None = None  # None until a piece starts a word ('' is a word: an empty quoted string)
+    position = 0
+    while position < len(text):
+        piece = pattern.match(text, position)
+        if piece is None:
+            raise ConnectorError(_UNCLOSED)
+        position, kind = piece.end(), piece.lastgroup or ""
+        if kind == "op":
+            redirected = piece.group() in {">", ">>", "<"} and (word or "").isdigit()  # 2>/dev/null
+            return [*words, *([word] if word is not None and not redirected else [])], piece.group()
+        if kind in {"space", "comment"} and word is not None:
+            words.append(word)
+            word = None
+        elif kind not in {"space", "comment", "skip"}:
+            word = (word or "") + piece_text(kind, piece.group(kind))
+    return [*words, *([word] if word is not None else [])], ""
+
+
+def _posix_piece(kind: str, text: str) -> str:
+    """A bash piece's text: "..." keeps a backslash except before $ ` " \\ and a line end."""
+    if kind == "double":
+        return re.sub(r"\\(\r?\n|[$`\"\\])", lambda m: "" if m[1].isspace() else m[1], text)
+    if kind == "ansi":
+        return re.sub(r"\\(x[0-9A-Fa-f]{1,2}|u[0-9A-Fa-f]{1,4}|U[0-9A-Fa-f]{1,8}|[0-7]{1,3}|.)", _ansi_c, text)
+    return text
+
+
+def _ansi_c(match: re.Match[str]) -> str:
+    """One escape of bash's $'...' (\\n, \\', \\xHH, \\uHHHH...)."""
+    code = match[1]
+    if code[0] in "xuU" and len(code) > 1:
+        return chr(int(code[1:], 16))
+    if code[0] in "01234567":
+        return chr(int(code, 8))
+    return _ANSI_C.get(code, code if code in "\\'\"?" else "\\" + code)
+
+
+def _powershell_piece(kind: str, text: str) -> str:
+    if kind == "single":
+        return text.replace("''", "'")
+    if kind == "double":
+        return re.sub(r'`(.)|""', lambda m: _POWERSHELL_ESCAPES.get(m[1], m[1]) if m[1] else '"', text, flags=re.S)
+    return text
+
+
+def _cmd_words(text: str) -> tuple[list[str], str]:
+    """Words of a Windows cmd command: cmd.exe removes the carets, then curl.exe splits the line."""
+    kept: list[str] = []
+    position, operator = 0, ""
+    while (piece := _CMD.match(text, position)) is not None:
+        position = piece.end()
+        if piece.lastgroup == "op":
+            operator = piece.group()
+            break
+        shown = piece[piece.lastgroup or "plain"]
+        kept.append("" if piece.lastgroup == "escaped" and shown in {"\n", "\r\n"} else shown)
+    line = "".join(kept)
+    if operator in {">", "<"}:
+        line = re.sub(r"\s\d$", "", line)  # 2>nul
+    return _read_words(line, _WINDOWS_ARGS, _windows_piece)[0], operator
+
+
+def _windows_piece(kind: str, text: str) -> str:
+    """A piece as the Microsoft C runtime reads it: backslashes count only before a quote."""
+    if kind == "escaped":
+        return "\\" * ((len(text) - 1) // 2) + '"'
+    if kind == "halved":
+        return "\\" * (len(text) // 2)
+    if kind == "double":
+        return re.sub(r'(\\+)("|$)', lambda m: "\\" * (len(m[1]) // 2) + m[2], text)
+    return text
+
+
+def _is_curl(word: str) -> bool:
+    return re.fullmatch(r"(?:.*[/\\])?curl(?:\.exe)?", word, re.IGNORECASE) is not None
+
+
+def _after_command(operator: str) -> list[str]:
+    """The note for what followed the command, or one sentence when the shell would not run it as written."""
+    if operator == "|":
+        return ["dropped the pipe (| …) after the command: it only processes what curl prints"]
+    if operator in {">", ">>", "&>"}:
+        return ["dropped the redirection (> …) after the command: it only saves what curl prints"]
+    if operator:
+        raise ConnectorError(
+            f"The command goes on after an unquoted '{operator}': keep only the curl command, and put quotes "
+            "around a URL that holds & or ;."
+        )
+    return []
+
+
+# --- reading the options ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Given:
+    """One option as the command gives it: its spelling (``-s``, ``--silent``; a bare word is a URL),
+    its long name and rule (``None``: not one the import knows), its value, and whether it was
+    written ``--name=value``, which curl does not read."""
+
+    spelling: str
+    name: str
+    rule: Rule | None
+    value: str | None = field(default=None, repr=False)
+    equals: bool = False
+
+
+def _scan(words: list[str]) -> Iterator[_Given]:
+    """Each option of ``words`` (after ``curl``), read by curl's rules: ``-sSL`` is three options,
+    ``-XPOST`` is ``-X POST``, a bare word is a URL, and after ``--`` every word is a URL."""
+    rest = iter(words[1:])
+    for word in rest:
+        if word == "--":
+            yield from (_Given(url, "url", OPTION_POLICY["url"], url) for url in rest)
+        elif word.startswith("--"):
+            yield _long_option(word, rest)
+        elif word.startswith("-") and len(word) > 1:
+            yield from _short_options(word, rest)
+        else:
+            yield _Given(word, "url", OPTION_POLICY["url"], word)
+
+
+def _long_option(word: str, rest: Iterator[str]) -> _Given:
+    name, equals, attached = word[2:].partition("=")
+    rule = OPTION_POLICY.get(name) or _negated(name)
+    if rule is None or (equals and not rule.value):
+        return _Given(f"--{name}", name, None)
+    if equals:
+        return _Given(f"--{name}", name, rule, attached, equals=True)
+    return _Given(word, name, rule, next(rest, None) if rule.value else None)
+
+
+def _negated(name: str) -> Rule | None:
+    """``--no-silent`` and the like: curl's ``--no-`` form of an option that only changes how curl runs."""
+    rule = OPTION_POLICY.get(name.removeprefix("no-")) if name.startswith("no-") else None
+    return rule if rule and rule.does == "note" and not rule.value else None
+
+
+def _short_options(word: str, rest: Iterator[str]) -> Iterator[_Given]:
+    for index, letter in enumerate(word[1:], start=2):
+        name = _SHORT.get(letter, "")
+        rule = OPTION_POLICY.get(name)
+        if rule is None:
+            yield _Given(f"-{letter}", name, None)
+            return
+        if rule.value:  # the rest of the word is its value, or else the next word
+            yield _Given(f"-{letter}", name, rule, word[index:] or next(rest, None))
+            return
+        yield _Given(f"-{letter}", name, rule)
+
+
+def _apply(request: CurlRequest, given: _Given) -> None:
+    """Apply one option as the policy says: set a request field, note why it is ignored, or refuse it.
 
     A refusal names the option, never its value: the value may be a key or a password.
     """
-    word = words[position]
-    option, value = _split_attached(word)
-    if option in _VALUE_OPTIONS:
-        if value is None:
-            if position + 1 >= len(words):
-                raise ConnectorError(f"The curl option {option} needs a value after it.")
-            value, position = words[position + 1], position + 1
-        _apply(request, _VALUE_OPTIONS[option], value)
-    elif word in _IGNORED_FLAGS:
-        pass
-    elif word.startswith("-"):
-        raise ConnectorError(_unsupported(word))
-    elif request.url:
-        raise ConnectorError(_second_url(word))
+    rule, spelling = given.rule, given.spelling
+    if rule is None:
+        raise ConnectorError(f"The curl option {spelling} is not supported here: remove it and import again.")
+    if given.equals:
+        raise ConnectorError(
+            f"curl reads the value of {spelling} after a space, not after '=': write {spelling} 'value'."
+        )
+    if rule.value and given.value is None:
+        raise ConnectorError(f"The curl option {spelling} needs a value after it.")
+    if rule.does == "refuse":
+        raise ConnectorError(f"The curl option {spelling} {rule.why}.")
+    if rule.does == "note":
+        also = f" (--{given.name})" if spelling != f"--{given.name}" else ""
+        request.notes.append(f"ignored {spelling}{also}: {rule.why}")
     else:
-        request.url = word
-    return position + 1
+        _SETTERS[rule.does](request, given.value or "")
 
 
-def _unsupported(word: str) -> str:
-    """Why the option ``word`` is refused, naming only the option itself."""
-    name = word.split("=", 1)[0] if word.startswith("--") else word if word[1:].isalpha() else word[:2]
-    if name in _VALUE_OPTIONS and name != word:
-        return f"curl reads the value of {name} after a space, not after '=': write {name} 'value'."
-    return f"The curl option {name} is not supported here: remove it and import again."
+def _finish(request: CurlRequest) -> None:
+    """What curl decides once every option is read: -G moves the data to the query, -H wins over
+    -A/-b/-e/--json, and the method follows the data."""
+    if not request.url:
+        raise ConnectorError("The curl command has no URL: add one, such as --url https://api.perplexity.ai/v1/agent.")
+    if request.get:
+        request.query[:0], request.data = request.data, []
+    named = {key.lower() for key in request.headers}
+    request.headers |= {key: value for key, value in request.defaults.items() if key.lower() not in named}
+    request.method = (request.method or ("POST" if request.data else "GET")).upper()
+
+
+# --- what each mapped option sets ---------------------------------------------------------------
+
+
+def _from_file(value: str, what: str) -> None:
+    """Refuse ``@file`` (and ``@-``, standard input): the import sees the command, not the learner's files."""
+    if value.startswith("@"):
+        raise ConnectorError(f"The {what} is read from a file (@...) that the import cannot see: paste it itself.")
+
+
+def _set_url(request: CurlRequest, value: str) -> None:
+    if request.url:
+        raise ConnectorError(_second_url(value))
+    request.url = value
+
+
+def _add_header(request: CurlRequest, value: str) -> None:
+    _from_file(value, "header list")
+    name, colon, header_value = value.partition(":")
+    if not colon and value.endswith(";") and value[:-1].strip():  # curl's "Name;": the header, empty
+        name, colon, header_value = value[:-1], ":", ""
+    if not colon or not name.strip():
+        first, *rest = value.split() or [""]
+        raise ConnectorError(f"The header {'starting ' if rest else ''}'{first}' needs the form 'Name: value'.")
+    request.headers[name.strip()] = header_value.strip()
+
+
+def _add_data(request: CurlRequest, value: str) -> None:
+    if value.startswith("@"):
+        raise ConnectorError("The body is read from a file (@...) that the import cannot see: paste it after --data.")
+    request.data.append(value)
+
+
+def _add_json(request: CurlRequest, value: str) -> None:
+    """--json: the body, plus the two headers curl adds with it (unless -H sets them)."""
+    _add_data(request, value)
+    request.defaults |= {"Content-Type": "application/json", "Accept": "application/json"}
+
+
+def _urlencoded(value: str) -> str:
+    """A --data-urlencode value as curl sends it: ``name=content`` encodes the content, ``@file`` is refused."""
+    name, equals, content = value.partition("=")
+    if not equals:
+        _from_file("@" if "@" in value else "", "value of --data-urlencode")
+        return quote(value, safe="")
+    return f"{name}={quote(content, safe='')}" if name else quote(content, safe="")
+
+
+def _add_cookie(request: CurlRequest, value: str) -> None:
+    """-b: a cookie string when it holds '=', else (as curl reads it) a cookie file."""
+    if "=" not in value:
+        raise ConnectorError(
+            "The curl option -b names a cookie file the import cannot see: paste the cookie itself, as -b 'name=value'."
+        )
+    earlier = request.defaults.get("Cookie")
+    request.defaults["Cookie"] = f"{earlier}; {value}" if earlier else value
+
+
+def _default_header(name: str, shape: str = "{}") -> Callable[[CurlRequest, str], None]:
+    """A setter for an option that sends one header (-A, -e, -r) unless -H sends it too."""
+
+    def setter(request: CurlRequest, value: str) -> None:
+        if value:
+            request.defaults[name] = shape.format(value)
+
+    return setter
+
+
+_SETTERS: dict[str, Callable[[CurlRequest, str], None]] = {
+    "url": _set_url,
+    "method": lambda request, value: setattr(request, "method", value),
+    "header": _add_header,
+    "data": _add_data,
+    "raw": lambda request, value: request.data.append(value),  # --data-raw takes @ literally
+    "urlencode": lambda request, value: request.data.append(_urlencoded(value)),
+    "json": _add_json,
+    "url-query": lambda request, value: request.query.append(value[1:] if value[:1] == "+" else _urlencoded(value)),
+    "get": lambda request, _: setattr(request, "get", True),
+    "user": lambda request, value: setattr(request, "user", value),
+    "bearer": lambda request, value: setattr(request, "bearer", value),
+    "user-agent": _default_header("User-Agent"),
+    "referer": lambda request, value: _default_header("Referer")(request, value.removesuffix(";auto")),
+    "cookie": _add_cookie,
+    "range": _default_header("Range", "bytes={}"),
+}
+
+
+# --- the URL ------------------------------------------------------------------------------------
 
 
 def _second_url(word: str) -> str:
@@ -232,25 +684,6 @@ def _second_url(word: str) -> str:
     )
 
 
-def _option_value(words: list[str], index: int) -> tuple[str, str]:
-    """The option at ``index`` and its value, however it is attached (``-Hx``, ``--header=x``, ``-H x``)."""
-    word = words[index]
-    option, value = word.partition("=")[::2] if word.startswith("--") and "=" in word else _split_attached(word)
-    if value is None:
-        value = words[index + 1] if index + 1 < len(words) else ""
-    return option, value
-
-
-def _url_secrets(url: str) -> list[str]:
-    """The user info and the credential-named query values of ``url``, as written and decoded."""
-    head, _, query = url.partition("?")
-    user_info = re.split(r"[/\\]", head.split("://", 1)[-1], maxsplit=1)[0].rpartition("@")[0]
-    password = user_info.partition(":")[2]
-    pairs = (pair.partition("=") for pair in query.partition("#")[0].split("&"))
-    values = [value for name, _, value in pairs if is_secret_name(unquote_plus(name))]
-    return [user_info, password, unquote(password), *values, *map(unquote_plus, values)]
-
-
 def _read_url(url: str) -> Url:
     """``url`` as requests will connect to it, or one sentence that quotes no user info and no query."""
     shown = _shown_url(url)
@@ -258,6 +691,11 @@ def _read_url(url: str) -> Url:
         raise ConnectorError(
             f"The URL{shown} holds a backslash, a space or a character that tools read "
             "differently: write it as https://host/path."
+        )
+    variable = _URL_VARIABLE.search(url)
+    if variable:
+        raise ConnectorError(
+            f"The URL uses the shell variable {variable.group()}, which the import cannot read: write its value."
         )
     try:
         parts, other_host = parse_url(url), urlsplit(url).hostname or ""
@@ -280,6 +718,164 @@ def _shown_url(url: str) -> str:
     return f" '{head}'"
 
 
+def _headers(request: CurlRequest, host: str, notes: list[str]) -> dict[str, str]:
+    """The action's headers: all but Authorization (the connector's auth), credentials checked for variables."""
+    return {
+        key: _credential(value, host, notes) if is_secret_name(key) else value
+        for key, value in request.headers.items()
+        if key.lower() != "authorization"
+    }
+
+
+def _query(request: CurlRequest, parts: Url, notes: list[str]) -> dict[str, str]:
+    """The URL's query, then --url-query and the data -G moved, as the action's Query Parameters table."""
+    pairs = parse_qsl("&".join(filter(None, [parts.query or "", *request.query])), keep_blank_values=True)
+    return {key: _credential(value, parts.host or "", notes) if is_secret_name(key) else value for key, value in pairs}
+
+
+# --- credentials --------------------------------------------------------------------------------
+
+_KEY_NAMES = {KEY_VARIABLE, LEGACY_KEY_VARIABLE}
+_GUIDE_HOST = urlsplit(GUIDE_BASE_URL).hostname
+# $NAME, ${NAME}, $env:NAME and ${env:NAME} (PowerShell), %NAME% (cmd).
+_VARIABLE = re.compile(
+    r"\$\{(?:(?i:env):)?(?P<braced>\w+)\}|\$(?:(?i:env):)?(?P<bare>[A-Za-z_]\w*)|%(?P<cmd>[A-Za-z_]\w{2,})%"
+)
+# Where a credential or the URL should be: an environment variable by its usual UPPER_CASE name, or a
+# command's output. (OData's $select or /$value, and a password such as Pa$$w0rd, are text.)
+_URL_VARIABLE = re.compile(r"\$\{[^}]*\}|\$(?i:env):\w+|\$[A-Z_][A-Z0-9_]*\b|\$\(")
+_SHELL_VALUE = re.compile(rf"{_URL_VARIABLE.pattern}|%[A-Za-z_]\w{{2,}}%|`")
+_PLACEHOLDER = re.compile(r"<[^<>]+>")  # <token>, <YOUR-TOKEN>: what API references print for the key
+
+
+def _credential(value: str, host: str, notes: list[str]) -> str:
+    """The credential to store for ``value``, which the command wrote as text, a variable or a placeholder.
+
+    ``$PERPLEXITY_API_KEY`` (and ``<token>`` for the Perplexity API) means the saved key; any other
+    variable, or a placeholder for another API, is refused: its text is no credential.
+    """
+    variable = _VARIABLE.fullmatch(value)
+    if (variable and (variable["braced"] or variable["bare"] or variable["cmd"]) in _KEY_NAMES) or (
+        _PLACEHOLDER.fullmatch(value) and host == _GUIDE_HOST
+    ):
+        return _saved_key(value, notes)
+    shell = _SHELL_VALUE.search(value)
+    if shell:
+        shown = shell.group() if shell.group()[-1] not in "(`" else "$(…)"
+        raise ConnectorError(
+            f"The command takes a credential from the shell ({shown}), which the import cannot read: paste its "
+            f"value, or use ${KEY_VARIABLE} for your Perplexity key."
+        )
+    if _PLACEHOLDER.fullmatch(value):
+        raise ConnectorError(f"The credential {value} is a placeholder: replace it with your key and import again.")
+    return value
+
+
+def _saved_key(reference: str, notes: list[str]) -> str:
+    """The key the notebooks use (environment or key file, see :func:`~helpers.keys.find_api_key`) for ``reference``."""
+    found = find_api_key()
+    if found is None:
+        raise ConnectorError(
+            f"The command uses {reference} for the key, but no key is configured yet: save one with notebook 01, "
+            f"or set {KEY_VARIABLE}, and import again."
+        )
+    notes.append(f"used your key ({found.source}) for {reference}")
+    return found.value
+
+
+def _is_reference(secret: str) -> bool:
+    """Whether a value the command holds is a variable or a placeholder (perhaps after ``Bearer``), not a secret."""
+    value = unquote_plus(secret).strip()
+    words = value.split(" ", 1)
+    last = words[-1].strip() if len(words) == 2 and words[0].isalpha() else value
+    return bool(_VARIABLE.fullmatch(last) or _PLACEHOLDER.fullmatch(last))
+
+
+def _auth(request: CurlRequest, parts: Url, notes: list[str]) -> Auth:
+    """The connector's auth: -u, else an Authorization header, else --oauth2-bearer, else the URL's user info.
+
+    As in the earlier import, -u wins over the header, and either over the URL's ``user:password@``.
+    """
+    host = parts.host or ""
+    authorization = next((v for k, v in request.headers.items() if k.lower() == "authorization"), "")
+    if request.user:
+        username, colon, password = request.user.partition(":")
+        return _basic(_credential(username, host, notes), _credential(password, host, notes), colon, notes)
+    if authorization:
+        return _auth_from(authorization, host, notes)
+    if request.bearer:
+        return HeaderAuth(_credential(request.bearer, host, notes), "Authorization", "Bearer %s")
+    if parts.auth:
+        username, colon, password = parts.auth.partition(":")
+        return _basic(unquote(username), _credential(unquote(password), host, notes), colon, notes)
+    return NoAuth()
+
+
+def _auth_from(authorization: str, host: str, notes: list[str]) -> HeaderAuth | BasicAuth:
+    """An Authorization header as the connector's auth."""
+    scheme, _, credential = authorization.partition(" ")
+    credential = _credential(credential.strip(), host, notes)
+    if scheme.lower() == "basic" and credential:
+        return _basic_from(credential, notes)
+    if scheme.lower() == "bearer":
+        return HeaderAuth(credential, "Authorization", "Bearer %s")
+    if credential:  # another scheme word, such as "Token": keep it in the pattern
+        return HeaderAuth(credential, "Authorization", f"{scheme} %s")
+    return HeaderAuth(_credential(authorization, host, notes), "Authorization", "%s")
+
+
+def _basic(username: str, password: str, colon: str, notes: list[str]) -> HeaderAuth | BasicAuth:
+    """Basic Auth; ``key:`` (an empty password, as Stripe's docs write ``-u sk_test_...:``) is sent as curl
+    sends it, through Api Key Auth, since Basic Auth here needs a password."""
+    if colon and username and not password:
+        notes.append(
+            "a Basic credential with an empty password became Api Key Auth 'Authorization: Basic …', "
+            "since Basic Auth here needs a password"
+        )
+        return HeaderAuth(base64.b64encode(f"{username}:".encode()).decode(), "Authorization", "Basic %s")
+    return BasicAuth(username, password)
+
+
+def _basic_from(token: str, notes: list[str]) -> HeaderAuth | BasicAuth:
+    try:
+        username, colon, password = base64.b64decode(token, validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        raise ConnectorError("The 'Authorization: Basic' header is not valid base64 of username:password.") from None
+    return _basic(username, password, colon, notes)
+
+
+# --- keeping secrets out of sentences -----------------------------------------------------------
+
+
+def _secrets_of(given: _Given) -> list[str]:
+    """The secrets one option carries (a header's credential, a password, a cookie, a URL's user info)."""
+    value = given.value or ""
+    does = given.rule.does if given.rule else ""
+    if does == "header":
+        name, colon, header_value = value.partition(":")
+        return list(secret_values({name: header_value} if colon else {value.split(" ")[0]: value}))
+    if given.name in {"user", "proxy-user"}:
+        username, colon, password = value.partition(":")
+        return [value, password, *([username] if colon and not password else [])]
+    if does in {"bearer", "cookie"}:
+        return [value, *(pair.partition("=")[2] for pair in value.split(";"))]
+    if does in {"data", "raw", "urlencode", "url-query"}:
+        return [pair_value for name, pair_value in parse_qsl(value) if is_secret_name(name)]
+    if does == "url" and ("://" in value or "@" in value):
+        return _url_secrets(value)
+    return []
+
+
+def _url_secrets(url: str) -> list[str]:
+    """The user info and the credential-named query values of ``url``, as written and decoded."""
+    head, _, query = url.partition("?")
+    user_info = re.split(r"[/\\]", head.split("://", 1)[-1], maxsplit=1)[0].rpartition("@")[0]
+    password = user_info.partition(":")[2]
+    pairs = (pair.partition("=") for pair in query.partition("#")[0].split("&"))
+    values = [value for name, _, value in pairs if is_secret_name(unquote_plus(name))]
+    return [user_info, password, unquote(password), *values, *map(unquote_plus, values)]
+
+
 @contextmanager
 def _secrets_hidden(command: str) -> Iterator[None]:
     """Re-raise a refusal with the command's secrets masked: its sentence may quote a word of the command."""
@@ -287,63 +883,3 @@ def _secrets_hidden(command: str) -> Iterator[None]:
         yield
     except ConnectorError as error:
         raise ConnectorError(redact(str(error), curl_secrets(command))) from None
-
-
-def _split_attached(word: str) -> tuple[str, str | None]:
-    """``-XPOST`` -> (``-X``, ``POST``); a long option or a bare short option has no attached value."""
-    if len(word) > 2 and word[0] == "-" and word[1] != "-" and word[:2] in _VALUE_OPTIONS:
-        return word[:2], word[2:]
-    return word, None
-
-
-def _apply(request: CurlRequest, target: str, value: str) -> None:
-    if target == "method":
-        request.method = value
-    elif target == "url":
-        request.url = value
-    elif target == "user":
-        request.user = value
-    elif target == "header":
-        name, colon, header_value = value.partition(":")
-        if not colon or not name.strip():
-            first, *rest = value.split() or [""]
-            raise ConnectorError(f"The header {'starting ' if rest else ''}'{first}' needs the form 'Name: value'.")
-        request.headers[name.strip()] = header_value.strip()
-    else:
-        if value.startswith("@") and target != "raw":  # --data-raw alone takes @ literally
-            raise ConnectorError("The body is read from a file (@...): paste the body itself after --data.")
-        request.data.append(value)
-        if target == "json":
-            request.headers.setdefault("Content-Type", "application/json")
-            request.headers.setdefault("Accept", "application/json")
-
-
-def _auth_from(authorization: str, user: str) -> NoAuth | HeaderAuth | BasicAuth:
-    """An Authorization header (or ``--user``) as the connector's auth."""
-    if user:
-        username, _, password = user.partition(":")
-        return BasicAuth(username, password)
-    if not authorization:
-        return NoAuth()
-    scheme, _, credential = authorization.partition(" ")
-    if scheme.lower() == "basic" and credential:
-        return _basic_from(credential.strip())
-    if scheme.lower() == "bearer":
-        return HeaderAuth(credential.strip(), "Authorization", "Bearer %s")
-    if credential:  # another scheme word, such as "Token": keep it in the pattern
-        return HeaderAuth(credential.strip(), "Authorization", f"{scheme} %s")
-    return HeaderAuth(authorization, "Authorization", "%s")
-
-
-def _basic_from_url(user_info: str) -> BasicAuth:
-    """``user:password`` from a URL (percent-encoded, as curl reads it) as Basic Auth, like ``-u``."""
-    username, _, password = user_info.partition(":")
-    return BasicAuth(unquote(username), unquote(password))
-
-
-def _basic_from(token: str) -> BasicAuth:
-    try:
-        username, _, password = base64.b64decode(token, validate=True).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
-        raise ConnectorError("The 'Authorization: Basic' header is not valid base64 of username:password.") from None
-    return BasicAuth(username, password)

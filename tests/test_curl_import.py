@@ -22,7 +22,7 @@ from helpers.connector import (
     guide_legacy_action,
     render_body,
 )
-from helpers.curl_import import GUIDE_CURL, import_curl, parse_curl
+from helpers.curl_import import GUIDE_CURL, curl_secrets, import_curl, parse_curl
 from helpers.exports import as_json, to_curl, to_openapi, to_postman
 from tests.support import FAKE_KEY
 
@@ -154,3 +154,25 @@ def test_user_info_without_a_password_is_refused_without_echoing_the_url() -> No
     with pytest.raises(ConnectorError) as caught:
         import_curl("curl alice:s3cret@api.example.com/x")
     assert "not complete" in str(caught.value) and "s3cret" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "a line that ends with a backtick `\nand goes on",
+        "a line that ends with a caret ^\nand goes on",
+        '^"quoted the cmd way^"',
+        "$env:HOME, %PATH% and $PERPLEXITY_API_KEY are text here",
+        "It's $'q' # not a comment",
+        "a | b && c; d > e 2>&1",
+    ],
+)
+def test_a_body_that_looks_like_another_shell_survives_the_round_trip(body: str) -> None:
+    """The shell is read from the command's first line, so a quoted body below it may hold anything."""
+    action = HttpAction("a", "/x", "POST", {"Content-Type": "text/plain"}, body=body)
+    assert import_curl(to_curl(Connector("E", "https://example.com"), action, reveal=True)).action.body == body
+
+
+def test_the_secrets_of_combined_short_options_are_found() -> None:
+    secrets = curl_secrets("curl -sSuadmin:pw-123456 -HX-API-Key:k3y-abcdef https://example.com/x")
+    assert "pw-123456" in secrets and "k3y-abcdef" in secrets
