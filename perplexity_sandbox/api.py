@@ -1,23 +1,28 @@
 """The sandbox's endpoints as plain functions: request in, :class:`Reply` out, no sockets.
 
 Shapes follow ``shared/reference/perplexity-api.md``: the Agent API (``POST /v1/agent`` and its
-alias ``/v1/responses``), the legacy Sonar ``POST /chat/completions`` the guide used, and
+alias ``/v1/responses``), its stored runs (``GET /v1/agent/{id}``, ``POST /v1/agent/{id}/cancel`` and the
+``/v1/responses`` aliases), the legacy Sonar ``POST /chat/completions`` the guide used, and
 ``GET /v1/models``. Everything is deterministic except timestamps.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import time
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from perplexity_sandbox.answers import Answer, answer_for
+from perplexity_sandbox.keys import scrub
 from perplexity_sandbox.replies import RejectedRequestError, Reply, error_reply, json_bytes, reject, scrub_all
+from perplexity_sandbox.runs import QUEUED, UNFINISHED, RunStore, pending_view
 from perplexity_sandbox.validation import AGENT_MODELS, INVALID_MODEL, AgentRequest, validate_agent
 
-__all__ = ["Reply", "agent", "chat_completions", "error_reply", "list_models"]
+__all__ = ["Reply", "RunStore", "agent", "cancel_run", "chat_completions", "error_reply", "list_models", "retrieve_run"]
 
 LEGACY_MODELS = ("sonar", "sonar-pro", "sonar-reasoning-pro", "sonar-deep-research")
 # USD per 1M tokens (input, output), dated 2026-11; the sandbox's own figures for non-Perplexity models.
@@ -49,6 +54,8 @@ LEGACY_FIELDS = {
     "response_format",
 }
 _ID_NAMESPACE = uuid.UUID("6f1c2f4e-8d1a-4f0e-9a57-1d3c5b7e9a11")
+# The runs of a caller that passes no store of its own (the server, until it keeps one per sandbox).
+DEFAULT_RUNS = RunStore()
 
 
 def stable_id(prefix: str, body: Any, salt: str = "") -> str:
@@ -74,10 +81,12 @@ def list_models() -> Reply:
 # --- POST /v1/agent -----------------------------------------------------------------------
 
 
-def agent(body: Any, fail: bool = False) -> Reply:
+def agent(body: Any, fail: bool = False, runs: RunStore | None = None) -> Reply:
     """Answer an Agent API request (validated strictly, as the real API does).
 
-    ``fail`` turns the run into a 200-wrapped ``status: failed`` (fault injection).
+    ``fail`` turns the run into a 200-wrapped ``status: failed`` (fault injection). Unless the request says
+    ``store: false`` the run is kept in ``runs`` (:data:`DEFAULT_RUNS` if None) for :func:`retrieve_run`;
+    a ``background: true`` run answers ``queued`` at once and finishes later (see :mod:`perplexity_sandbox.runs`).
     """
     try:
         request = validate_agent(body)
@@ -86,9 +95,53 @@ def agent(body: Any, fail: bool = False) -> Reply:
     response = _agent_response(body, request)
     if fail:
         response = failed_run(response)
-    if body.get("stream"):
+    if request.store:
+        _store(runs).add(response, background=request.background)
+    if request.background:
+        return Reply(200, pending_view(response, QUEUED))
+    if request.stream:
         return Reply(200, content_type="text/event-stream", events=agent_events(response))
     return Reply(200, response)
+
+
+def retrieve_run(run_id: str, runs: RunStore | None = None) -> Reply:
+    """``GET /v1/agent/{id}`` (and ``GET /v1/responses/{id}``): the stored run as it stands now, or 404."""
+    run = _store(runs).get(run_id)
+    return _no_such_run(run_id, _store(runs)) if run is None else Reply(200, run)
+
+
+def cancel_run(run_id: str, runs: RunStore | None = None) -> Reply:
+    """``POST /v1/agent/{id}/cancel`` (and ``/v1/responses/{id}/cancel``): stop a queued or in_progress run.
+
+    As documented (docs.perplexity.ai api-reference agent-cancel-post, and the SDK's ResponseCancelResponse):
+    200 ``{"response_id", "status": "cancelling"}`` acknowledges it, and a later GET shows ``cancelled``; a run that
+    is already final is 400; an unknown (or ``store: false``) id is 404.
+    """
+    before = _store(runs).cancel(run_id)
+    if before is None:
+        return _no_such_run(run_id, _store(runs))
+    if before not in UNFINISHED:
+        message = f"Response '{_shown(run_id)}' is already {before}: only a queued or in_progress run can be cancelled."
+        return error_reply(400, message, "invalid_request")
+    return Reply(200, {"response_id": run_id, "status": "cancelling"})
+
+
+def _store(runs: RunStore | None) -> RunStore:
+    return DEFAULT_RUNS if runs is None else runs  # not ``runs or ...``: an empty store is falsy
+
+
+def _no_such_run(run_id: str, runs: RunStore) -> Reply:
+    message = (
+        f"No stored response with id '{_shown(run_id)}'. Only responses created with store omitted or true can be "
+        f"retrieved, and the sandbox keeps its latest {runs.max_runs:,} runs."
+    )
+    return error_reply(404, message, "not_found")
+
+
+def _shown(run_id: str) -> str:
+    """The id as quoted in a message: printable and short (it comes from a URL; a key in it is masked later)."""
+    printable = "".join(c for c in run_id if c.isprintable())
+    return printable if len(printable) <= 80 else printable[:80] + "..."
 
 
 def _agent_response(body: dict, request: AgentRequest) -> dict:
@@ -126,14 +179,14 @@ def _echoed_settings(body: dict, request: AgentRequest) -> dict:
     """The request's settings, echoed back with their defaults as the real response does."""
     echoed = {
         "instructions": request.instructions,
-        "max_output_tokens": request.max_output_tokens,
+        "max_output_tokens": request.max_output_tokens,  # a preset's default when the request sets none
         "tools": body.get("tools") or [],
         "temperature": body.get("temperature"),
         "top_p": body.get("top_p"),
-        "store": bool(body.get("store")),
+        "store": request.store,
         "text": {"format": body.get("response_format") or {"type": "text"}},
-        "background": bool(body.get("background")),
-        "max_steps": body.get("max_steps"),
+        "background": request.background,
+        "max_steps": request.max_steps,
         "reasoning": body.get("reasoning"),
     }
     for name in ("effort", "preset", "models", "previous_response_id", "prompt_cache_key", "service_tier"):
@@ -372,3 +425,34 @@ def legacy_chunks(completion: dict) -> list[bytes]:
         chunk = {**completion, "object": "chat.completion.chunk", "usage": usage, "choices": [choice]}
         chunks.append(b"data: %s\n\n" % json_bytes(chunk))
     return chunks
+
+
+# --- the practice endpoint (notebook 03's exercise) ---------------------------------------------
+
+
+def practice_auth(headers: Mapping[str, str]) -> Reply:
+    """``GET /practice/auth``: which auth arrived, for connectors built for other APIs' styles.
+
+    Not part of the Perplexity API: a sandbox-only endpoint for the exercise of notebook 03. It accepts
+    an ``X-API-Key`` header or Basic Auth (any non-empty values) and says which; it never echoes a secret.
+    """
+    if (headers.get("X-API-Key") or "").strip():
+        return Reply(200, {"ok": True, "auth": "X-API-Key header"})
+    user = _basic_user(headers.get("Authorization") or "")
+    if user:
+        return Reply(200, {"ok": True, "auth": "Basic Auth", "username": scrub(user)})
+    return error_reply(
+        401, "Send an X-API-Key header, or Basic Auth with a user name and a password.", "authentication_error"
+    )
+
+
+def _basic_user(authorization: str) -> str:
+    """The user name of a well-formed ``Basic`` header with a non-empty password, else ""."""
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "basic":
+        return ""
+    try:
+        user, colon, password = base64.b64decode(token.strip(), validate=True).decode("utf-8").partition(":")
+    except (ValueError, UnicodeDecodeError):
+        return ""
+    return user if colon and user and password else ""

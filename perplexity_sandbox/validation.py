@@ -28,12 +28,35 @@ from perplexity_sandbox.replies import RejectedRequestError, reject
 Check = Callable[[Any, str], None]
 
 AGENT_MODELS = ("perplexity/sonar", "openai/gpt-5.5", "anthropic/claude-sonnet-4-6")
-PRESETS = {
-    "fast": "perplexity/sonar",
-    "low": "perplexity/sonar",
-    "medium": "openai/gpt-5.5",
-    "high": "openai/gpt-5.5",
-    "xhigh": "anthropic/claude-sonnet-4-6",
+
+
+@dataclass(frozen=True)
+class Preset:
+    """What a preset bundles, as far as the sandbox's answers go: the model it runs and its default limits."""
+
+    model: str
+    max_output_tokens: int
+    max_steps: int
+
+
+# The documented presets (docs.perplexity.ai/docs/agent-api/presets): each bundles a model, limits, web search and
+# tools, and the docs list no extra required field for any preset (shared reference). Their models change without
+# notice ("check response.model"), so the sandbox serves each from its own catalogue, cheapest to richest. Limits:
+# the docs' preset table (docs/grounded-llm/responses/presets) gives Max Tokens 8K for each preset and Max Steps
+# 1 / 3 / 10 for fast-search / pro-search / deep-research; none is published for high or xhigh, which keep 10.
+PRESETS: dict[str, Preset] = {
+    "fast": Preset("perplexity/sonar", 8192, 1),
+    "low": Preset("perplexity/sonar", 8192, 3),
+    "medium": Preset("openai/gpt-5.5", 8192, 10),
+    "high": Preset("openai/gpt-5.5", 8192, 10),
+    "xhigh": Preset("anthropic/claude-sonnet-4-6", 8192, 10),
+}
+# The presets' previous names, still accepted (perplexityai/api-platform-developers, models-and-presets.md).
+PRESET_ALIASES = {
+    "fast-search": "fast",
+    "pro-search": "low",
+    "deep-research": "medium",
+    "advanced-deep-research": "high",
 }
 MAX_FALLBACK_MODELS = 5
 MAX_DOMAIN_FILTERS = 20
@@ -102,13 +125,17 @@ def _too_deep() -> RejectedRequestError:
 
 @dataclass(frozen=True)
 class AgentRequest:
-    """The parts of a valid Agent API request that shape the answer."""
+    """The parts of a valid Agent API request that shape the answer and the run's life."""
 
     question: str
     instructions: str | None
     model: str
     search: bool
     max_output_tokens: int | None
+    max_steps: int | None = None
+    store: bool = True  # omitted means stored, as in the OpenAI Responses API
+    background: bool = False
+    stream: bool = False
 
 
 def validate_agent(body: Any) -> AgentRequest:
@@ -118,18 +145,48 @@ def validate_agent(body: Any) -> AgentRequest:
     _check_object(body, AGENT_FIELDS)
     if body.get("input") is None:
         raise _invalid("input", "is required: a question string or a list of {role, content} items")
-    model = _choose_model(body)
+    model, preset = _engine(body)
     limit = body.get("max_output_tokens")
+    if limit is None and preset is not None:
+        limit = preset.max_output_tokens  # request over preset: the preset's default only fills a gap
     if model.startswith("anthropic/") and limit is None:
-        raise _invalid("max_output_tokens", f"is required for {model}")
+        raise _invalid("max_output_tokens", f"is required for {model}")  # only reached when the learner named it
+    store = body.get("store") is not False  # omitted (or null) means stored
+    background, stream = body.get("background") is True, body.get("stream") is True
+    _check_background(background, store, stream)
     tools = body.get("tools") or []
     return AgentRequest(
         question=_question(body["input"]),
         instructions=body.get("instructions"),
         model=model,
-        search=any(tool["type"] == "web_search" for tool in tools),
+        # A preset bundles web search, and its tools cannot be switched off with ``tools: []``.
+        search=preset is not None or any(tool["type"] == "web_search" for tool in tools),
         max_output_tokens=max(MIN_OUTPUT_TOKENS, limit) if limit is not None else None,
+        max_steps=body.get("max_steps") or (preset.max_steps if preset else None),
+        store=store,
+        background=background,
+        stream=stream,
     )
+
+
+def _check_background(background: bool, store: bool, stream: bool) -> None:
+    """A background run is read by polling its stored copy, so it needs ``store`` and is not streamed.
+
+    OpenAI's Responses API refuses ``background`` with ``store: false`` for the same reason; Perplexity documents
+    background runs only with ``stream: false`` and the sandbox cannot resume a stream, so it refuses that pair too.
+    """
+    if background and not store:
+        raise _invalid(
+            "background",
+            "needs store: a background run is read by polling GET /v1/agent/{id}, and store: false makes it "
+            "unretrievable; omit store (or set it to true)",
+        )
+    if background and stream:
+        raise _invalid(
+            "background",
+            "cannot be combined with stream: true; either stream the answer without background, "
+            "or start a background run and poll GET /v1/agent/{id} until its status is final",
+        )
 
 
 def _invalid(param: str, problem: str) -> RejectedRequestError:
@@ -324,22 +381,35 @@ AGENT_FIELDS: dict[str, Check] = {
 }
 
 
-def _choose_model(body: dict) -> str:
-    """``effort`` (or its older name ``preset``) wins over ``model``/``models``, as in the SDK."""
-    for name in ("effort", "preset"):
-        if body.get(name) is not None:
-            if body[name] not in PRESETS:
-                raise _invalid(name, f"must be one of: {', '.join(PRESETS)}")
-            return PRESETS[body[name]]
+def _engine(body: dict) -> tuple[str, Preset | None]:
+    """The model that answers, and the preset asked for (if any).
+
+    A model named in the request (``models`` first, then ``model``) overrides the preset's, as every request field
+    overrides the preset's value for it; otherwise the preset's model answers.
+    """
+    preset = _preset(body)
     models = body.get("models") or ([body["model"]] if body.get("model") is not None else [])
     if not models:
+        if preset is not None:
+            return preset.model, preset
         raise reject(
             400, "invalid request body: one of model, models or preset is required", "invalid_request", "model"
         )
     for model in models:
         if model not in AGENT_MODELS:
             raise reject(400, INVALID_MODEL.format(model), "invalid_model", "model")
-    return models[0]
+    return models[0], preset
+
+
+def _preset(body: dict) -> Preset | None:
+    """``effort`` (the newer name of ``preset``) wins over ``preset``, as in the SDK; older names are accepted."""
+    for name in ("effort", "preset"):
+        if body.get(name) is not None:
+            chosen = PRESET_ALIASES.get(body[name], body[name])
+            if chosen not in PRESETS:
+                raise _invalid(name, f"must be one of: {', '.join(PRESETS)}")
+            return PRESETS[chosen]
+    return None
 
 
 def _question(value: str | list[dict]) -> str:
