@@ -42,7 +42,8 @@ bodies = st.one_of(
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[Sandbox]:
-    with Sandbox() as sandbox:
+    # A body that never arrives in full is given up after idle_timeout: one second here, not a minute.
+    with Sandbox(idle_timeout=1.0) as sandbox:
         yield sandbox
 
 
@@ -98,7 +99,12 @@ def test_any_raw_request_gets_a_status_and_no_traceback(
     lines += [
         name.encode() + b": " + (value if isinstance(value, bytes) else value.encode()) for name, value in headers
     ]
-    status, response = _exchange(server, b"\r\n".join(lines) + b"\r\n\r\n" + body)
+    response = _exchange(server, b"\r\n".join(lines) + b"\r\n\r\n" + body)
+    if not response:  # closed without a word: only when the body it announced never came in full
+        assert _announces_more_body(headers, body), "no answer"
+        return
+    assert response.startswith(b"HTTP/1.1 "), response[:100]
+    status = int(response[9:12])
     asked_for_failure = any(value in SERVER_FAULTS for _, value in headers)
     assert 200 <= status < 500 or asked_for_failure, response[:300]
     assert b"Traceback" not in response and b'File "' not in response
@@ -142,13 +148,20 @@ def test_keep_alive_connection_stays_in_step_after_an_ignored_body(
     assert "perplexity/sonar" in {m["id"] for m in json.loads(payload)["data"]}
 
 
-def _exchange(server: Sandbox, request: bytes) -> tuple[int, bytes]:
+def _exchange(server: Sandbox, request: bytes) -> bytes:
+    """Everything the server sends until it closes. The client does not half-close: the server, on tornado,
+    takes a client's end of input for the end of the connection (as tornado's IOStream does)."""
     host, port = server.url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=10) as conn:
         conn.sendall(request)
-        conn.shutdown(socket.SHUT_WR)  # a body shorter than its Content-Length ends here, not in a timeout
         received = b""
         while chunk := conn.recv(65536):
             received += chunk
-    assert received.startswith(b"HTTP/1.1 "), received[:100]
-    return int(received[9:12]), received
+    return received
+
+
+def _announces_more_body(headers: list[tuple[str, str | bytes]], body: bytes) -> bool:
+    """True when the request says its body is chunked, or longer than what was sent (the rest never comes)."""
+    values = {name.lower(): value if isinstance(value, str) else value.decode("latin-1") for name, value in headers}
+    length = values.get("content-length", "").strip()
+    return "transfer-encoding" in values or (length.isdigit() and int(length) > len(body))

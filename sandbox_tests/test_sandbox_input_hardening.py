@@ -270,6 +270,8 @@ FRAMING = {
     "spaced chunk": (f"{CHUNKED}\r\n" + chunked_body(f" {len(SMALL):x}"), "chunk"),
     "underscored chunk": (f"{CHUNKED}\r\n" + chunked_body(f"{len(SMALL):x}".replace("", "_")[1:-1]), "chunk"),
     "chunk overruns": (f"{CHUNKED}\r\n" + chunked_body(f"{len(SMALL) - 2:x}"), "chunk"),
+    # Refused as tornado's reader refuses them: parsers that disagree on extensions are a smuggling vector.
+    "chunk extension": (f"{CHUNKED}\r\n" + chunked_body(f"{len(SMALL):X};note=1"), "no extensions"),
 }
 
 
@@ -301,10 +303,10 @@ def test_http10_chunked_request_is_400(sandbox: Sandbox) -> None:
 
 def test_strict_framing_still_accepts_well_formed_bodies(sandbox: Sandbox) -> None:
     plain = f"Content-Length: {len(SMALL)} \r\nConnection: close\r\n\r\n{SMALL}"  # trailing space: allowed
-    extension = f"{CHUNKED}Connection: close\r\n\r\n" + chunked_body(f"{len(SMALL):X};note=1")
+    upper = f"{CHUNKED}Connection: close\r\n\r\n" + chunked_body(f"{len(SMALL):X}")  # hex in capitals
     split = f"{CHUNKED}Connection: close\r\n\r\n{10:x}\r\n{SMALL[:10]}\r\n" + chunked_body(
         f"{len(SMALL) - 10:x}", SMALL[10:]
     )
-    for rest in (plain, extension, split):
+    for rest in (plain, upper, split):
         status, _, body = raw_exchange(sandbox, (AGENT_HEAD + rest).encode(), timeout=2)
         assert status == 200 and json.loads(body)["status"] == "completed", body[:300]
