@@ -25,6 +25,7 @@ import urllib3
 from helpers import errors
 from helpers.keys import check_key_characters
 from helpers.masking import MaskedHeaderValue, Secret, mask_key, redact
+from helpers.progress import report_progress
 from helpers.responses import (
     BUILTIN_AGENT_MODELS,
     CURRENT_LEGACY_MODEL,
@@ -33,7 +34,7 @@ from helpers.responses import (
     AgentResponse,
     ChatCompletion,
 )
-from helpers.settings import SANDBOX_DEMO_KEY, Settings, check_transport, resolve_settings
+from helpers.settings import SANDBOX_DEMO_KEY, Proxy, Settings, check_transport, proxy_for, resolve_settings
 from helpers.sse import DONE_EVENTS, AnswerCollector, iter_sse
 
 GUIDE_SYSTEM = "Be precise and concise."
@@ -97,8 +98,10 @@ class PerplexityClient:
     ) -> None:
         self._key = Secret(api_key)  # masked in every repr, so no traceback frame shows the key
         check_key_characters(self._key.reveal())  # a line break or smart quote cannot go into a header
-        # The URL is read once, and what was checked is what is used.
-        self.base_url = check_transport(base_url, secret=self._key.reveal() != SANDBOX_DEMO_KEY).url
+        # The URL is read once, and what was checked is what is used; so is the proxy.
+        secret = self._key.reveal() != SANDBOX_DEMO_KEY
+        self.base_url = check_transport(base_url, secret=secret).url
+        self.proxy = proxy_for(self.base_url, secret=secret)
         self.mode = mode
         self.timeout = timeout
         self.max_retries = max_retries
@@ -108,8 +111,7 @@ class PerplexityClient:
         self.headers = dict(headers or {})
         self.on_retry = on_retry
         self._models: list[str] | None = None
-        self._session = requests.Session()
-        self._session.trust_env = False  # no proxies or .netrc credentials picked up silently
+        self._session = open_session(self.proxy)
 
     def __repr__(self) -> str:
         return f"PerplexityClient(mode={self.mode!r}, base_url={self.base_url!r}, key={mask_key(self._key)!r})"
@@ -128,8 +130,8 @@ class PerplexityClient:
         return mask_key(self._key)
 
     def redact(self, text: str) -> str:
-        """``text`` with this client's key (and anything key-shaped) masked."""
-        return redact(text, [self._key])
+        """``text`` with this client's key, the proxy's password (and anything key-shaped) masked."""
+        return redact(text, [self._key, *(self.proxy.secrets() if self.proxy else ())])
 
     def with_options(self, **changes: Any) -> PerplexityClient:
         """A new client to the same server with the same key, some options changed.
@@ -348,6 +350,12 @@ class PerplexityClient:
 
     def _connection_error(self, exc: requests.ConnectionError) -> errors.NetworkError:
         detail = self.redact(str(exc))
+        if isinstance(exc, requests.exceptions.ProxyError) and self.proxy:
+            return errors.NetworkError(
+                f"Could not reach {self.base_url} through the proxy {self.proxy.describe()}. "
+                f"Check the proxy's address, or unset {self.proxy.source} to connect directly.",
+                detail=detail,
+            )
         if isinstance(exc.args[0] if exc.args else None, urllib3.exceptions.ProtocolError):
             return errors.ConnectionDroppedError(
                 f"{self.base_url} closed the connection before answering. Try again in a moment.", detail=detail
@@ -394,8 +402,9 @@ class PerplexityClient:
                 detail=self.redact(str(exc)),
             ) from None
 
-    def _run_failed(self, status: str, error: dict | None) -> errors.RunFailedError:
-        reason = (error or {}).get("message") or "no reason given"
+    def _run_failed(self, status: str, error: dict | str | None) -> errors.RunFailedError:
+        message = error.get("message") if isinstance(error, dict) else error
+        reason = errors.clause(str(message or "")) or "no reason given"  # inside parentheses: no stop of its own
         detail = self.redact(json.dumps(error))
         if status == "cancelled":
             return errors.RunFailedError(
@@ -406,6 +415,19 @@ class PerplexityClient:
             status=200,
             detail=detail,
         )
+
+
+def open_session(proxy: Proxy | None) -> requests.Session:
+    """A session that reads nothing from the environment, and uses ``proxy`` (from :func:`proxy_for`) if any.
+
+    ``trust_env`` stays off because requests would then also read ``.netrc``, whose password silently
+    replaces the Authorization header; the proxy variables are read by :func:`proxy_for`, with its rule.
+    """
+    session = requests.Session()
+    session.trust_env = False
+    if proxy is not None:
+        session.proxies = {"http": proxy.url, "https": proxy.url}
+    return session
 
 
 class BearerAuth(requests.auth.AuthBase):
@@ -505,8 +527,11 @@ def error_from_response(response: requests.Response, path: str, secrets: list[st
 def explain_response(response: requests.Response) -> str:
     """One sentence for any answer to a request sent by hand: accepted, or what went wrong and what to do."""
     if response.status_code < 300:
+        report_progress(step="answer")
         return f"HTTP {response.status_code}: the server accepted the key and answered."
-    return str(error_from_response(response, urlsplit(response.url).path, []))  # its sentence names the status
+    sentence = str(error_from_response(response, urlsplit(response.url).path, []))  # it names the status
+    report_progress(error=sentence)
+    return sentence
 
 
 def _error_info(response: requests.Response, secrets: list[str]) -> dict[str, str]:

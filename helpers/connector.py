@@ -27,10 +27,11 @@ from pystache.context import KeyNotFoundError
 from urllib3.exceptions import LocationParseError
 from urllib3.util import parse_url
 
-from helpers.client import GUIDE_MODEL, GUIDE_QUESTION, GUIDE_SYSTEM, guide_messages
-from helpers.errors import TransportSecurityError, TutorialError, describe_failure
+from helpers.client import GUIDE_MODEL, GUIDE_QUESTION, GUIDE_SYSTEM, guide_messages, open_session
+from helpers.errors import TransportSecurityError, TutorialError, describe_failure, ended
 from helpers.masking import MaskedHeaderValue, mask_key, redact
-from helpers.settings import check_transport, key_may_go_to, read_base_url
+from helpers.progress import report_progress
+from helpers.settings import check_transport, key_may_go_to, proxy_for, read_base_url
 
 GUIDE_BASE_URL = "https://api.perplexity.ai"
 TEST_TIMEOUT_SECONDS = 60  # Creator Studio's limit
@@ -357,6 +358,11 @@ def guide_connector(api_key: str) -> Connector:
     return Connector("Perplexity", GUIDE_BASE_URL, HeaderAuth(api_key, "Authorization", "Bearer %s"))
 
 
+def practice_action() -> HttpAction:
+    """The exercise of notebook 03: the sandbox's practice endpoint, which accepts an X-API-Key header or Basic Auth."""
+    return HttpAction("Practice: which auth arrived", "/practice/auth", "GET")
+
+
 def guide_legacy_action() -> HttpAction:
     """The guide's original action: ``POST /chat/completions`` with ``mistral-7b-instruct``, as written."""
     return HttpAction("Chat completion (guide, 2024)", "/chat/completions", "POST", dict(JSON_HEADERS), body=GUIDE_BODY)
@@ -481,6 +487,16 @@ def run_test(connector: Connector, action: HttpAction, *, send_to: str | None = 
     The Base URL must be one a key may go to, and the full URL must connect to that same server:
     both are checked on the URL that is then sent, before anything leaves this computer.
     """
+    result = _execute(connector, action, send_to)
+    if result.successful:
+        report_progress(step="test")  # only in a class sandbox, under the learner's chosen name
+    else:
+        report_progress(error=result.explanation)
+    return result
+
+
+def _execute(connector: Connector, action: HttpAction, send_to: str | None) -> Execution:
+    """Test's request and its outcome; the checks are made on the URL that is then sent."""
     if send_to:
         connector = connector.with_base_url(send_to)
     request = build_request(connector, action)
@@ -529,8 +545,8 @@ def error_sentence(error: BaseException, secrets: Iterable[str] = ()) -> str:
     """
     sentence, detail = describe_failure(error, ordered_secrets(secrets))
     if not isinstance(error, TutorialError):
-        first = next(iter(detail.strip().splitlines()), "").strip()[:200].rstrip(".")
-        sentence = f"{sentence} Detail: {first}." if first else sentence
+        first = next(iter(detail.strip().splitlines()), "").strip()[:200]
+        sentence = f"{sentence} Detail: {ended(first)}" if first else sentence
     return " ".join(sentence.split())
 
 
@@ -566,11 +582,11 @@ def ordered_secrets(secrets: Iterable[str]) -> tuple[str, ...]:
 def _send(request: BuiltRequest) -> tuple[int, bytes]:
     """Send once, within Creator Studio's time limit for the whole request (not for each read).
 
-    Reads stop just past the size limit, so a huge answer cannot fill memory.
+    Reads stop just past the size limit, so a huge answer cannot fill memory. The proxy is the one
+    the environment names for the URL, by :func:`~helpers.settings.proxy_for`'s rule; ``.netrc`` is never read.
     """
     deadline = time.monotonic() + TEST_TIMEOUT_SECONDS
-    with requests.Session() as session:
-        session.trust_env = False  # no proxies or .netrc credentials picked up silently
+    with open_session(proxy_for(request.url)) as session:
         headers = {name: MaskedHeaderValue(value) for name, value in request.headers.items()}  # masked in any repr
         with session.request(
             request.method,

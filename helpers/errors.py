@@ -206,7 +206,7 @@ def error_from_status(
         return NotFoundError(f"The server has no {path} (HTTP 404). Check the base URL.", status=status, detail=detail)
     if status in (400, 413, 422):
         return InvalidRequestError(
-            f"The request was rejected{_field_hint(info.get('param'))}: {message or 'invalid request'}. "
+            f"The request was rejected{_field_hint(info.get('param'))}: {ended(clause(message) or 'invalid request')} "
             "Fix it and send again.",
             status=status,
             detail=detail,
@@ -244,6 +244,20 @@ def invalid_model_error(
 def duration(seconds: float) -> str:
     """``seconds`` in words: "1 second", "0.3 seconds"."""
     return f"{seconds:g} second" + ("" if seconds == 1 else "s")
+
+
+def clause(text: str) -> str:
+    """``text`` (a server's message) to quote inside a sentence: without the full stops it ended with.
+
+    The sentence around it adds its own stop; the server's would make "truncate_stream.." of it.
+    """
+    return text.strip().rstrip(".").rstrip()
+
+
+def ended(text: str) -> str:
+    """``text`` ending with exactly one stop: its own "!", "?" or "…", else one full stop."""
+    text = clause(text)
+    return text if text.endswith(("!", "?", "…")) else text + "."
 
 
 def _is_legacy(path: str) -> bool:

@@ -15,10 +15,11 @@ the client reaches a sandbox over HTTP only.
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -232,3 +233,99 @@ def is_loopback_host(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+# --- which proxy carries a request --------------------------------------------------------
+# Sessions keep ``trust_env = False``, so requests reads nothing from the environment by itself (it
+# would read ``.netrc``, whose password silently replaces the Authorization header). The proxy
+# variables are read here instead, the way requests reads them, and checked against one rule.
+
+_PROXY_SCHEMES = ("http", "https")
+_SOCKS_SCHEMES = ("socks4", "socks4a", "socks5", "socks5h")
+
+
+@dataclass(frozen=True)
+class Proxy:
+    """A proxy from the environment: ``url`` as requests uses it (user:password included), and its ``source``."""
+
+    url: str = field(repr=False)
+    source: str
+
+    @property
+    def shown(self) -> str:
+        """``scheme://host[:port]``: never the user name or password a proxy URL may hold."""
+        parts = parse_url(self.url)
+        port = f":{parts.port}" if parts.port is not None else ""
+        return f"{parts.scheme}://{parts.host}{port}"
+
+    def describe(self) -> str:
+        return f"{self.shown} (from {self.source})"
+
+    def secrets(self) -> tuple[str, ...]:
+        """What of the proxy URL is a credential, for :func:`~helpers.masking.redact`."""
+        auth = parse_url(self.url).auth or ""
+        return tuple(part for part in (auth, auth.partition(":")[2]) if part)
+
+    def __repr__(self) -> str:
+        return f"Proxy({self.describe()!r})"
+
+
+def proxy_for(url: str, *, secret: bool = True) -> Proxy | None:
+    """The proxy a request to ``url`` goes through (None: straight there), or one sentence refusing it.
+
+    ``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY`` and ``NO_PROXY`` (lower case wins over upper case;
+    ``*``, domains, ``host:port`` and CIDR ranges) are read exactly as requests reads them. To an
+    https address any proxy is fine: requests opens a ``CONNECT`` tunnel, and the key travels inside
+    TLS to the API host. Over plain http the proxy would read the key: a target on this computer is
+    reached directly (a proxy elsewhere could not reach it anyway), and a secret key to another
+    computer is refused. The demo key, no secret, may pass a proxy to a class sandbox.
+    """
+    target = parse_url(url)
+    scheme = target.scheme or "https"
+    if scheme == "http" and is_loopback_host(target.host or ""):
+        return None
+    proxy = _environment_proxy(scheme, f"{scheme}://{target.netloc}")
+    if proxy is None:
+        return None
+    if scheme == "http" and secret:
+        raise TransportSecurityError(
+            f"Refusing to send your key to http://{target.host} through the proxy {proxy.describe()}: "
+            "over plain http the proxy would read it, so use an https:// address."
+        )
+    return proxy
+
+
+def _environment_proxy(scheme: str, origin: str) -> Proxy | None:
+    """The proxy the environment names for ``origin`` (NO_PROXY applied), checked to be usable."""
+    proxies = requests.utils.get_environ_proxies(origin, no_proxy=None)
+    kind = next((name for name in (scheme, "all") if proxies.get(name)), None)
+    if kind is None:
+        return None
+    source = _proxy_variable(kind, proxies[kind])
+    url = _proxy_url(proxies[kind])
+    if url is None:
+        raise TransportSecurityError(
+            f"The proxy in {source} cannot be used: write it as http://host:port (or unset {source})."
+        )
+    return Proxy(url, source)
+
+
+def _proxy_url(value: str) -> str | None:
+    """``value`` as requests will use it (``http://`` added when no scheme is given), or None when unusable."""
+    try:
+        url = requests.utils.prepend_scheme_if_needed(value.strip(), "http")
+        parts = parse_url(url)
+    except (LocationParseError, ValueError):
+        return None
+    return url if parts.host and parts.scheme in _usable_proxy_schemes() else None
+
+
+def _proxy_variable(kind: str, value: str) -> str:
+    """Which variable named the proxy: ``https_proxy`` before ``HTTPS_PROXY``, as urllib reads them."""
+    names = sorted((name for name in os.environ if name.lower() == f"{kind}_proxy"), key=lambda n: n != n.lower())
+    return next((name for name in names if os.environ[name] == value), "the system's proxy settings")
+
+
+def _usable_proxy_schemes() -> tuple[str, ...]:
+    """http and https proxies always; SOCKS ones only with PySocks (``pip install 'requests[socks]'``)."""
+    return _PROXY_SCHEMES + (_SOCKS_SCHEMES if importlib.util.find_spec("socks") else ())

@@ -1,17 +1,27 @@
-"""What several test modules share: the guide's requests, quick clients, loopback servers and keys.
+"""What several test modules share: the guide's requests, quick clients, loopback servers, keys and newman.
 
 The sandbox's own tests have their own support module (``sandbox_tests/support.py``)."""
 
 from __future__ import annotations
 
+import functools
 import json
+import os
+import select
+import shutil
 import socket
+import socketserver
+import subprocess
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from threading import Thread
 from typing import Self
 
+import pytest
+
 from helpers.client import PerplexityClient
 from helpers.connector import MAX_RESPONSE_BYTES
+from helpers.exports import as_json
 
 # --- the guide's requests, as plain HTTP sends them ----------------------------------------
 
@@ -127,3 +137,180 @@ class _EchoHandler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
         pass
+
+
+# --- a CONNECT proxy and a raw TCP target, on loopback --------------------------------------
+
+
+class LoopbackTcpServer(socketserver.ThreadingTCPServer):
+    """A TCP server on a free loopback port, served from daemon threads inside ``with``.
+
+    ``received`` holds, per connection, the bytes its handler recorded.
+    """
+
+    daemon_threads = True
+
+    def __init__(self, handler: type[socketserver.BaseRequestHandler]) -> None:
+        super().__init__(("127.0.0.1", 0), handler)
+        self.received: list[bytes] = []
+
+    @property
+    def port(self) -> int:
+        return self.server_address[1]
+
+    def __enter__(self) -> Self:
+        Thread(target=self.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
+        self.server_close()
+
+
+class TcpEcho(LoopbackTcpServer):
+    """Records the first bytes of each connection and echoes them back; it speaks no TLS.
+
+    An https client tunnelled to it fails its handshake, which is all a test of the tunnel needs,
+    and ``received`` shows whether anything readable (a key) arrived.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(_EchoBytes)
+
+
+class _EchoBytes(socketserver.BaseRequestHandler):
+    server: TcpEcho
+
+    def handle(self) -> None:
+        self.request.settimeout(5)
+        try:
+            data = self.request.recv(65536)
+            self.server.received.append(data)
+            self.request.sendall(data)
+        except OSError:
+            pass
+
+
+class ConnectProxy(LoopbackTcpServer):
+    """A tiny HTTP proxy that only tunnels: ``CONNECT host:port``, then bytes both ways.
+
+    ``received`` holds, per connection, what the client sent before the tunnel opened (the CONNECT
+    request and its headers, or a whole plain-http request, which is refused with 403): everything
+    a proxy can read. It tunnels only to this computer.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(_Tunnel)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def request_lines(self) -> list[str]:
+        """Method and target of each request, e.g. ``CONNECT 127.0.0.1:8443`` (the HTTP version left out)."""
+        return [head.split(b"\r\n", 1)[0].decode("latin-1").rsplit(" ", 1)[0] for head in self.received]
+
+
+class _Tunnel(socketserver.BaseRequestHandler):
+    server: ConnectProxy
+
+    def handle(self) -> None:
+        client: socket.socket = self.request
+        client.settimeout(5)
+        head = _read_head(client)
+        self.server.received.append(head)
+        method, target, *_ = [*head.split(b"\r\n", 1)[0].decode("latin-1").split(" "), "", ""]
+        host, _, port = target.rpartition(":")
+        if method != "CONNECT" or host not in ("127.0.0.1", "localhost") or not port.isdigit():
+            client.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            return
+        with socket.create_connection((host, int(port)), timeout=5) as upstream:
+            client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            _pipe(client, upstream)
+
+
+def _read_head(sock: socket.socket) -> bytes:
+    """The bytes up to the blank line that ends a request's headers (or all there is)."""
+    data = b""
+    while b"\r\n\r\n" not in data and len(data) < 65536:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def _pipe(one: socket.socket, other: socket.socket) -> None:
+    """Copy bytes both ways until either side closes."""
+    sockets = [one, other]
+    while True:
+        readable, _, _ = select.select(sockets, [], [], 5)
+        if not readable:
+            return
+        for sock in readable:
+            try:
+                data = sock.recv(65536)
+            except OSError:
+                return
+            if not data:
+                return
+            (other if sock is one else one).sendall(data)
+
+
+# --- newman, the Postman collection runner --------------------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+NEWMAN = ROOT / "node_modules" / ".bin" / "newman"
+NPM_TIMEOUT_SECONDS = 300
+
+
+def newman() -> Path:
+    """The newman of package-lock.json; installed with ``npm ci`` once when missing.
+
+    Where it cannot be installed (no npm, no network) the test skips with the reason, except in CI
+    (``CI`` set), where a skipped consumer test would hide a broken export: there it fails.
+    """
+    problem = _install_newman()
+    if problem:
+        if os.environ.get("CI"):
+            pytest.fail(f"newman is needed in CI: {problem}")
+        pytest.skip(f"newman is not installed: {problem} (`make test` installs it)")
+    return NEWMAN
+
+
+@functools.cache
+def _install_newman() -> str:
+    """Why newman is unavailable, or "" once it is there. Cached: ``npm ci`` is tried once per run."""
+    if NEWMAN.exists():
+        return ""
+    npm = shutil.which("npm")
+    if npm is None:
+        return "npm is not installed"
+    try:
+        done = subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=NPM_TIMEOUT_SECONDS,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return f"`npm ci` took longer than {NPM_TIMEOUT_SECONDS} seconds"
+    if done.returncode != 0 or not NEWMAN.exists():
+        return f"`npm ci` failed: {(done.stderr.strip().splitlines() or ['no message'])[-1]}"
+    return ""
+
+
+def run_newman(collection: dict, folder: Path, variables: dict[str, str]) -> dict:
+    """Run a collection with newman; return its JSON report (the run's part)."""
+    (folder / "collection.json").write_text(as_json(collection))
+    report = folder / "report.json"
+    command = [str(newman()), "run", str(folder / "collection.json"), "--reporters", "json"]
+    command += ["--reporter-json-export", str(report)]
+    for name, value in variables.items():
+        command += ["--env-var", f"{name}={value}"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    assert report.exists(), f"newman wrote no report: {done.stderr or done.stdout}"
+    return json.loads(report.read_text())["run"]

@@ -35,8 +35,7 @@ from helpers.curl_import import import_curl
 from helpers.errors import TutorialError
 from helpers.exports import as_json, to_curl, to_openapi, to_postman
 from helpers.widgets import connector_form
-from tests.support import EchoServer
-from tests.test_exports import run_newman
+from tests.support import EchoServer, run_newman
 
 KEY = "pplx-" + (string.ascii_letters + string.digits)[5:53]  # 48 alphanumerics
 SECRET = "s3cr3t-value-XYZ"  # not shaped like a key: only knowing it is a secret can hide it

@@ -26,10 +26,9 @@ from helpers.connector import (
 from helpers.exports import POSTMAN_SCHEMA, as_json, key_variable, to_curl, to_openapi, to_postman
 from helpers.masking import mask_key
 from perplexity_sandbox import Sandbox
-from tests.support import FAKE_KEY, OTHER_KEY, EchoServer
+from tests import support
+from tests.support import FAKE_KEY, OTHER_KEY, EchoServer, run_newman
 
-ROOT = Path(__file__).resolve().parent.parent
-NEWMAN = ROOT / "node_modules" / ".bin" / "newman"
 CUSTOM_HEADER = HeaderAuth(OTHER_KEY, "X-API-Key", "%s")
 ALL_AUTHS = [
     NoAuth(),
@@ -39,25 +38,6 @@ ALL_AUTHS = [
     BearerAuth(OTHER_KEY),
     BasicAuth("admin", "s3cret-pass"),
 ]
-
-
-def run_newman(collection: dict, folder: Path, variables: dict[str, str]) -> dict:
-    """Run a collection with newman; return its JSON report."""
-    assert NEWMAN.exists(), "newman is missing: run `make test` (it runs `npm ci`) first"
-    (folder / "collection.json").write_text(as_json(collection))
-    command = [
-        str(NEWMAN),
-        "run",
-        str(folder / "collection.json"),
-        "--reporters",
-        "json",
-        "--reporter-json-export",
-        str(folder / "report.json"),
-    ]
-    for name, value in variables.items():
-        command += ["--env-var", f"{name}={value}"]
-    subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
-    return json.loads((folder / "report.json").read_text())["run"]
 
 
 # --- curl -----------------------------------------------------------------------------------
@@ -127,6 +107,27 @@ def test_no_export_file_holds_a_secret(auth) -> None:
     text = as_json(to_postman(connector, agent_action())) + as_json(to_openapi(connector, agent_action()))
     for secret in (FAKE_KEY, OTHER_KEY, "s3cret-pass"):
         assert secret not in text
+
+
+@pytest.mark.parametrize(
+    ("npm", "reason"),
+    [(None, "npm is not installed"), (shutil.which("false"), "`npm ci` failed")],
+    ids=["no-npm", "npm-fails"],
+)
+@pytest.mark.parametrize("ci", ["", "true"], ids=["local", "ci"])
+def test_without_newman_the_test_skips_with_the_reason_or_fails_in_ci(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, npm: str | None, reason: str, ci: str
+) -> None:
+    monkeypatch.setattr(support, "NEWMAN", tmp_path / "node_modules" / ".bin" / "newman")
+    monkeypatch.setattr(support, "ROOT", tmp_path)  # a failing `npm ci` runs here, not in the checkout
+    monkeypatch.setattr(support.shutil, "which", lambda name: npm)
+    monkeypatch.setenv("CI", ci)
+    support._install_newman.cache_clear()
+    try:
+        with pytest.raises(pytest.fail.Exception if ci else pytest.skip.Exception, match=reason):
+            support.newman()
+    finally:
+        support._install_newman.cache_clear()
 
 
 def test_newman_runs_the_collection_against_the_sandbox(sandbox: Sandbox, tmp_path: Path) -> None:
