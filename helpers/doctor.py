@@ -24,8 +24,17 @@ from pathlib import Path
 from helpers import errors
 from helpers.client import CURRENT_MODEL, PerplexityClient, base_url_for
 from helpers.errors import InvalidKeyError, TutorialError
-from helpers.keys import KEY_VARIABLE, FoundKey, env_file_path, find_api_key, project_root, redact, validate_api_key
-from helpers.settings import BASE_URL_VARIABLE, MODE_VARIABLE, Settings, resolve_settings
+from helpers.keys import (
+    KEY_VARIABLE,
+    FoundKey,
+    env_file_path,
+    find_api_key,
+    key_file_status,
+    project_root,
+    redact,
+    validate_api_key,
+)
+from helpers.settings import BASE_URL_VARIABLE, MODE_VARIABLE, SANDBOX_DEMO_KEY, Settings, proxy_for, resolve_settings
 
 OK, NOTE, PROBLEM, SKIPPED = "ok", "note", "PROBLEM", "skipped"
 MIN_PYTHON = (3, 11)
@@ -64,12 +73,13 @@ def check_setup(call: bool = True) -> None:
 def run_checks(call: bool = True) -> list[Check]:
     """Every check, in order. ``call=False`` skips the one authenticated request."""
     env_file = env_file_path()
-    checks = [check_python(), check_packages(), check_env_file(env_file), check_git_ignore(env_file)]
+    checks = [check_python(), check_packages(), check_key_file(), check_env_file(env_file), check_git_ignore(env_file)]
     if env_file.is_file() and not os.access(env_file, os.R_OK):  # every key lookup would fail
         skipped = "not checked until the .env file can be read."
         return checks + [Check(name, SKIPPED, skipped) for name in ("Mode", "Key", "API host", "Key accepted")]
     settings_check, settings = check_settings()
     checks[2:2] = [settings_check, check_key(find_api_key())]
+    checks.append(check_proxy(settings))
     return checks + check_connection(settings, call)
 
 
@@ -102,7 +112,8 @@ def check_python(version: tuple[int, ...] = tuple(sys.version_info[:3])) -> Chec
         "Python",
         PROBLEM,
         f"{found} is too old: the tutorial needs Python 3.11 or newer.",
-        "Install Python 3.11 or newer, delete the .venv folder, then run `make lab` again.",
+        "Install Python 3.11, 3.12 or 3.13, delete the .venv folder and create it again with that Python "
+        "(`make lab`, or `pip install -r requirements.txt` in a new virtual environment).",
     )
 
 
@@ -125,7 +136,7 @@ def check_packages(requirements: list[str] | None = None) -> Check:
             "Packages",
             PROBLEM,
             "; ".join(wrong) + ".",
-            "Run `make lab` once, or `.venv/bin/python -m pip install -e .` in the project folder.",
+            "In the project folder, run `pip install -r requirements.txt` (or `make lab`).",
         )
     return Check("Packages", OK, ", ".join(found))
 
@@ -199,6 +210,11 @@ def _key_fix(found: FoundKey) -> str:
 # --- the .env file ------------------------------------------------------------------------
 
 
+def check_key_file() -> Check:
+    """Where the key file is and why: the project's .env, or the per-user one (no checkout, or a read-only one)."""
+    return Check("Key file", OK, key_file_status().removeprefix("Your key file is "))
+
+
 def check_env_file(path: Path) -> Check:
     """A ``.env`` holding a key must be readable by its owner only."""
     if not path.is_file():
@@ -265,6 +281,21 @@ def _first_line(text: str) -> str:
 
 
 # --- the API host and the key -------------------------------------------------------------
+
+
+def check_proxy(settings: Settings | None) -> Check:
+    """Which proxy carries the requests (HTTPS_PROXY, NO_PROXY...): the one the client will use, by its rule."""
+    if settings is None:
+        return Check("Proxy", SKIPPED, "not checked until the mode problem is fixed.")
+    url = settings.base_url or "http://127.0.0.1"  # no sandbox known: the doctor starts one on this computer
+    try:
+        proxy = proxy_for(url, secret=settings.api_key.reveal() != SANDBOX_DEMO_KEY)
+    except errors.TransportSecurityError as error:
+        return Check("Proxy", PROBLEM, str(error), "Write the proxy as http://host:port, or unset its variable.")
+    if proxy is None:
+        return Check("Proxy", OK, f"none; requests go straight to {settings.base_url or 'the built-in sandbox'}.")
+    how = "an encrypted tunnel: it never sees the key" if url.startswith("https:") else "plain http: demo key only"
+    return Check("Proxy", OK, f"{proxy.describe()}; requests to {url} pass through it in {how}.")
 
 
 def check_connection(settings: Settings | None, call: bool) -> list[Check]:

@@ -2,13 +2,20 @@
 
 Lookup order (first match wins):
 1. ``PERPLEXITY_API_KEY`` in the environment;
-2. ``PERPLEXITY_API_KEY`` in the project's ``.env`` file;
-3. ``PPLX_API_KEY`` (the older name) in the environment, then in ``.env``, with a hint to rename.
+2. the Colab secret ``PERPLEXITY_API_KEY`` (only inside Google Colab, where ``google.colab`` imports);
+3. ``PERPLEXITY_API_KEY`` in the key file (see below);
+4. ``PPLX_API_KEY`` (the older name) in the environment, then in the key file, with a hint to rename.
+
+The key file is the project's ``.env`` when the notebooks run from a checkout of this repository
+(found upward from the working directory). Where there is none (an installed package, Colab, a
+JupyterHub image) or the checkout is read-only (a shared course folder), it is ``.env`` in the
+user's own configuration folder (platformdirs), so a key is always per user and never inside
+``site-packages``. ``PERPLEXITY_ENV_FILE`` names another file instead (tests and recording).
 
 A key is a secret: it is only ever displayed through :func:`mask_key`, and any text that could
 hold it (a rendered request, a log line, an error) passes through :func:`redact` first;
-:func:`install_log_redaction` does that for every log record. A key is written only to the
-project's ``.env`` (mode 0600, atomically), or to a throw-away practice file for fake keys.
+:func:`install_log_redaction` does that for every log record. A key is written only to the key
+file (mode 0600 where the system has modes, atomically), or to a throw-away practice file for fake keys.
 """
 
 from __future__ import annotations
@@ -22,7 +29,9 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
+import platformdirs
 from dotenv import dotenv_values
 from dotenv.parser import parse_stream
 
@@ -34,6 +43,8 @@ KEY_VARIABLE = "PERPLEXITY_API_KEY"
 LEGACY_KEY_VARIABLE = "PPLX_API_KEY"
 ENV_FILE_VARIABLE = "PERPLEXITY_ENV_FILE"
 ENV_FILE_HEADER = "# Secrets for the Perplexity tutorial. Never commit this file.\n"
+# The folder name under the user's configuration folder (e.g. ~/.config/perplexity-tutorial on Linux).
+USER_CONFIG_NAME = "perplexity-tutorial"
 
 
 @dataclass(frozen=True)
@@ -52,79 +63,184 @@ class FoundKey:
         return mask_key(self.value)
 
 
-# --- where the project lives -------------------------------------------------------------
+# --- where the project and the key file live ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class KeyFile:
+    """Where the key file is, and one sentence saying why there (notebook 01 and the doctor show it)."""
+
+    path: Path
+    why: str
+
+
+def find_checkout(start: Path | None = None) -> Path | None:
+    """The checkout of this repository the notebooks run from, or None when there is none.
+
+    Searched upward from ``start`` (the working directory: notebooks run in their own folder), then
+    the folder above the ``helpers`` package, which is the checkout for an editable install. A
+    non-editable install puts ``helpers`` in ``site-packages``, which is never taken for a checkout.
+    """
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents, Path(__file__).resolve().parent.parent):
+        if (folder / "pyproject.toml").is_file() and (folder / "helpers").is_dir():
+            return folder
+    return None
 
 
 def project_root(start: Path | None = None) -> Path:
-    """The folder holding this project's ``pyproject.toml``, searched upward from ``start``.
+    """The checkout (see :func:`find_checkout`); without one, the folder that contains the ``helpers`` package."""
+    return find_checkout(start) or Path(__file__).resolve().parent.parent
 
-    Notebooks run with their own folder as working directory, so ``.env`` must be found
-    from there. Falls back to the folder that contains the ``helpers`` package.
+
+def user_key_file() -> Path:
+    """``.env`` in the user's own configuration folder: the key file wherever there is no writable checkout.
+
+    ``appauthor=False`` keeps the Windows path one level deep (``%LOCALAPPDATA%\\perplexity-tutorial``).
     """
-    here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        if (folder / "pyproject.toml").is_file() and (folder / "helpers").is_dir():
-            return folder
-    return Path(__file__).resolve().parent.parent
+    return platformdirs.user_config_path(USER_CONFIG_NAME, appauthor=False) / ".env"
+
+
+def key_file_location(start: Path | None = None) -> KeyFile:
+    """Where the key file is and why: the override, the checkout's ``.env``, or the per-user file."""
+    override = os.environ.get(ENV_FILE_VARIABLE, "").strip()
+    if override:
+        return KeyFile(Path(override).expanduser().resolve(), f"the file that {ENV_FILE_VARIABLE} names.")
+    checkout = find_checkout(start)
+    if checkout is None:
+        return KeyFile(
+            user_key_file(),
+            "no checkout of the tutorial was found here (an installed package, Colab or a hub), "
+            "so the key file lives in your own configuration folder.",
+        )
+    if not os.access(checkout, os.W_OK):
+        return KeyFile(
+            user_key_file(),
+            f"the course folder {checkout} is read-only (shared by the class), "
+            "so your key is kept in your own configuration folder instead.",
+        )
+    return KeyFile(checkout / ".env", "the project's own .env file, which git ignores.")
+
+
+def key_file_status(start: Path | None = None) -> str:
+    """One sentence: where the key file is and why (the override's path is left out: it changes per run)."""
+    location = key_file_location(start)
+    if os.environ.get(ENV_FILE_VARIABLE, "").strip():
+        return f"Your key file is {location.why}"
+    return f"Your key file is {location.path}: {location.why} Only you can read it."
 
 
 def env_file_path(root: Path | None = None) -> Path:
-    """Where the project's ``.env`` is (or would be).
+    """Where the key file is (or would be); with ``root``, that folder's ``.env``.
 
     ``PERPLEXITY_ENV_FILE`` names another file instead; the tests and the record command use it
     so that a developer's own key never changes what a notebook shows.
     """
-    override = os.environ.get(ENV_FILE_VARIABLE, "").strip()
-    if override and root is None:
-        return Path(override).expanduser().resolve()
-    return (root or project_root()) / ".env"
+    if root is not None:
+        return root / ".env"
+    return key_file_location().path
 
 
 # --- finding a key ----------------------------------------------------------------------
 
 
+class _Place(NamedTuple):
+    """One place a key may be: its value there (None: not set), the variable, and where (a file or a label)."""
+
+    value: str | None
+    variable: str
+    where: Path | str
+    hint: str = ""
+
+
+ENVIRONMENT, COLAB = "the environment", "Colab Secrets"
+
+
 def find_api_key(environ: dict[str, str] | None = None, env_file: Path | None = None) -> FoundKey | None:
     """Return the configured key and its source, or ``None`` when there is none."""
-    for value, variable, file in _key_candidates(environ, env_file):
-        if value and value.strip():
-            source = f"environment variable {variable}" if file is None else f"{file.name} file ({variable})"
-            hint = _rename_hint() if variable == LEGACY_KEY_VARIABLE else ""
-            return FoundKey(value=value.strip(), source=source, hint=hint)
+    for place in _key_candidates(environ, env_file):
+        if place.value and place.value.strip():
+            hint = _rename_hint() if place.variable == LEGACY_KEY_VARIABLE else ""
+            return FoundKey(value=place.value.strip(), source=_source(place), hint=hint)
     return None
+
+
+def _source(place: _Place) -> str:
+    """How a message names where a key came from ("Using the key ... from the <source>")."""
+    if place.where == ENVIRONMENT:
+        return f"environment variable {place.variable}"
+    if place.where == COLAB:
+        return f"Colab secret {place.variable}"
+    return f"{place.where.name} file ({place.variable})"
 
 
 def key_sources(environ: dict[str, str] | None = None, env_file: Path | None = None) -> str:
     """The places a key is looked up, in order, each with what it holds (masked) and which one is used."""
     lines, used = [], False
-    for number, (value, variable, file) in enumerate(_key_candidates(environ, env_file), start=1):
-        old = " (old name)" if variable == LEGACY_KEY_VARIABLE else ""
-        where = "the environment" if file is None else f"the {file.name} file"
-        state = "not set"
-        if value and value.strip():
-            state = mask_key(value.strip()) + ("  (not used: an earlier one wins)" if used else "  <- used")
+    for number, place in enumerate(_key_candidates(environ, env_file), start=1):
+        old = " (old name)" if place.variable == LEGACY_KEY_VARIABLE else ""
+        where = place.where if isinstance(place.where, str) else f"the {place.where.name} file"
+        state = f"not set. {place.hint}" if place.hint else "not set"
+        if place.value and place.value.strip():
+            state = mask_key(place.value.strip()) + ("  (not used: an earlier one wins)" if used else "  <- used")
             used = True
-        lines.append(f"{number}. {variable}{old} in {where}: {state}")
+        lines.append(f"{number}. {place.variable}{old} in {where}: {state}")
     return "\n".join(lines)
 
 
-def _key_candidates(environ: dict[str, str] | None, env_file: Path | None) -> list[tuple[str | None, str, Path | None]]:
-    """(value, variable, file or None for the environment) for each place a key may be, in lookup order."""
+def _key_candidates(environ: dict[str, str] | None, env_file: Path | None) -> list[_Place]:
+    """Each place a key may be, in lookup order.
+
+    Colab Secrets belong to this process's own environment: they are asked only when the lookup is
+    about it (``environ`` omitted, or ``os.environ`` itself), never for an explicit mapping, which
+    asks about the environment and file given and nothing else.
+    """
+    real = environ is None or environ is os.environ
     environ = os.environ if environ is None else environ
     env_file = env_file or env_file_path()
-    file_values = _read_env_file(env_file)
-    return [
-        (environ.get(KEY_VARIABLE), KEY_VARIABLE, None),
-        (file_values.get(KEY_VARIABLE), KEY_VARIABLE, env_file),
-        (environ.get(LEGACY_KEY_VARIABLE), LEGACY_KEY_VARIABLE, None),
-        (file_values.get(LEGACY_KEY_VARIABLE), LEGACY_KEY_VARIABLE, env_file),
+    file_values = read_env_file(env_file)
+    places = [_Place(environ.get(KEY_VARIABLE), KEY_VARIABLE, ENVIRONMENT)]
+    if real and (colab := colab_secret(KEY_VARIABLE)) is not None:
+        places.append(colab)
+    places += [
+        _Place(file_values.get(KEY_VARIABLE), KEY_VARIABLE, env_file),
+        _Place(environ.get(LEGACY_KEY_VARIABLE), LEGACY_KEY_VARIABLE, ENVIRONMENT),
+        _Place(file_values.get(LEGACY_KEY_VARIABLE), LEGACY_KEY_VARIABLE, env_file),
     ]
+    return places
+
+
+def colab_secret(name: str) -> _Place | None:
+    """The Colab secret ``name``, or None outside Colab (where ``google.colab`` does not import).
+
+    ``userdata.get`` raises when the secret is missing or this notebook may not read it: both mean
+    "no key here", with a hint that says how to add the secret or grant access.
+    """
+    try:
+        from google.colab import userdata
+    except ImportError:
+        return None
+    try:
+        return _Place(userdata.get(name), name, COLAB)
+    except Exception as error:  # any failure of Colab's own messaging means "no key here", never a crash
+        return _Place(None, name, COLAB, _colab_hint(type(error).__name__, name))
+
+
+def _colab_hint(error: str, name: str) -> str:
+    panel = "the Secrets panel (the key icon in Colab's left bar)"
+    if error == "SecretNotFoundError":
+        return f"To use your key in Colab, add a secret named {name} in {panel} and turn on its Notebook access."
+    if error == "NotebookAccessError":
+        return f"The Colab secret {name} exists, but this notebook may not read it: turn on Notebook access in {panel}."
+    return f"Colab Secrets could not be read ({error}), so they were skipped."
 
 
 def _rename_hint() -> str:
     return f"{LEGACY_KEY_VARIABLE} is the old name: rename it to {KEY_VARIABLE}."
 
 
-def _read_env_file(path: Path) -> dict[str, str]:
+def read_env_file(path: Path) -> dict[str, str]:
+    """The variables a key file sets (python-dotenv's reading); empty when there is no file."""
     if not path.is_file():
         return {}
     return {k: v for k, v in dotenv_values(path).items() if v is not None}
@@ -134,7 +250,11 @@ def key_status(environ: dict[str, str] | None = None, env_file: Path | None = No
     """One sentence: which key is configured (masked) and where it comes from."""
     found = find_api_key(environ, env_file)
     if found is None:
-        return "No API key is configured yet. That is fine: until you save one, the notebooks use the built-in sandbox."
+        hints = "".join(f" {p.hint}" for p in _key_candidates(environ, env_file) if p.hint)
+        return (
+            "No API key is configured yet. That is fine: until you save one, the notebooks use the built-in sandbox."
+            + hints
+        )
     hint = f" {found.hint}" if found.hint else ""
     try:
         validate_api_key(found.value)
@@ -242,7 +362,7 @@ _log_redaction_installed = False
 
 
 def save_api_key(raw: str, env_file: Path | None = None) -> tuple[FoundKey, str]:
-    """Validate ``raw`` and store it in the project's ``.env`` (mode 0600, atomic).
+    """Validate ``raw`` and store it in the key file (the project's ``.env`` or the per-user one; mode 0600, atomic).
 
     A key under the old name is replaced too. Every other byte of an existing ``.env`` is kept as
     editors wrote it: a UTF-8 BOM (Windows Notepad adds one), CRLF, LF, CR-only or mixed line
@@ -251,16 +371,26 @@ def save_api_key(raw: str, env_file: Path | None = None) -> tuple[FoundKey, str]
     Returns the stored key and a note.
     """
     key, note = validate_api_key(raw)
+    path = save_setting(KEY_VARIABLE, key, env_file, replaces=(LEGACY_KEY_VARIABLE,))
+    return FoundKey(value=key, source=f"{path.name} file ({KEY_VARIABLE})"), note
+
+
+def save_setting(variable: str, value: str, env_file: Path | None = None, *, replaces: tuple[str, ...] = ()) -> Path:
+    """Store ``variable=value`` last in the key file, instead of any earlier line for it (or for ``replaces``).
+
+    ``value`` must be one plain word or words (no quotes, ``#`` or line breaks): callers check it.
+    Every other byte of the file is kept, as :func:`save_api_key` describes. Returns the file's path.
+    """
     path = _checked_env_path(env_file)
     text = _read_exactly(path)
-    bom, rest, _ = _split_off_key(text, KEY_VARIABLE, LEGACY_KEY_VARIABLE)
+    bom, rest, _ = _split_off_key(text, variable, *replaces)
     eol = _line_ending(text)
     if not rest:
         rest = ENV_FILE_HEADER.replace("\n", eol)
     elif not rest.endswith(("\n", "\r")):
         rest += eol
-    _write_private(path, f"{bom}{rest}{KEY_VARIABLE}={key}{eol}")
-    return FoundKey(value=key, source=f"{path.name} file ({KEY_VARIABLE})"), note
+    _write_private(path, f"{bom}{rest}{variable}={value}{eol}")
+    return path
 
 
 def remove_api_key(env_file: Path | None = None) -> bool:
@@ -292,21 +422,31 @@ def is_practice_file(path: Path) -> bool:
 
 
 def key_file_label(path: Path) -> str:
-    """How messages name a key file, without a path that changes from run to run."""
-    return "the practice key file" if is_practice_file(path) else f"your {path.name} file"
+    """How messages name a key file: the per-user one with its path (it is not beside the notebooks).
+
+    The others without a path, which changes from run to run (practice files, the tests' override).
+    """
+    if is_practice_file(path):
+        return "the practice key file"
+    if path.resolve() == user_key_file().resolve():
+        return f"your key file {path}"
+    return f"your {path.name} file"
 
 
 _PRACTICE_FILES: set[Path] = set()
 
 
 def _checked_env_path(env_file: Path | None) -> Path:
-    """Only the configured key file, a ``.env`` beside a ``pyproject.toml``, or a practice file may hold a key."""
+    """Only the key file, a ``.env`` beside a ``pyproject.toml``, or a practice file may hold a key."""
     path = (env_file or env_file_path()).resolve()
-    if path == env_file_path() or is_practice_file(path):
+    if path == env_file_path().resolve() or is_practice_file(path):
         return path
     if path.name == ".env" and (path.parent / "pyproject.toml").is_file():
         return path
-    raise InvalidKeyError(f"Refusing to write a key to {path}: keys are saved only in the project's own .env file.")
+    raise InvalidKeyError(
+        f"Refusing to write a key to {path}: keys are saved only in the project's own .env file "
+        "or your per-user key file."
+    )
 
 
 def _read_exactly(path: Path) -> str:
@@ -351,7 +491,13 @@ def _write_private(path: Path, content: str) -> None:
     """Write ``content`` atomically to ``path``, readable by the owner only from the start.
 
     ``newline=""`` writes line endings exactly as given (text mode would turn LF into CRLF on Windows).
+    On Windows ``chmod`` only clears the read-only flag: the file is private there through the user's
+    own profile folder, and the write works the same.
     """
+    if (
+        path.resolve() == user_key_file().resolve()
+    ):  # the per-user folder may not exist yet; another missing one is an error
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".env.", suffix=".tmp")  # mkstemp is 0600
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:

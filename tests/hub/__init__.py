@@ -1,0 +1,1 @@
+"""What the slow tests share: the repository as git ships it, fresh virtual environments, and a JupyterHub."""
