@@ -12,13 +12,26 @@ nor the widgets: the names below that need them are imported on first use.
 
 from __future__ import annotations
 
+import sys
+
+# First, before anything that needs 3.11 (tomllib, typing.Self): on an older Python, one sentence
+# instead of a traceback from deep inside. Nothing above this line may need more than Python 3.8.
+if sys.version_info < (3, 11):  # noqa: UP036 - pip refuses 3.10, but a checkout can still be imported on it
+    _TOO_OLD = (
+        f"This tutorial needs Python 3.11 or newer, and this is Python {sys.version.split()[0]}: "
+        "install Python 3.11, 3.12 or 3.13 and create the virtual environment again with it."
+    )
+    if sys.argv[:1] == ["-m"]:  # `python -m helpers doctor`: the sentence alone, with no traceback
+        raise SystemExit(_TOO_OLD)
+    raise ImportError(_TOO_OLD)
+
 from importlib import import_module
 from typing import Any
 
 from helpers.client import GUIDE_QUESTION, GUIDE_SYSTEM, PerplexityClient, connect, explain_response
 from helpers.errors import PerplexityError, TutorialError
 from helpers.keys import explain_key, key_sources, key_status, mask_key, practice_key_file, redact
-from helpers.notebook import setup_notebook
+from helpers.notebook import practice_url, setup_notebook
 from helpers.settings import resolve_settings
 
 # Name -> module, for what needs IPython, ipywidgets, pystache or genson: loaded when first used.
@@ -31,7 +44,16 @@ _LAZY = {
     "remove_key_message": "helpers.widgets",
     "playground": "helpers.widgets",
     "connector_form": "helpers.widgets",
+    "learner_name_entry": "helpers.widgets",
+    "set_learner_name": "helpers.progress",
+    "check_exercise": "helpers.exercises",
+    "KEY_CANDIDATES": "helpers.exercises",
+    "key_file_status": "helpers.keys",
     "guide_connector": "helpers.connector",
+    "practice_action": "helpers.connector",
+    "Connector": "helpers.connector",
+    "HeaderAuth": "helpers.connector",
+    "BasicAuth": "helpers.connector",
     "guide_legacy_action": "helpers.connector",
     "agent_action": "helpers.connector",
     "build_request": "helpers.connector",
@@ -62,6 +84,7 @@ __all__ = [
     "practice_key_file",
     "redact",
     "resolve_settings",
+    "practice_url",
     "setup_notebook",
     *_LAZY,
 ]

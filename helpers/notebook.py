@@ -11,6 +11,7 @@ import os
 
 from helpers.errors import TutorialError, describe_failure
 from helpers.keys import install_log_redaction
+from helpers.progress import report_progress
 from helpers.settings import Settings, resolve_settings, use_local_sandbox
 
 SANDBOX_PORT_VARIABLE = "PERPLEXITY_SANDBOX_PORT"
@@ -44,6 +45,13 @@ def _sandbox_port() -> int:
     return int(text)
 
 
+def practice_url() -> str:
+    """The URL of this kernel's own sandbox, started if needed (also in live mode): the exercises test against it."""
+    from perplexity_sandbox import shared_sandbox  # only notebook setup starts a sandbox
+
+    return shared_sandbox(_sandbox_port()).url
+
+
 def install_friendly_errors() -> bool:
     """In IPython, show a :class:`TutorialError` as its message (plus details), not a traceback.
 
@@ -68,6 +76,7 @@ def friendly_lines(error: BaseException) -> list[str]:
 
 def _show_tutorial_error(shell, etype, error, tb, tb_offset=None) -> list[str]:
     lines = friendly_lines(error)
+    report_progress(error=str(error))  # the instructor's page shows the last error (class sandbox only)
     # IPython ignores what a custom handler returns, so show the lines the way IPython shows a
     # traceback: in a kernel that is the cell's error output, in a terminal it is printed.
     shell._showtraceback(etype, error, lines)

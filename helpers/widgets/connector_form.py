@@ -40,6 +40,7 @@ from helpers.connector import (
 )
 from helpers.connector_view import show_execution
 from helpers.curl_import import curl_secrets, import_curl
+from helpers.errors import ended
 from helpers.exports import as_json, to_curl, to_openapi, to_postman
 from helpers.masking import mask_key
 
@@ -115,6 +116,7 @@ class ConnectorForm:
                 f"The command's Base URL is {imported.connector.base_url}; the connector keeps "
                 f"{self.base_url.value or '(empty)'}."
             )
+        notes += [f"Note: {ended(note)}" for note in imported.notes]  # options accepted but not carried over, and why
         return self._say(" ".join(notes))
 
     def connector(self) -> Connector:

@@ -39,6 +39,7 @@ from helpers.display import (
 )
 from helpers.errors import InvalidRequestError, PerplexityError, describe_failure
 from helpers.keys import KEY_VARIABLE, redact
+from helpers.progress import report_progress
 from helpers.responses import AGENT_PRESETS, CURRENT_MODEL, AgentResponse, ChatCompletion
 
 # The sandbox's fault switches, part of its documented HTTP interface (docs/sandbox.md, "Faults"):
@@ -524,6 +525,10 @@ class Playground:
             self.send_button.disabled = False
         self._show_outcome(outcome)
         self._remember(request, values.question, outcome)
+        if outcome.ok:
+            report_progress(step="answer")  # only in a class sandbox, under the learner's chosen name
+        else:
+            report_progress(error=outcome.message)
         return outcome
 
     def _sender(self) -> PerplexityClient:
