@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import requests
 import urllib3
@@ -216,6 +216,45 @@ class PerplexityClient:
             error.partial_text = collector.text
             raise
         return collector.response
+
+    def retrieve_response(self, response_id: str) -> AgentResponse:
+        """``GET /v1/agent/{id}``: a stored run as it is now (``queued``, ``in_progress``, or finished)."""
+        return AgentResponse(self._request_json("GET", f"/v1/agent/{quote(response_id, safe='')}"))
+
+    def cancel_response(self, response_id: str) -> str:
+        """``POST /v1/responses/{id}/cancel``: stop a background run; returns the status the server acknowledged."""
+        return self._request_json("POST", f"/v1/responses/{quote(response_id, safe='')}/cancel").get("status", "")
+
+    def wait_for_response(
+        self,
+        response_id: str,
+        *,
+        poll_every: float = 0.5,
+        timeout: float = 300.0,
+        on_status: Callable[[str], None] | None = None,
+    ) -> AgentResponse:
+        """Poll a background run (``create_response(..., background=True)``) until it finishes.
+
+        ``on_status(status)`` is called when the status changes, so a notebook can say what is
+        happening. Raises :class:`errors.RunFailedError` for a failed or cancelled run, and
+        :class:`errors.APITimeoutError` when it is still running after ``timeout`` seconds.
+        """
+        deadline, seen = time.monotonic() + timeout, ""
+        while True:
+            run = self.retrieve_response(response_id)
+            if run.status != seen and on_status:
+                on_status(run.status)
+            seen = run.status
+            if run.status in ("failed", "cancelled"):
+                raise self._run_failed(run.status, run.raw.get("error"))
+            if run.status not in ("queued", "in_progress"):
+                return run
+            if time.monotonic() + poll_every > deadline:
+                raise errors.APITimeoutError(
+                    f"The background run is still {seen.replace('_', ' ')} after {errors.duration(timeout)}. "
+                    f"Ask again later with wait_for_response('{response_id}')."
+                )
+            time.sleep(poll_every)
 
     def list_models(self) -> list[str]:
         """``GET /v1/models``: the model ids the server offers."""

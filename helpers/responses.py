@@ -71,6 +71,11 @@ class AgentResponse(APIResponse):
     """An Agent API (``POST /v1/agent``) response."""
 
     @property
+    def id(self) -> str:
+        """The run's id: ``retrieve_response(id)`` reads a stored or background run again."""
+        return self.raw.get("id", "")
+
+    @property
     def status(self) -> str:
         return self.raw.get("status", "")
 

@@ -18,10 +18,13 @@ from threading import Thread
 from typing import Self
 
 import pytest
+import requests
 
 from helpers.client import PerplexityClient
 from helpers.connector import MAX_RESPONSE_BYTES
 from helpers.exports import as_json
+from helpers.settings import SANDBOX_DEMO_KEY
+from perplexity_sandbox import Sandbox
 
 # --- the guide's requests, as plain HTTP sends them ----------------------------------------
 
@@ -314,3 +317,34 @@ def run_newman(collection: dict, folder: Path, variables: dict[str, str]) -> dic
     done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
     assert report.exists(), f"newman wrote no report: {done.stderr or done.stdout}"
     return json.loads(report.read_text())["run"]
+
+
+# --- learners of a class sandbox ---------------------------------------------------------------
+
+CLASS_GUIDE = {"model": "perplexity/sonar", "input": "How many stars are there in our galaxy?"}
+CLASS_RETIRED = {"model": "mistral-7b-instruct", "messages": [{"role": "user", "content": "Hi"}]}
+
+
+def act_as(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    """Be the learner with this display name (what notebook 01's name box saves)."""
+    monkeypatch.setenv("PERPLEXITY_LEARNER_NAME", name)
+
+
+def _post_demo(sandbox: Sandbox, path: str, body: dict) -> requests.Response:
+    headers = {"Authorization": f"Bearer {SANDBOX_DEMO_KEY}"}
+    return requests.post(sandbox.url_for(path), headers=headers, json=body, timeout=5)
+
+
+def play_three_learners(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ada finishes everything, Grace answers then hits an error, Linus only hits an error."""
+    import helpers
+
+    act_as(monkeypatch, "Ada")
+    helpers.explain_response(_post_demo(sandbox, "/v1/agent", CLASS_GUIDE))
+    helpers.run_test(helpers.guide_connector(SANDBOX_DEMO_KEY), helpers.agent_action(), send_to=sandbox.url)
+    helpers.check_exercise("01.1", letter="B")
+    act_as(monkeypatch, "Grace")
+    helpers.explain_response(_post_demo(sandbox, "/v1/agent", CLASS_GUIDE))
+    helpers.explain_response(_post_demo(sandbox, "/chat/completions", CLASS_RETIRED))
+    act_as(monkeypatch, "Linus")
+    helpers.explain_response(_post_demo(sandbox, "/chat/completions", CLASS_RETIRED))

@@ -13,7 +13,7 @@ import ipywidgets as widgets
 import pytest
 
 from helpers.client import GUIDE_MODEL, GUIDE_QUESTION, GUIDE_SYSTEM, PerplexityClient
-from helpers.errors import InvalidRequestError
+from helpers.errors import InvalidRequestError, RunFailedError
 from helpers.widgets.playground import (
     HISTORY_LENGTH,
     EditorValues,
@@ -325,3 +325,23 @@ def test_a_failure_never_shows_the_clients_key_even_when_short() -> None:
         request = request_from_values(EditorValues(default_choice(model_choices(client)[0])))
         outcome = send_request(client, request)
     assert not outcome.ok and short_key not in outcome.message + outcome.detail
+
+
+def test_a_background_run_is_started_then_polled_until_it_finishes(pg: Playground) -> None:
+    statuses: list[str] = []
+    pg._on_status = lambda status: statuses.append(status)  # record what the status line shows
+    pg.background.value = True
+    pg.question.value = "What is the capital of France?"
+    outcome = pg.send()
+    assert outcome is not None and outcome.ok and "Paris" in outcome.answer.text
+    assert statuses[0] == "queued" and statuses[-1] == "completed" and "in_progress" in statuses
+
+
+def test_the_client_waits_for_a_background_run_and_says_when_it_was_cancelled(
+    sandbox_client: PerplexityClient,
+) -> None:
+    started = sandbox_client.create_response("A question to cancel?", background=True)
+    assert started.status == "queued" and sandbox_client.retrieve_response(started.id).id == started.id
+    assert sandbox_client.cancel_response(started.id) == "cancelling"
+    with pytest.raises(RunFailedError, match="cancelled"):
+        sandbox_client.wait_for_response(started.id, poll_every=0.05)

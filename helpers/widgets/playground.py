@@ -314,12 +314,24 @@ class Outcome:
 
 
 def send_request(
-    client: PerplexityClient, request: ApiRequest, on_delta: Callable[[str], None] | None = None
+    client: PerplexityClient,
+    request: ApiRequest,
+    on_delta: Callable[[str], None] | None = None,
+    *,
+    background: bool = False,
+    on_status: Callable[[str], None] | None = None,
 ) -> Outcome:
-    """Send with streaming, calling ``on_delta`` as text arrives. Never raises: failures become an Outcome."""
+    """Send with streaming, calling ``on_delta`` as text arrives. Never raises: failures become an Outcome.
+
+    ``background=True`` (Agent API only) starts a background run instead, then polls it until it
+    finishes, calling ``on_status`` with each new status (``queued``, ``in_progress``, ...).
+    """
     try:
         if request.endpoint == "legacy":
             answer = client.stream_chat_completion(on_delta=on_delta, **request.arguments)
+        elif background:
+            started = client.create_response(background=True, **request.arguments)
+            answer = client.wait_for_response(started.id, poll_every=0.2, on_status=on_status)
         else:
             answer = client.stream_answer(on_delta=on_delta, **request.arguments)
     except Exception as error:  # any failure, ours or not, becomes a sentence (never a traceback)
@@ -446,6 +458,8 @@ class Playground:
             description="Simulate",
             layout=widgets.Layout(display=None if sandbox else "none"),
         )
+        # A background run (Agent API): Send starts it, then polls until it finishes.
+        self.background = widgets.Checkbox(value=False, description="Background run", indent=False)
         self.send_button = widgets.Button(description="Send", button_style="primary", icon="paper-plane")
         self.view = widgets.ToggleButtons(options=["hide request", "curl", "JSON"], value="hide request")
         self.models_note = widgets.HTML(f"<small>{escape(models_note)}</small>")
@@ -476,7 +490,7 @@ class Playground:
             self.view,
             self.request_view,
             self.estimate,
-            widgets.HBox([self.send_button, self.simulate]),
+            widgets.HBox([self.send_button, self.background, self.simulate]),
             self.status,
             self.details,
             self.answer,
@@ -520,7 +534,8 @@ class Playground:
         self.send_button.disabled = True
         try:
             with self._sender() as sender:
-                outcome = send_request(sender, request, on_delta)
+                background = self.background.value and request.endpoint == "agent"
+                outcome = send_request(sender, request, on_delta, background=background, on_status=self._on_status)
         finally:
             self.send_button.disabled = False
         self._show_outcome(outcome)
@@ -534,6 +549,9 @@ class Playground:
     def _sender(self) -> PerplexityClient:
         headers, changes = SIMULATIONS[self.simulate.value]
         return self.client.with_options(headers=headers, on_retry=self._on_retry, **changes)
+
+    def _on_status(self, status: str) -> None:
+        self.status.value = escape(f"Background run: {status.replace('_', ' ')}...")
 
     def _on_retry(self, number: int, wait: float, error: PerplexityError) -> None:
         self.status.value = escape(
