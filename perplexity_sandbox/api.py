@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import threading
 import time
 import uuid
 from collections.abc import Mapping
@@ -88,6 +89,40 @@ def agent(body: Any, fail: bool = False, runs: RunStore | None = None) -> Reply:
     ``store: false`` the run is kept in ``runs`` (:data:`DEFAULT_RUNS` if None) for :func:`retrieve_run`;
     a ``background: true`` run answers ``queued`` at once and finishes later (see :mod:`perplexity_sandbox.runs`).
     """
+    rendered = _render_agent(body, fail)
+    if isinstance(rendered, Reply):
+        return rendered
+    request, response, events = rendered
+    if request.store:
+        _store(runs).add(response, background=request.background)
+    if request.background:
+        return Reply(200, pending_view(response, QUEUED))
+    if request.stream:
+        return Reply(200, content_type="text/event-stream", events=events)
+    return Reply(200, response)
+
+
+# A class presses Send together, mostly with the same request: identical requests within the same
+# second (``created_at`` counts seconds) share one rendered answer instead of each building it again.
+_RENDERED: dict[str, tuple[AgentRequest, dict, list[bytes] | None]] = {}
+_RENDERED_SECOND = [0]
+_RENDERED_LOCK = threading.Lock()
+MAX_RENDERED = 256
+
+
+def _render_agent(body: Any, fail: bool) -> Reply | tuple[AgentRequest, dict, list[bytes] | None]:
+    """The validated request, the response and (for a stream) its SSE frames, or the 400 reply."""
+    try:
+        key = json.dumps([body, fail], sort_keys=True, separators=(",", ":"))
+    except (TypeError, ValueError):
+        key = None
+    now = int(time.time())
+    with _RENDERED_LOCK:
+        if _RENDERED_SECOND[0] != now:
+            _RENDERED.clear()
+            _RENDERED_SECOND[0] = now
+        if key is not None and key in _RENDERED:
+            return _RENDERED[key]
     try:
         request = validate_agent(body)
     except RejectedRequestError as rejected:
@@ -95,13 +130,11 @@ def agent(body: Any, fail: bool = False, runs: RunStore | None = None) -> Reply:
     response = _agent_response(body, request)
     if fail:
         response = failed_run(response)
-    if request.store:
-        _store(runs).add(response, background=request.background)
-    if request.background:
-        return Reply(200, pending_view(response, QUEUED))
-    if request.stream:
-        return Reply(200, content_type="text/event-stream", events=agent_events(response))
-    return Reply(200, response)
+    rendered = (request, response, agent_events(response) if request.stream else None)
+    with _RENDERED_LOCK:
+        if key is not None and len(_RENDERED) < MAX_RENDERED:
+            _RENDERED[key] = rendered
+    return rendered
 
 
 def retrieve_run(run_id: str, runs: RunStore | None = None) -> Reply:

@@ -285,3 +285,17 @@ def test_the_store_is_safe_across_threads() -> None:
 def test_a_store_needs_room_for_one_run() -> None:
     with pytest.raises(ValueError, match="max_runs"):
         RunStore(max_runs=0)
+
+
+def test_identical_requests_in_the_same_second_share_one_rendered_answer(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(api, "_RENDERED", {})
+    monkeypatch.setattr(api.time, "time", lambda: 1_800_000_000.0)  # one second for the whole test
+    built = []
+    real = api._agent_response
+    monkeypatch.setattr(api, "_agent_response", lambda *args: built.append(1) or real(*args))
+    body = {"model": "perplexity/sonar", "input": "What is the capital of France?", "stream": True}
+    first, second = api.agent(body, runs=RunStore()), api.agent(dict(body), runs=RunStore())
+    assert first.events == second.events and len(built) == 1
+    api.agent({**body, "input": "Another question?"}, runs=RunStore())
+    assert len(built) == 2  # a different request is built afresh
+    assert len(api._RENDERED) <= api.MAX_RENDERED
