@@ -61,7 +61,19 @@ def unused_url() -> str:
 # --- loopback servers -----------------------------------------------------------------------
 
 
-class LoopbackServer(ThreadingHTTPServer):
+class ServedInThread:
+    """``with server:`` serves from a daemon thread, and shuts down and closes the socket on leaving."""
+
+    def __enter__(self) -> Self:
+        Thread(target=self.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
+        self.server_close()
+
+
+class LoopbackServer(ServedInThread, ThreadingHTTPServer):
     """An HTTP server on a free loopback port, served from a daemon thread inside ``with``.
 
     Subclasses keep their state as attributes; their handler reaches it through ``self.server``.
@@ -73,14 +85,6 @@ class LoopbackServer(ThreadingHTTPServer):
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}"
-
-    def __enter__(self) -> Self:
-        Thread(target=self.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.shutdown()
-        self.server_close()
 
 
 class CannedServer(LoopbackServer):
@@ -145,7 +149,7 @@ class _EchoHandler(BaseHTTPRequestHandler):
 # --- a CONNECT proxy and a raw TCP target, on loopback --------------------------------------
 
 
-class LoopbackTcpServer(socketserver.ThreadingTCPServer):
+class LoopbackTcpServer(ServedInThread, socketserver.ThreadingTCPServer):
     """A TCP server on a free loopback port, served from daemon threads inside ``with``.
 
     ``received`` holds, per connection, the bytes its handler recorded.
@@ -160,14 +164,6 @@ class LoopbackTcpServer(socketserver.ThreadingTCPServer):
     @property
     def port(self) -> int:
         return self.server_address[1]
-
-    def __enter__(self) -> Self:
-        Thread(target=self.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.shutdown()
-        self.server_close()
 
 
 class TcpEcho(LoopbackTcpServer):
