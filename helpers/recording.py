@@ -3,13 +3,22 @@
 The outputs committed with the notebooks come from here, never from hand edits, so that nbval
 compares them with a fresh run. The run is isolated from the developer's own set-up: no key in
 the environment, an empty key file, sandbox mode, and the built-in sandbox.
+
+A recording is portable: it holds nothing that depends on the recorder's Python or package
+versions, operating system, clock or paths, so recording on any supported Python gives the same
+bytes. What would vary is written in a canonical form: the nbval masks (the text nbval ignores
+when it compares) are applied to the outputs, the notebook names the oldest supported Python, the
+streams a cell printed are one output per stream whatever the kernel's flush timing, and the file
+always has ``\n`` line endings.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import sys
 import tempfile
+import tomllib
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,6 +29,14 @@ from typing import Any
 RECORD_SANDBOX_PORT = "8719"
 ISOLATED_ENV = {"PERPLEXITY_MODE": "sandbox"}
 CLEARED_ENV = ("PERPLEXITY_API_KEY", "PPLX_API_KEY", "PERPLEXITY_BASE_URL")
+# The nbval masks, relative to the project root; pyproject.toml gives nbval the same file.
+MASKS_FILE = Path("tests") / "nbval_sanitize.cfg"
+# Output fields nbval leaves unmasked when it compares (nbval.plugin's sanitize_outputs): so does recording.
+UNMASKED_FIELDS = frozenset({"metadata", "traceback", "text/latex", "prompt_number", "output_type", "name"})
+RERECORD_ADVICE = (
+    "The notebooks' outputs changed: if that is what you meant, run `make record` "
+    "(or `python -m helpers record`) and review the diff of notebooks/ before committing it."
+)
 
 
 @contextmanager
@@ -59,6 +76,8 @@ def execute_notebook(path: Path, timeout: int = 120, store_widget_state: bool = 
         timeout=timeout,
         kernel_name="python3",
         record_timing=False,
+        # ipykernel sends printed text in chunks as its flush timer fires: one output per stream instead.
+        coalesce_streams=True,
         store_widget_state=store_widget_state,
         resources={"metadata": {"path": str(path.parent)}},
     )
@@ -66,11 +85,22 @@ def execute_notebook(path: Path, timeout: int = 120, store_widget_state: bool = 
     return notebook
 
 
-def record(paths: list[Path]) -> list[Path]:
-    """Execute and save each notebook; returns the paths written."""
+def record(paths: list[Path], root: Path | None = None) -> list[Path]:
+    """Execute and save each notebook in its canonical form; returns the paths written.
+
+    ``root`` is the checkout whose masks and supported Python apply (by default the one found from
+    the working directory, as ``python -m helpers record`` finds the notebooks).
+    """
     import nbformat
     from nbclient.exceptions import CellExecutionError
 
+    from helpers.keys import project_root
+
+    try:
+        canonical = Canonical.of_project(root or project_root())
+    except FileNotFoundError as missing:
+        print(f"Recording needs {missing.filename}: run it from a checkout of the repository.", file=sys.stderr)
+        return []
     written = []
     with isolated_environment(extra={"PERPLEXITY_SANDBOX_PORT": RECORD_SANDBOX_PORT}):
         for path in paths:
@@ -79,10 +109,69 @@ def record(paths: list[Path]) -> list[Path]:
             except CellExecutionError as error:
                 print(f"Recording stopped: {path} failed and was not saved.\n{error}", file=sys.stderr)
                 return written
-            nbformat.write(stable_widget_ids(notebook, path.name), path)
+            notebook = canonical.apply(stable_widget_ids(notebook, path.name))
+            # newline="\n": the same bytes on Windows, where text mode would write "\r\n".
+            text = nbformat.writes(notebook)
+            path.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8", newline="\n")
             written.append(path)
             print(f"recorded {path}")
     return written
+
+
+class Canonical:
+    """What a recording writes instead of what depends on the machine that recorded it."""
+
+    def __init__(self, masks: list[tuple[str, str]], python_version: str) -> None:
+        self.masks = [(re.compile(pattern), replacement) for pattern, replacement in masks]
+        self.python_version = python_version
+
+    @classmethod
+    def of_project(cls, root: Path) -> Canonical:
+        """The project's nbval masks and the oldest Python its ``requires-python`` accepts."""
+        masks = read_masks((root / MASKS_FILE).read_text(encoding="utf-8"))
+        with (root / "pyproject.toml").open("rb") as file:
+            requires = tomllib.load(file)["project"]["requires-python"]
+        return cls(masks, oldest_python(requires))
+
+    def text(self, text: str) -> str:
+        """``text`` with every mask applied, in the file's order, as nbval applies them."""
+        for pattern, replacement in self.masks:
+            text = pattern.sub(replacement, text)
+        return text
+
+    def apply(self, notebook: Any) -> Any:
+        """Mask every output as nbval would, and name the oldest supported Python in the metadata."""
+        language = notebook.metadata.get("language_info")
+        if language is not None and "version" in language:
+            language["version"] = self.python_version
+        for cell in notebook.cells:
+            for output in cell.get("outputs", []):
+                self._mask_output(output)
+        return notebook
+
+    def _mask_output(self, output: dict[str, Any]) -> None:
+        for field, value in output.items():
+            if field in UNMASKED_FIELDS:
+                continue
+            if field == "data":
+                for kind, content in value.items():
+                    if kind not in UNMASKED_FIELDS and isinstance(content, str):
+                        value[kind] = self.text(content)
+            elif isinstance(value, str):
+                output[field] = self.text(value)
+
+
+def read_masks(text: str) -> list[tuple[str, str]]:
+    """The ``regex:``/``replace:`` pairs of an nbval sanitize file, read as nbval reads them."""
+    return re.findall(r"^regex: (.*)$\n^replace: (.*)$", text, flags=re.MULTILINE)
+
+
+def oldest_python(requires_python: str) -> str:
+    """``">=3.11"`` gives ``"3.11"``: the version a recorded notebook names, whichever Python recorded it."""
+    found = re.search(r">=\s*(\d+\.\d+)", requires_python)
+    if found is None:
+        raise ValueError(f"requires-python {requires_python!r} names no lowest version (such as >=3.11)")
+    return found.group(1)
 
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"

@@ -1,21 +1,34 @@
 """Python versions: 3.11, 3.12 and 3.13 run every notebook; 3.10 is told, in one sentence, that 3.11+ is needed.
 
-3.11 is the development environment's own (tests/test_plain_pip.py); 3.12 and 3.13 each get a fresh
-virtual environment set up the plain pip way. Interpreters come from pyenv (``$PYENV_ROOT``, by default
-``~/.pyenv``) or from ``PATH``; where one is missing, its test is skipped and says so.
+3.11 is the development environment's own (tests/test_plain_pip.py, tests/test_recording.py); 3.12 and
+3.13 each get a fresh virtual environment set up the plain pip way, plus pytest and nbval as the
+README's plain `pytest --nbval notebooks` asks. There nbval passes on the committed notebooks, and
+recording them writes the committed bytes: a recording is the same whichever supported Python made it.
+Interpreters come from pyenv (``$PYENV_ROOT``, by default ``~/.pyenv``) or from ``PATH``; where one is
+missing, its test is skipped and says so.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.hub.course import ROOT, clean_environment
-from tests.test_plain_pip import run_every_notebook_after_plain_pip
+from helpers.recording import notebook_paths
+from tests.hub.course import (
+    PIP_TIMEOUT,
+    ROOT,
+    RUN_TIMEOUT,
+    clean_environment,
+    copy_repository,
+    plain_pip_environment,
+    run,
+)
+from tests.test_recording import differences, explain
 
 SENTENCE_START = "This tutorial needs Python 3.11 or newer, and this is Python 3.10."
 
@@ -36,13 +49,32 @@ def require(version: str) -> str:
     return python
 
 
+def nbval_requirements() -> list[str]:
+    """pytest and nbval as requirements-dev.txt pins them: what a plain nbval run adds to requirements.txt."""
+    lines = (ROOT / "requirements-dev.txt").read_text().splitlines()
+    found = [line.split("#")[0].strip() for line in lines if re.match(r"(pytest|nbval)\s*[~=<>!]", line)]
+    assert len(found) == 2, f"requirements-dev.txt should pin pytest and nbval: {found}"
+    return found
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("version", ["3.12", "3.13"])
-def test_every_notebook_runs_on(version: str, tmp_path: Path) -> None:
-    python = require(version)
-    bin_dir = run_every_notebook_after_plain_pip(python, tmp_path)
-    shown = subprocess.run([str(bin_dir / "python"), "--version"], capture_output=True, text=True, check=True)
-    assert shown.stdout.startswith(f"Python {version}.")
+def test_nbval_passes_and_recording_writes_the_committed_bytes_on(version: str, tmp_path: Path) -> None:
+    project = copy_repository(tmp_path / "perplexity-onboarding-notebooks")
+    env = clean_environment(tmp_path / "home")
+    bin_dir = plain_pip_environment(require(version), project, tmp_path / "venv", env)
+    python = str(bin_dir / "python")
+    assert run([python, "--version"], project, env, 60).stdout.startswith(f"Python {version}.")
+    run([python, "-m", "pip", "install", "--quiet", *nbval_requirements()], project, env, PIP_TIMEOUT)
+    run([python, "-m", "pytest", "--nbval", "notebooks", "-q"], project, env, RUN_TIMEOUT)
+    run([python, "-m", "helpers", "record"], project, env, RUN_TIMEOUT)
+    changed = {}
+    for path in notebook_paths(ROOT / "notebooks"):
+        committed = path.read_bytes().decode("utf-8")
+        fresh = (project / "notebooks" / path.name).read_bytes().decode("utf-8")
+        if fresh != committed:
+            changed[path.name] = differences(committed, fresh)
+    assert not changed, f"Recording on Python {version} differs from the committed notebooks:\n{explain(changed)}"
 
 
 def on_python_310(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
