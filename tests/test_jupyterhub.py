@@ -135,15 +135,35 @@ def test_five_learners_pull_the_course_and_run_every_notebook(
 # --- Zero to JupyterHub: deploy/z2jh/config.yaml against the chart's own values schema ---------------
 
 
-def chart_folder() -> Path | None:
-    """The chart's ``values.schema.yaml`` and ``values.yaml`` (jupyterhub/ in jupyterhub/zero-to-jupyterhub-k8s).
+# The chart's files, from the jupyterhub/ folder of jupyterhub/zero-to-jupyterhub-k8s at the pinned commit.
+CHART_FILES = ("values.schema.yaml", "values.yaml")
+# This project's own machines and CI keep a copy beside the checkout (its README names the commit).
+SHARED_CHART = ROOT.parent / "shared" / "z2jh"
 
-    Looked for in ``Z2JH_CHART_DIR`` (that folder of a checkout), ``tests/data/z2jh`` and ``../shared/z2jh``.
+
+def chart_folder() -> Path:
+    """The folder with the chart's ``values.schema.yaml`` and ``values.yaml``, or the test skips or fails.
+
+    ``Z2JH_CHART_DIR`` when set (the shipped workflow checks the chart out and sets it), else
+    ``../shared/z2jh``. Where one of them is meant to be there (the variable is set, ``../shared`` exists,
+    or ``CI`` is set) a missing file fails the test, since a skip would hide a check that no longer runs;
+    only on a machine with neither does it skip, and says why.
     """
-    for folder in (os.environ.get("Z2JH_CHART_DIR"), ROOT / "tests/data/z2jh", ROOT.parent / "shared/z2jh"):
-        if folder and (Path(folder) / "values.schema.yaml").is_file() and (Path(folder) / "values.yaml").is_file():
-            return Path(folder)
-    return None
+    configured = os.environ.get("Z2JH_CHART_DIR", "").strip()
+    folder = Path(configured) if configured else SHARED_CHART
+    missing = [name for name in CHART_FILES if not (folder / name).is_file()]
+    if not missing:
+        return folder
+    if configured or SHARED_CHART.parent.is_dir() or os.environ.get("CI"):
+        source = "Z2JH_CHART_DIR" if configured else "../shared/z2jh"
+        pytest.fail(f"{' and '.join(missing)} missing from {folder} ({source}): {WHERE_THE_CHART_COMES_FROM}")
+    pytest.skip(f"the Zero to JupyterHub chart is not here: {WHERE_THE_CHART_COMES_FROM}")
+
+
+WHERE_THE_CHART_COMES_FROM = (
+    "set Z2JH_CHART_DIR to the jupyterhub/ folder of a zero-to-jupyterhub-k8s checkout at the commit that "
+    ".github/workflows/notebooks.yml pins, as that workflow does"
+)
 
 
 def helm_merge(defaults: object, overrides: object) -> object:
@@ -166,11 +186,6 @@ def check_values(config: dict, tmp_path: Path) -> subprocess.CompletedProcess:
     (that also drops the descriptions, which no validation reads).
     """
     chart = chart_folder()
-    if chart is None:
-        pytest.skip(
-            "the chart's values.schema.yaml and values.yaml are not here: set Z2JH_CHART_DIR to the jupyterhub/ "
-            "folder of a zero-to-jupyterhub-k8s checkout (or put both files in ../shared/z2jh)"
-        )
     schema = yaml.safe_load((chart / "values.schema.yaml").read_text())
     values = helm_merge(yaml.safe_load((chart / "values.yaml").read_text()), config)
     (tmp_path / "values.schema.json").write_text(json.dumps(schema))
@@ -229,3 +244,46 @@ def test_the_hub_settings_in_the_z2jh_config_are_real_jupyterhub_settings() -> N
         assert set(values) <= set(classes[section].class_trait_names(config=True)), section
     assert settings["JupyterHub"]["authenticator_class"] == "shared-password"
     SharedPasswordAuthenticator(config=Config(settings))  # raises on a password shorter than it accepts
+
+
+@pytest.fixture
+def chart_places(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No chart anywhere yet: no Z2JH_CHART_DIR, no CI, and ../shared/z2jh moved into ``tmp_path``."""
+    monkeypatch.delenv("Z2JH_CHART_DIR", raising=False)
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.setattr(sys.modules[__name__], "SHARED_CHART", tmp_path / "shared" / "z2jh")
+    return tmp_path
+
+
+def put_chart(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in CHART_FILES:
+        (folder / name).write_text("{}\n")
+    return folder
+
+
+def test_without_the_chart_or_shared_the_schema_check_skips_with_the_reason(chart_places: Path) -> None:
+    with pytest.raises(pytest.skip.Exception, match="set Z2JH_CHART_DIR"):
+        chart_folder()
+
+
+def test_in_ci_or_beside_shared_a_missing_chart_fails(chart_places: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match=r"values\.schema\.yaml and values\.yaml missing"):
+        chart_folder()
+    monkeypatch.delenv("CI")
+    (chart_places / "shared").mkdir()
+    with pytest.raises(pytest.fail.Exception, match=r"missing from .*\(\.\./shared/z2jh\)"):
+        chart_folder()
+    put_chart(chart_places / "shared" / "z2jh")
+    assert chart_folder() == chart_places / "shared" / "z2jh"
+
+
+def test_z2jh_chart_dir_comes_first_and_must_hold_both_files(
+    chart_places: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    put_chart(chart_places / "shared" / "z2jh")
+    monkeypatch.setenv("Z2JH_CHART_DIR", str(chart_places / "checkout" / "jupyterhub"))
+    with pytest.raises(pytest.fail.Exception, match=r"\(Z2JH_CHART_DIR\)"):
+        chart_folder()
+    assert put_chart(chart_places / "checkout" / "jupyterhub") == chart_folder()
