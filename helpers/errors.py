@@ -46,6 +46,12 @@ class InvalidKeyError(TutorialError, ValueError):
     summary = "key not usable"
 
 
+class KeyFileError(TutorialError):
+    """The key file cannot be changed safely (it was left as it was)."""
+
+    summary = "key file unchanged"
+
+
 class PerplexityError(TutorialError):
     """The API (or the way to it) did not give a usable answer."""
 

@@ -8,14 +8,21 @@ Lookup order (first match wins):
 
 The key file is the project's ``.env`` when the notebooks run from a checkout of this repository
 (found upward from the working directory). Where there is none (an installed package, Colab, a
-JupyterHub image) or the checkout is read-only (a shared course folder), it is ``.env`` in the
-user's own configuration folder (platformdirs), so a key is always per user and never inside
-``site-packages``. ``PERPLEXITY_ENV_FILE`` names another file instead (tests and recording).
+JupyterHub image), or the checkout is read-only or writable by other users (a shared course
+folder), it is ``.env`` in the user's own configuration folder (platformdirs), so a key is always
+per user and never inside ``site-packages``. ``PERPLEXITY_ENV_FILE`` names another file instead
+(tests and recording).
 
 A key is a secret: it is only ever displayed through :func:`mask_key`, and any text that could
 hold it (a rendered request, a log line, an error) passes through :func:`redact` first;
 :func:`install_log_redaction` does that for every log record. A key is written only to the key
 file (mode 0600 where the system has modes, atomically), or to a throw-away practice file for fake keys.
+Where a key may be refused or a write may fail, it is held as a :class:`~helpers.masking.Secret`:
+``%xmode Verbose`` and debuggers print the variables of every frame an error passes through.
+
+The key file is read as python-dotenv reads it, but never fails on its encoding: bytes that are not
+UTF-8 (Notepad's Windows-1252 ``é``) are read as the replacement character and written back as the
+very same bytes, and values are taken literally (no ``${...}`` expansion), as Save writes them.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ import logging
 import os
 import re
 import shutil
+import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,8 +43,8 @@ import platformdirs
 from dotenv import dotenv_values
 from dotenv.parser import parse_stream
 
-from helpers.errors import InvalidKeyError
-from helpers.masking import KEY_PREFIX, MAX_KEY_LENGTH, MIN_KEY_LENGTH, mask_key, redact_log_text
+from helpers.errors import InvalidKeyError, KeyFileError
+from helpers.masking import KEY_PREFIX, MAX_KEY_LENGTH, MIN_KEY_LENGTH, Secret, mask_key, redact_log_text
 from helpers.masking import redact as redact  # re-exported: callers mask text through helpers.keys too
 
 KEY_VARIABLE = "PERPLEXITY_API_KEY"
@@ -119,7 +127,23 @@ def key_file_location(start: Path | None = None) -> KeyFile:
             f"the course folder {checkout} is read-only (shared by the class), "
             "so your key is kept in your own configuration folder instead.",
         )
+    if others_may_write(checkout):
+        return KeyFile(
+            user_key_file(),
+            f"other users can write to the course folder {checkout}, "
+            "so your key is kept in your own configuration folder instead.",
+        )
     return KeyFile(checkout / ".env", "the project's own .env file, which git ignores.")
+
+
+def others_may_write(folder: Path) -> bool:
+    """Whether users other than the owner may create or replace files in ``folder`` (group or world write bit).
+
+    Such a folder cannot hold a key file: another user could replace it, or write a ``.env`` of their
+    own before yours exists, so that your requests would use their key. The sticky bit (``/tmp``)
+    does not help against the second. Windows reports no such bits: there, folders are per user.
+    """
+    return os.name == "posix" and bool(folder.stat().st_mode & (stat.S_IWGRP | stat.S_IWOTH))
 
 
 def key_file_status(start: Path | None = None) -> str:
@@ -151,6 +175,9 @@ class _Place(NamedTuple):
     variable: str
     where: Path | str
     hint: str = ""
+
+    def __repr__(self) -> str:
+        return f"_Place(value={mask_key(self.value)!r}, variable={self.variable!r}, where={self.where!r})"
 
 
 ENVIRONMENT, COLAB = "the environment", "Colab Secrets"
@@ -195,19 +222,28 @@ def _key_candidates(environ: dict[str, str] | None, env_file: Path | None) -> li
     about it (``environ`` omitted, or ``os.environ`` itself), never for an explicit mapping, which
     asks about the environment and file given and nothing else.
     """
+    env_file = env_file or env_file_path()
+    in_file, legacy_in_file = _file_places(env_file)  # first: an unreadable file fails before any key is held here
     real = environ is None or environ is os.environ
     environ = os.environ if environ is None else environ
-    env_file = env_file or env_file_path()
-    file_values = read_env_file(env_file)
     places = [_Place(environ.get(KEY_VARIABLE), KEY_VARIABLE, ENVIRONMENT)]
     if real and (colab := colab_secret(KEY_VARIABLE)) is not None:
         places.append(colab)
-    places += [
-        _Place(file_values.get(KEY_VARIABLE), KEY_VARIABLE, env_file),
+    return [
+        *places,
+        in_file,
         _Place(environ.get(LEGACY_KEY_VARIABLE), LEGACY_KEY_VARIABLE, ENVIRONMENT),
-        _Place(file_values.get(LEGACY_KEY_VARIABLE), LEGACY_KEY_VARIABLE, env_file),
+        legacy_in_file,
     ]
-    return places
+
+
+def _file_places(env_file: Path) -> tuple[_Place, _Place]:
+    """The key file's two places: the key under its name, and under the old one."""
+    values = read_env_file(env_file)
+    return (
+        _Place(values.get(KEY_VARIABLE), KEY_VARIABLE, env_file),
+        _Place(values.get(LEGACY_KEY_VARIABLE), LEGACY_KEY_VARIABLE, env_file),
+    )
 
 
 def colab_secret(name: str) -> _Place | None:
@@ -240,10 +276,24 @@ def _rename_hint() -> str:
 
 
 def read_env_file(path: Path) -> dict[str, str]:
-    """The variables a key file sets (python-dotenv's reading); empty when there is no file."""
-    if not path.is_file():
-        return {}
-    return {k: v for k, v in dotenv_values(path).items() if v is not None}
+    """The variables a key file sets, as python-dotenv's parser reads them; empty when there is no file.
+
+    Whatever the file's encoding: a byte that is not UTF-8 reads as U+FFFD (a key holding one is then
+    refused as non-ASCII, in one sentence). Values are literal: ``${NAME}`` stays as it is, since
+    :func:`save_setting` writes any value, ``$`` included, to be read back exactly.
+    """
+    values = dotenv_values(stream=io.StringIO(_read_exactly(path)), interpolate=False)
+    return {name: _readable(value) for name, value in values.items() if value is not None}
+
+
+def holds_non_utf8(path: Path) -> bool:
+    """Whether the key file holds bytes that are not UTF-8 (Notepad's "ANSI" encoding writes ``é`` as one byte)."""
+    return any("\udc80" <= ch <= "\udcff" for ch in _read_exactly(path))
+
+
+def _readable(text: str) -> str:
+    """``text`` with each undecodable byte (kept by :func:`_read_exactly`) shown as U+FFFD."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def key_status(environ: dict[str, str] | None = None, env_file: Path | None = None) -> str:
@@ -263,66 +313,113 @@ def key_status(environ: dict[str, str] | None = None, env_file: Path | None = No
     return f"Using the key {found.masked} from the {found.source}.{hint}"
 
 
-def explain_key(raw: str) -> str:
+def explain_key(raw: str | Secret) -> str:
     """Validate without saving and say what is wrong (or that the key looks right)."""
+    raw = Secret(raw)  # every variable of this frame is masked (see validate_api_key)
     try:
-        key, note = validate_api_key(raw)
+        pasted = _validated(raw)
     except InvalidKeyError as error:
         return f"Not valid: {error}"
-    return f"Looks right: {mask_key(key)}." + (f" Note: {note}." if note else "")
+    return f"Looks right: {mask_key(pasted.key)}." + (f" Note: {pasted.note}." if pasted.note else "")
 
 
 # --- validating -------------------------------------------------------------------------
 
 
-def validate_api_key(raw: str) -> tuple[str, str]:
+def validate_api_key(raw: str | Secret) -> tuple[str, str]:
     """Check a pasted key and return ``(key, note)``; raise :class:`InvalidKeyError` if unusable.
 
     The note is non-empty when the key was cleaned up (a pasted ``Bearer`` prefix or
-    surrounding whitespace). Messages never contain the key.
+    surrounding whitespace). Messages never contain the key; nor does any frame a refusal passes
+    through: each holds the key as a :class:`~helpers.masking.Secret`, whose repr is the mask, since
+    ``%xmode Verbose`` and debuggers print every frame's variables.
     """
-    if raw is None or not raw.strip():
-        raise InvalidKeyError("The key is empty. Paste the key you copied from the API portal.")
-    key, notes = raw.strip(), []
-    if key != raw:
+    raw = Secret(raw)  # first: from here on, this frame shows only the mask
+    pasted = _validated(raw)
+    return pasted.key.reveal(), pasted.note
+
+
+def check_key_characters(key: str | Secret) -> None:
+    """Raise :class:`InvalidKeyError` when ``key`` holds a character no key has (and no header may carry)."""
+    key = Secret(key)  # first: from here on, this frame shows only the mask
+    problem = _character_problem(key.reveal())
+    if problem:
+        raise InvalidKeyError(problem)
+
+
+class _Pasted(NamedTuple):
+    """A pasted key, cleaned up (masked in any repr), and what was removed from it."""
+
+    key: Secret
+    note: str
+
+
+def _validated(raw: Secret) -> _Pasted:
+    """:func:`validate_api_key`, with the key kept as a Secret for callers that store it."""
+    pasted = _cleaned(raw)
+    problem = _key_problem(pasted.key)
+    if problem:
+        raise InvalidKeyError(problem)
+    return pasted
+
+
+# The helpers below see the plain key, and so they never raise: they return, and the frames that
+# raise hold only Secrets. (A frame that has returned is in no traceback.)
+
+
+def _cleaned(raw: Secret) -> _Pasted:
+    """The key without surrounding spaces or a pasted ``Bearer`` prefix, and a note saying what was removed."""
+    text = raw.reveal() if isinstance(raw.reveal(), str) else ""
+    key, notes = text.strip(), []
+    if key != text:
         notes.append("removed spaces around the key")
     if key.lower().startswith("bearer "):
         key = key[len("bearer ") :].strip()
         notes.append("removed the 'Bearer ' prefix, which the request adds for you")
-    check_key_characters(key)
-    if not key.startswith(KEY_PREFIX):
-        raise InvalidKeyError(
+    return _Pasted(Secret(key), "; ".join(notes))
+
+
+def _key_problem(key: Secret) -> str:
+    """Why the pasted key (cleaned up) is no usable key, or "" when it is one."""
+    if not key.reveal():
+        return "The key is empty. Paste the key you copied from the API portal."
+    problem = _character_problem(key.reveal())
+    if problem:
+        return problem
+    if not key.reveal().startswith(KEY_PREFIX):
+        return (
             f"This does not look like a Perplexity key: keys start with '{KEY_PREFIX}'. "
             "Copy the key again from the API portal."
         )
-    if not MIN_KEY_LENGTH <= len(key) <= MAX_KEY_LENGTH:
-        raise InvalidKeyError(
-            f"The key is {len(key)} characters long, which is implausible for a Perplexity key. "
+    if not MIN_KEY_LENGTH <= len(key.reveal()) <= MAX_KEY_LENGTH:
+        return (
+            f"The key is {len(key.reveal())} characters long, which is implausible for a Perplexity key. "
             "Copy the whole key again from the API portal."
         )
-    return key, "; ".join(notes)
+    return ""
 
 
-def check_key_characters(key: str) -> None:
-    """Raise :class:`InvalidKeyError` when ``key`` holds a character no key has (and no header may carry)."""
+def _character_problem(key: str) -> str:
+    """Why ``key`` holds a character no key has (and no header may carry), or ""."""
     if any(ch in key for ch in "\r\n"):
-        raise InvalidKeyError("The key contains a line break. Paste it again as a single line.")
+        return "The key contains a line break. Paste it again as a single line."
     if any(ch.isspace() for ch in key):
-        raise InvalidKeyError("The key contains spaces. Paste only the key itself, as one word.")
+        return "The key contains spaces. Paste only the key itself, as one word."
     if any(ch in key for ch in "\"'`"):
-        raise InvalidKeyError("The key contains quotes. Paste the key without quotes around it.")
+        return "The key contains quotes. Paste the key without quotes around it."
     if not key.isascii():
-        raise InvalidKeyError(
+        return (
             "The key contains non-ASCII characters (often a smart quote or an invisible character). "
             "Copy it again from the API portal."
         )
     # Keys are letters, digits and dashes; anything else ($, #, =) would also confuse the .env file.
     odd = sorted({ch for ch in key if not (ch.isalnum() or ch in "-_")})
     if odd:
-        raise InvalidKeyError(
+        return (
             f"The key contains {' '.join(repr(ch) for ch in odd)}, which Perplexity keys never contain. "
             "Copy the key again from the API portal."
         )
+    return ""
 
 
 # --- logging ----------------------------------------------------------------------------
@@ -361,49 +458,80 @@ _log_redaction_installed = False
 # --- saving and removing ----------------------------------------------------------------
 
 
-def save_api_key(raw: str, env_file: Path | None = None) -> tuple[FoundKey, str]:
+def save_api_key(raw: str | Secret, env_file: Path | None = None) -> tuple[FoundKey, str]:
     """Validate ``raw`` and store it in the key file (the project's ``.env`` or the per-user one; mode 0600, atomic).
 
     A key under the old name is replaced too. Every other byte of an existing ``.env`` is kept as
     editors wrote it: a UTF-8 BOM (Windows Notepad adds one), CRLF, LF, CR-only or mixed line
-    endings. The new key line goes last and ends with the line ending the file uses most, so a
-    CRLF file stays CRLF; a last line without a newline gets one, or the key would be glued to it.
-    Returns the stored key and a note.
+    endings, bytes in another encoding than UTF-8. The new key line goes last and ends with the line
+    ending the file uses most, so a CRLF file stays CRLF; a last line without a newline gets one, or
+    the key would be glued to it. Returns the stored key and a note.
     """
-    key, note = validate_api_key(raw)
-    path = save_setting(KEY_VARIABLE, key, env_file, replaces=(LEGACY_KEY_VARIABLE,))
-    return FoundKey(value=key, source=f"{path.name} file ({KEY_VARIABLE})"), note
+    raw = Secret(raw)  # first: from here on, this frame shows only the mask
+    pasted = _validated(raw)
+    path = save_setting(KEY_VARIABLE, pasted.key, env_file, replaces=(LEGACY_KEY_VARIABLE,))
+    return FoundKey(value=pasted.key.reveal(), source=f"{path.name} file ({KEY_VARIABLE})"), pasted.note
 
 
-def save_setting(variable: str, value: str, env_file: Path | None = None, *, replaces: tuple[str, ...] = ()) -> Path:
+def save_setting(
+    variable: str, value: str | Secret, env_file: Path | None = None, *, replaces: tuple[str, ...] = ()
+) -> Path:
     """Store ``variable=value`` last in the key file, instead of any earlier line for it (or for ``replaces``).
 
-    ``value`` must be one plain word or words (no quotes, ``#`` or line breaks): callers check it.
-    Every other byte of the file is kept, as :func:`save_api_key` describes. Returns the file's path.
+    Any value (quotes, ``=``, ``#``, ``$``, backslashes, line breaks) is written so that python-dotenv
+    reads back exactly that value and every other line as it was (see :func:`env_line`). Every other
+    byte of the file is kept, as :func:`save_api_key` describes. Returns the file's path.
     """
+    value = Secret(value)  # it may be the key: this frame shows only the mask
+    if not _VARIABLE_NAME.fullmatch(variable):
+        raise ValueError(f"{variable!r} is not a variable name for a .env file.")
+    if _unstorable(value.reveal()):
+        raise KeyFileError(f"The value for {variable} holds characters a text file cannot store; it was not saved.")
     path = _checked_env_path(env_file)
-    text = _read_exactly(path)
-    bom, rest, _ = _split_off_key(text, variable, *replaces)
-    eol = _line_ending(text)
-    if not rest:
-        rest = ENV_FILE_HEADER.replace("\n", eol)
-    elif not rest.endswith(("\n", "\r")):
-        rest += eol
-    _write_private(path, f"{bom}{rest}{variable}={value}{eol}")
+    text = Secret(_read_exactly(path))  # the file may hold the key
+    split = _split_off_key(text.reveal(), variable, *replaces)
+    if split is None:
+        raise KeyFileError(_UNEXPECTED_PARSE)
+    _write_private(path, _with_line(split, text, Secret(env_line(variable, value.reveal()))))
     return path
+
+
+def env_line(variable: str, value: str) -> str:
+    """``variable=value`` (no line ending) as python-dotenv reads back exactly ``value``.
+
+    A plain word (letters, digits, ``._-``: every key, mode and port) as it is; anything else in double
+    quotes, with ``\\``, ``"`` and line breaks escaped. Unquoted, ``'Ann`` would open a quote that
+    the next lines close, swallowing the key; ``a #b`` would lose ``#b``; a raw line break would end it.
+    """
+    if _PLAIN_VALUE.fullmatch(value):
+        return f"{variable}={value}"
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
+    return f'{variable}="{escaped}"'
 
 
 def remove_api_key(env_file: Path | None = None) -> bool:
     """Remove the key (under its current or its old name) from ``.env``; return whether there was one.
 
-    Every other byte is kept (BOM and line endings included, as for :func:`save_api_key`), and a
-    file without a key is not rewritten at all, so its mode stays as it was.
+    Every other byte is kept (BOM, line endings and encoding included, as for :func:`save_api_key`),
+    and a file without a key is not rewritten at all, so its mode stays as it was.
     """
     path = _checked_env_path(env_file)
-    bom, rest, removed = _split_off_key(_read_exactly(path), KEY_VARIABLE, LEGACY_KEY_VARIABLE)
-    if removed:
-        _write_private(path, bom + rest)
-    return removed
+    split = _split_off_key(_read_exactly(path), KEY_VARIABLE, LEGACY_KEY_VARIABLE)
+    if split is None:
+        raise KeyFileError(_UNEXPECTED_PARSE)
+    if split.removed:
+        _write_private(path, Secret(split.bom + split.rest.reveal()))
+    return split.removed
+
+
+_VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_PLAIN_VALUE = re.compile(r"[A-Za-z0-9._-]+")
+_UNEXPECTED_PARSE = "python-dotenv read the .env file in an unexpected way, so it was left unchanged."
+
+
+def _unstorable(value: str) -> bool:
+    """Whether ``value`` holds a lone surrogate (U+D800 to U+DFFF), which no UTF-8 file can hold."""
+    return not isinstance(value, str) or any("\ud800" <= ch <= "\udfff" for ch in value)
 
 
 def practice_key_file() -> Path:
@@ -450,29 +578,54 @@ def _checked_env_path(env_file: Path | None) -> Path:
 
 
 def _read_exactly(path: Path) -> str:
-    """The file's text as stored, BOM and ``\\r`` included ("" if there is none): text mode would turn CRLF into LF."""
-    return path.read_bytes().decode("utf-8") if path.is_file() else ""
+    """The file's text as stored, BOM and ``\\r`` included ("" if there is none): text mode would turn CRLF into LF.
+
+    A byte that is not UTF-8 becomes a lone surrogate (``surrogateescape``), which :func:`_write_private`
+    turns back into the same byte: reading never fails on a file Notepad saved in Windows-1252, and
+    UnicodeDecodeError, whose ``object`` is the whole file and so the key, is never raised.
+    """
+    return path.read_bytes().decode("utf-8", "surrogateescape") if path.is_file() else ""
 
 
-def _split_off_key(text: str, *variables: str) -> tuple[str, str, bool]:
-    """Split ``.env`` text into (what dotenv skips first, i.e. a BOM; the rest without ``variables``; whether any was).
+class _Split(NamedTuple):
+    """A ``.env`` text cut by :func:`_split_off_key`: its BOM, the rest (masked) and whether a line was removed."""
+
+    bom: str
+    rest: Secret
+    removed: bool
+
+
+def _split_off_key(text: str, *variables: str) -> _Split | None:
+    """Split ``.env`` text into its BOM and the rest without ``variables``; None if dotenv reads it unexpectedly.
 
     python-dotenv's own parser, the one behind ``dotenv_values`` and so :func:`find_api_key`, decides
     what an assignment is: Remove then removes exactly the key that would be used (``export``, spaces
     around ``=``, quotes, a quoted name) and never a look-alike line inside another quoted value. Its
-    pieces joined are the text itself, so everything that is not a key stays byte for byte.
+    pieces joined are the text itself, so everything that is not a key stays byte for byte. It returns
+    None rather than raise: the text may hold the key, and this frame holds the text.
     """
     bindings = list(parse_stream(io.StringIO(text)))  # StringIO translates no line endings
     parsed = "".join(binding.original.string for binding in bindings)
     if not text.endswith(parsed):
-        raise RuntimeError("python-dotenv read the .env file in an unexpected way; it was left unchanged.")
+        return None
     kept, removed = [], False
     for binding in bindings:
         piece = binding.original.string
         if binding.key in variables and binding.value is not None:
             piece, removed = _blank_lines_before(piece), True
         kept.append(piece)
-    return text[: len(text) - len(parsed)], "".join(kept), removed
+    return _Split(text[: len(text) - len(parsed)], Secret("".join(kept)), removed)
+
+
+def _with_line(split: _Split, text: Secret, line: Secret) -> Secret:
+    """The split file with ``line`` added last, ending as the file's lines end (a new file gets the header first)."""
+    eol = _line_ending(text.reveal())
+    rest = split.rest.reveal()
+    if not rest:
+        rest = ENV_FILE_HEADER.replace("\n", eol)
+    elif not rest.endswith(("\n", "\r")):
+        rest += eol
+    return Secret(f"{split.bom}{rest}{line.reveal()}{eol}")
 
 
 def _blank_lines_before(assignment: str) -> str:
@@ -487,21 +640,22 @@ def _line_ending(text: str) -> str:
     return max(dict.fromkeys(endings), key=endings.count) if endings else "\n"
 
 
-def _write_private(path: Path, content: str) -> None:
+def _write_private(path: Path, content: str | Secret) -> None:
     """Write ``content`` atomically to ``path``, readable by the owner only from the start.
 
-    ``newline=""`` writes line endings exactly as given (text mode would turn LF into CRLF on Windows).
-    On Windows ``chmod`` only clears the read-only flag: the file is private there through the user's
-    own profile folder, and the write works the same.
+    The bytes are exactly the text's (line endings as given; bytes read by :func:`_read_exactly` that
+    were not UTF-8 come back as they were). On Windows ``chmod`` only clears the read-only flag: the
+    file is private there through the user's own profile folder, and the write works the same.
     """
-    if (
-        path.resolve() == user_key_file().resolve()
-    ):  # the per-user folder may not exist yet; another missing one is an error
+    content = Secret(content)  # the file's text holds the key: this frame shows only the mask
+    if not _encodable(content.reveal()):  # checked, not tried: a UnicodeEncodeError would carry the text
+        raise KeyFileError("The key file's new text holds characters a file cannot store; it was left unchanged.")
+    if path.resolve() == user_key_file().resolve():  # the per-user folder may not exist yet; another one is an error
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".env.", suffix=".tmp")  # mkstemp is 0600
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(content)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(content.reveal().encode("utf-8", "surrogateescape"))
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o600)
@@ -509,3 +663,8 @@ def _write_private(path: Path, content: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _encodable(text: str) -> bool:
+    """Whether ``text`` encodes: its only surrogates are the bytes :func:`_read_exactly` could not decode."""
+    return all(not "\ud800" <= ch <= "\udfff" or "\udc80" <= ch <= "\udcff" for ch in text)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from pathlib import Path
 
 import pytest
 
-from helpers.errors import InvalidKeyError
+from helpers import keys
+from helpers.errors import InvalidKeyError, KeyFileError
 from helpers.keys import (
     _write_private,
     explain_key,
@@ -20,9 +22,12 @@ from helpers.keys import (
     redact,
     remove_api_key,
     save_api_key,
+    save_setting,
     validate_api_key,
 )
 from tests.support import FAKE_KEY
+
+OTHER_KEY = "pplx-" + "0th3r" * 9
 
 
 def test_environment_variable_wins_over_env_file(project: Path) -> None:
@@ -209,11 +214,29 @@ def test_save_replaces_the_file_instead_of_rewriting_it_in_place(project: Path) 
     assert env.stat().st_ino != inode  # written to a temporary file, then renamed over .env
 
 
-def test_a_failed_write_leaves_the_old_file_whole(project: Path) -> None:
+def test_a_failed_write_leaves_the_old_file_whole(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     env = project / ".env"
     env.write_text(f"PERPLEXITY_API_KEY={FAKE_KEY}\n")
-    with pytest.raises(UnicodeEncodeError):
-        _write_private(env, "half written \udc80")  # fails half-way through the write
+
+    def disk_full(fd: int) -> None:  # fails half-way: the new text is written, not yet on disk
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(keys.os, "fsync", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        _write_private(env, f"PERPLEXITY_API_KEY={OTHER_KEY}\n")
+    assert env.read_text() == f"PERPLEXITY_API_KEY={FAKE_KEY}\n"
+    assert [p.name for p in project.iterdir() if p.name.startswith(".env")] == [".env"]
+
+
+def test_text_no_file_can_hold_is_refused_before_anything_is_written(project: Path) -> None:
+    """A lone surrogate cannot be encoded; the UnicodeEncodeError would carry the whole text, key included."""
+    env = project / ".env"
+    env.write_text(f"PERPLEXITY_API_KEY={FAKE_KEY}\n")
+    with pytest.raises(KeyFileError) as refused:
+        _write_private(env, f"PERPLEXITY_API_KEY={OTHER_KEY}\nBROKEN=\ud800\n")
+    assert refused.value.__context__ is None and OTHER_KEY not in repr(refused.value.args)
+    with pytest.raises(KeyFileError, match="holds characters a text file cannot store"):
+        save_setting("PERPLEXITY_LEARNER_NAME", "Ann \udfff")
     assert env.read_text() == f"PERPLEXITY_API_KEY={FAKE_KEY}\n"
     assert [p.name for p in project.iterdir() if p.name.startswith(".env")] == [".env"]
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import ipywidgets as widgets
 
-from helpers.errors import TutorialError
+from helpers.errors import TutorialError, describe_failure
 from helpers.keys import (
     KEY_VARIABLE,
     env_file_path,
@@ -25,13 +25,16 @@ from helpers.keys import (
     remove_api_key,
     save_api_key,
 )
+from helpers.masking import Secret
 
 
-def save_key_message(raw: str, env_file: Path | None = None) -> str:
+def save_key_message(raw: str | Secret, env_file: Path | None = None) -> str:
     """Save (or replace) the key in ``.env`` and return the sentence to show.
 
-    Never raises and never shows the key: only its mask.
+    Never raises (an unexpected error is one sentence too, as a button has no traceback to show)
+    and never shows the key: only its mask. The key is a Secret from the first line on.
     """
+    raw = Secret(raw)
     path = env_file or env_file_path()
     try:
         previous = find_api_key({}, path)
@@ -40,6 +43,8 @@ def save_key_message(raw: str, env_file: Path | None = None) -> str:
         return f"Not saved: {error}"
     except OSError as error:
         return f"Not saved: could not write {key_file_label(path)} ({error.strerror}). Check the folder's permissions."
+    except Exception as error:  # a bug: its sentence, never a traceback that would print the frames
+        return f"Not saved: {describe_failure(error, (raw,))[0]}"
     label = key_file_label(path)
     if previous is not None and previous.value != found.value:
         message = f"Replaced {previous.masked} with {found.masked} in {label}."
@@ -59,6 +64,8 @@ def remove_key_message(env_file: Path | None = None) -> str:
         return f"Not removed: {error}"
     except OSError as error:
         return f"Not removed: could not write {key_file_label(path)} ({error.strerror}). Check its permissions."
+    except Exception as error:  # a bug: its sentence, never a traceback
+        return f"Not removed: {describe_failure(error)[0]}"
     label = key_file_label(path)
     message = f"Removed the key from {label}." if removed else f"There was no key in {label}: nothing to remove."
     return message + _shadowed_by_environment(path)
@@ -94,7 +101,7 @@ class KeyEntry(widgets.VBox):
         return f"KeyEntry(saves_to={self.env_file.name if self.env_file else '.env'!r})"
 
     def _on_save(self, _: widgets.Button) -> None:
-        raw, self.password.value = self.password.value, ""  # forget the value first
+        raw, self.password.value = Secret(self.password.value), ""  # forget the value first
         self.status.value = escape(save_key_message(raw, self.env_file))
 
     def _on_remove(self, _: widgets.Button) -> None:

@@ -9,6 +9,7 @@ from html import escape
 
 import ipywidgets as widgets
 
+from helpers.errors import TutorialError, describe_failure
 from helpers.progress import learner_name, set_learner_name
 
 
@@ -19,7 +20,19 @@ def learner_name_entry() -> widgets.VBox:
     status = widgets.HTML()
 
     def on_save(_button: object) -> None:
-        status.value = escape(set_learner_name(name.value))
+        status.value = escape(save_name_message(name.value))
 
     save.on_click(on_save)
     return widgets.VBox([widgets.HBox([name, save]), status])
+
+
+def save_name_message(name: str) -> str:
+    """Save the display name and return the sentence to show; never raises (a button has no traceback to show)."""
+    try:
+        return set_learner_name(name)
+    except TutorialError as error:
+        return f"Not saved: {error}"
+    except OSError as error:
+        return f"Not saved: could not write your key file ({error.strerror}). Check the folder's permissions."
+    except Exception as error:  # a bug: its sentence, never a traceback
+        return f"Not saved: {describe_failure(error)[0]}"
