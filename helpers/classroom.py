@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from urllib.parse import quote, urlencode, urlsplit
 
+from helpers.masking import mask_url, url_has_credentials
+
 # The repository learners pull, launch and install from: the one place that names it.
 REPOSITORY_URL = "https://github.com/perplexity-tutorial/perplexity-onboarding-notebooks"
 BRANCH = "main"
@@ -40,6 +42,7 @@ def nbgitpuller_link(
     rule), so the same link serves the first lesson and every one after it.
     """
     hub_url = _checked_hub(hub)
+    _refuse_credentials(repo, "repository", "https://github.com/owner/name")
     urlpath = f"{app}/tree/{course_folder(repo)}/{NOTEBOOKS_FOLDER}/{notebook}"
     fields = {"repo": repo, "branch": branch, "targetpath": course_folder(repo), "urlpath": urlpath}
     query = urlencode(fields, quote_via=quote, safe="")
@@ -48,12 +51,28 @@ def nbgitpuller_link(
 
 def _checked_hub(hub: str) -> str:
     """The hub's base URL without a trailing slash; a ValueError (one sentence) for anything but http(s)."""
+    _refuse_credentials(hub, "hub", "https://hub.example.org")
     parts = urlsplit(hub.strip())
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ValueError(
-            f"The hub URL must start with https:// (or http://), as https://hub.example.org does: {hub!r}."
+            f"The hub URL must start with https:// (or http://), as https://hub.example.org does: "
+            f"'{mask_url(hub.strip())}'."
         )
     return hub.strip().rstrip("/").removesuffix("/hub")
+
+
+def _refuse_credentials(url: str, what: str, example: str) -> None:
+    """A ValueError (one sentence, the URL masked) when ``url`` holds user info, a query or a fragment.
+
+    The link goes to a whole class, and into every learner's browser history and git config: a
+    password or token in it (``user:token@``, ``?token=``) would reach them all. A hub logs each learner
+    in itself, and the repository must be one the class may pull without credentials.
+    """
+    if url_has_credentials(url.strip()):
+        raise ValueError(
+            f"The {what} URL '{mask_url(url.strip())}' holds a user name, password or token (user@, '?' or '#'), "
+            f"which the link would hand to every learner: give the plain address, such as {example}."
+        )
 
 
 def github_path(repo: str = REPOSITORY_URL) -> str:

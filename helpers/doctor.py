@@ -3,8 +3,8 @@
 The checks, in order: Python and package versions, the mode, where the key comes from and its
 format, the ``.env`` file's permissions and git-ignore status, whether the API host answers, and
 whether the key is accepted (one tiny request: free in the sandbox, a fraction of a cent live).
-The report passes through :func:`helpers.keys.redact`, so it never shows a key. Exit status 1
-means at least one problem.
+The report passes through :func:`helpers.keys.redact`, so it never shows a key, nor a password or
+token that ``PERPLEXITY_BASE_URL`` may hold. Exit status 1 means at least one problem.
 """
 
 from __future__ import annotations
@@ -25,15 +25,20 @@ from helpers import errors
 from helpers.client import CURRENT_MODEL, PerplexityClient, base_url_for
 from helpers.errors import InvalidKeyError, TutorialError
 from helpers.keys import (
+    ENV_FILE_VARIABLE,
     KEY_VARIABLE,
     FoundKey,
     env_file_path,
     find_api_key,
+    find_checkout,
+    holds_non_utf8,
     key_file_status,
+    others_may_write,
     project_root,
     redact,
     validate_api_key,
 )
+from helpers.masking import url_credentials
 from helpers.settings import BASE_URL_VARIABLE, MODE_VARIABLE, SANDBOX_DEMO_KEY, Settings, proxy_for, resolve_settings
 
 OK, NOTE, PROBLEM, SKIPPED = "ok", "note", "PROBLEM", "skipped"
@@ -57,12 +62,21 @@ class Check:
 def run_doctor(call: bool = True) -> int:
     """Print the report; return the exit status (0: all good, 1: at least one problem)."""
     checks = run_checks(call=call)
-    try:
-        secrets = [found.value] if (found := find_api_key()) else []
-    except OSError:  # an unreadable .env: reported by its own check; key shapes are still redacted
-        secrets = []
-    print(redact(format_report(checks), secrets))
+    print(redact(format_report(checks), _secrets()))
     return 1 if any(c.status == PROBLEM for c in checks) else 0
+
+
+def _secrets() -> list[str]:
+    """What the report must not show: the key, and what may be a credential in ``PERPLEXITY_BASE_URL``.
+
+    The settings sentence that refuses such a URL masks it already; this is the report's own guard.
+    """
+    secrets = list(url_credentials(os.environ.get(BASE_URL_VARIABLE, "").strip()))
+    try:
+        found = find_api_key()
+    except OSError:  # an unreadable .env: reported by its own check; key shapes are still redacted
+        found = None
+    return secrets + ([found.value] if found else [])
 
 
 def check_setup(call: bool = True) -> None:
@@ -211,8 +225,28 @@ def _key_fix(found: FoundKey) -> str:
 
 
 def check_key_file() -> Check:
-    """Where the key file is and why: the project's .env, or the per-user one (no checkout, or a read-only one)."""
-    return Check("Key file", OK, key_file_status().removeprefix("Your key file is "))
+    """Where the key file is and why: the project's .env, or the per-user one (no checkout, or a shared one)."""
+    detail = key_file_status().removeprefix("Your key file is ")
+    left = _key_left_in_shared_checkout()
+    if left is None:
+        return Check("Key file", OK, detail)
+    return Check(
+        "Key file",
+        PROBLEM,
+        f"{detail} But {left} still holds a key, in a folder other users can write to.",
+        f"Save your key again with notebook 01 (it now goes to your own folder), then delete {left}.",
+    )
+
+
+def _key_left_in_shared_checkout() -> Path | None:
+    """The checkout's .env when it holds a key although other users can write to the checkout (else None)."""
+    checkout = find_checkout()
+    if os.environ.get(ENV_FILE_VARIABLE, "").strip() or checkout is None or not others_may_write(checkout):
+        return None
+    try:
+        return checkout / ".env" if find_api_key({}, checkout / ".env") is not None else None
+    except OSError:  # not ours to read: nothing of the learner's is there
+        return None
 
 
 def check_env_file(path: Path) -> Check:
@@ -227,9 +261,11 @@ def check_env_file(path: Path) -> Check:
             f"Run: sudo chown $USER {path}",
         )
     if find_api_key({}, path) is None:
-        return Check(".env file", OK, "holds no key.")
+        return _encoding_note(path) or Check(".env file", OK, "holds no key.")
     if os.name != "posix":
-        return Check(".env file", OK, "exists (permissions are only checked on Linux and macOS).")
+        return _encoding_note(path) or Check(
+            ".env file", OK, "exists (permissions are only checked on Linux and macOS)."
+        )
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & 0o077:
         return Check(
@@ -238,7 +274,19 @@ def check_env_file(path: Path) -> Check:
             f"{path} has mode {mode:o}: other users of this computer can read it.",
             f"Run: chmod 600 {path}",
         )
-    return Check(".env file", OK, f"mode {mode:o}: only you can read it.")
+    return _encoding_note(path) or Check(".env file", OK, f"mode {mode:o}: only you can read it.")
+
+
+def _encoding_note(path: Path) -> Check | None:
+    """A note when the file is not UTF-8 (Notepad's "ANSI"): the tutorial reads it, other tools may not."""
+    if not holds_non_utf8(path):
+        return None
+    return Check(
+        ".env file",
+        NOTE,
+        f"{path} is not saved as UTF-8 (Notepad's ANSI?): the tutorial reads it, but other tools may not.",
+        "Save it again as UTF-8 (in Notepad: File > Save as, Encoding: UTF-8).",
+    )
 
 
 def check_git_ignore(path: Path) -> Check:

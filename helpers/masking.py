@@ -1,14 +1,20 @@
 """The one way a key is hidden: :func:`mask_key` to show it, :func:`redact` for any text, :class:`Secret` to carry it.
 
 Everything the package shows (error sentences, rendered requests, exports, log lines) passes
-through :func:`redact`. A key travels through our code as a :class:`Secret`, whose ``repr`` and
-``str`` are masked, so a traceback that prints local variables shows ``pplx-...abcd``; the plain
-key exists only inside the header that requests builds at the last moment.
+through :func:`redact`; after notebook setup, so does everything printed (:class:`RedactingStream`).
+A URL a sentence echoes goes through :func:`mask_url` (no user info, query or fragment). A key
+travels through our code as a :class:`Secret`, whose ``repr`` and ``str`` are masked, so a
+traceback that prints local variables shows ``pplx-...abcd``; the plain key exists only inside the
+header that requests builds at the last moment.
 """
 
 from __future__ import annotations
 
 import re
+import sys
+import threading
+from collections.abc import Callable
+from typing import TextIO
 
 KEY_PREFIX = "pplx-"
 # Real keys are "pplx-" plus 48 characters; allow some slack for future formats.
@@ -27,7 +33,7 @@ def mask_key(key: str | Secret | None) -> str:
         key = key.reveal()
     if not key:
         return "(no key)"
-    if not key.startswith(KEY_PREFIX):
+    if not isinstance(key, str) or not key.startswith(KEY_PREFIX):
         return "****"  # another API's secret or a password: even its last characters are too much
     tail = key[-4:] if len(key) >= 12 else ""
     return f"{KEY_PREFIX}...{tail}"
@@ -43,6 +49,57 @@ def redact(text: str, secrets: list | tuple = ()) -> str:
         if plain and len(plain) >= 4:
             text = text.replace(plain, mask_key(plain))
     return _KEY_SHAPE.sub(lambda m: mask_key(m.group(0)), text)
+
+
+def mask_url(url: str) -> str:
+    """``url`` as a sentence may echo it: user info (``user:password@``), query and fragment hidden.
+
+    Read by hand rather than by a URL parser, so that no parser's reading can leave a password in
+    view: everything between ``//`` and the last ``@`` before the query, and everything after the
+    first ``?`` or ``#``, becomes ``****``; key-shaped words anywhere are masked too, and characters
+    that are not printable become ``?`` (a sentence stays one line).
+    """
+    head, tail = _split_query(url)
+    user_info = _user_info_span(head)
+    if user_info:
+        start, end = user_info
+        head = f"{head[:start]}****{head[end:]}"
+    shown = head + (f"{tail[0]}****" if tail else "")
+    return redact("".join(ch if ch.isprintable() else "?" for ch in shown))
+
+
+def url_credentials(url: str) -> tuple[str, ...]:
+    """The parts of ``url`` that may be a credential (user info, password, query, fragment and their values).
+
+    Empty when there are none: a URL without them holds no secret. For :func:`redact`, which masks
+    each part wherever a sentence quotes it.
+    """
+    head, tail = _split_query(url)
+    user_info = _user_info_span(head)
+    parts = [head[slice(*user_info)]] if user_info else []
+    parts += parts[0].split(":") if parts else []
+    if tail:  # the whole query, and each value in it ("token=abc&x=1": "abc", "1"), never the names
+        parts += [tail[1:], *(piece.partition("=")[2] or piece for piece in re.split(r"[?#&;]", tail[1:]))]
+    return tuple(dict.fromkeys(part for part in parts if part))
+
+
+def url_has_credentials(url: str) -> bool:
+    """Whether ``url`` has user info (even an empty one: ``//@host``), a query or a fragment."""
+    head, tail = _split_query(url)
+    return bool(tail) or _user_info_span(head) is not None
+
+
+def _split_query(url: str) -> tuple[str, str]:
+    """``url`` cut at its first ``?`` or ``#``: (before, from there on)."""
+    cut = min((i for i in (url.find("?"), url.find("#")) if i >= 0), default=len(url))
+    return url[:cut], url[cut:]
+
+
+def _user_info_span(head: str) -> tuple[int, int] | None:
+    """Where the user info is in ``head`` (a URL without query): after ``//`` up to the last ``@``, else None."""
+    start = head.find("//") + 2 if "//" in head else 0
+    end = head.rfind("@")
+    return (start, end) if end >= start else None
 
 
 def find_key_shaped(text: str) -> list[str]:
@@ -98,3 +155,79 @@ class MaskedHeaderValue(str):
 
     def __repr__(self) -> str:
         return repr(redact_log_text(str.__str__(self)))
+
+
+# --- what the process prints ------------------------------------------------------------------
+
+
+class RedactingStream:
+    """``sys.stdout`` or ``sys.stderr`` with every ``write`` passed through :func:`redact` first.
+
+    Libraries print what they send when asked to (``http.client.HTTPConnection.debuglevel = 1``
+    prints each request, ``Authorization`` header included). Wrapping the stream once catches all
+    of them, whatever library it is. Other attributes (``flush``, ``fileno``, ipykernel's
+    ``set_parent``) are the wrapped stream's, so a kernel's stream and a widget's Output capture keep
+    working. Text written to ``.buffer`` or to the file descriptor bypasses it: print and logging do not.
+
+    IPython (9 and later) records each cell's printed text for its history (and ``%notebook``) by
+    replacing the stream's ``write`` during the cell and putting it back afterwards. ``write`` is
+    therefore a property: what IPython puts in receives the text already redacted, then hands it back
+    to this stream, which passes it on to the wrapped one.
+    """
+
+    def __init__(self, wrapped: TextIO, secrets: tuple[str | Secret, ...] = ()) -> None:
+        self.wrapped = wrapped
+        self.secrets = tuple(secrets)
+        self._tap: Callable[[str], object] | None = None  # IPython's recorder, while a cell runs
+        self._tapping = threading.local()
+
+    @property
+    def write(self) -> Callable[[str], int]:
+        return self._write
+
+    @write.setter
+    def write(self, function: Callable[[str], object]) -> None:
+        self._tap = None if function == self._write else function  # putting ours back removes the tap
+
+    def _write(self, text: str) -> int:
+        shown = redact(text, self.secrets) if isinstance(text, str) else text
+        if self._tap is None or getattr(self._tapping, "active", False):
+            self.wrapped.write(shown)
+        else:  # the tap records the redacted text, then calls back here (active): on to the stream
+            self._tapping.active = True
+            try:
+                self._tap(shown)
+            finally:
+                self._tapping.active = False
+        return len(text)  # as many characters as the caller gave: the mask is not its business
+
+    def writelines(self, lines: list[str]) -> None:
+        for line in lines:
+            self.write(line)
+
+    def __getattr__(self, name: str) -> object:
+        if name in ("wrapped", "secrets", "_tap", "_tapping"):  # not set yet (a copy): no endless lookup
+            raise AttributeError(name)
+        return getattr(self.wrapped, name)
+
+    def __repr__(self) -> str:
+        return f"RedactingStream({self.wrapped!r})"
+
+
+def redact_standard_streams(secrets: tuple[str | Secret, ...] = ()) -> None:
+    """Make ``sys.stdout`` and ``sys.stderr`` redact what is written to them (once; again only updates ``secrets``).
+
+    ``secrets`` are keys to mask even when they are not shaped like a Perplexity key (see :func:`redact`).
+    """
+    with _streams_lock:
+        for name in ("stdout", "stderr"):
+            stream = getattr(sys, name)
+            if stream is None:  # pythonw on Windows has no console streams
+                continue
+            if isinstance(stream, RedactingStream):
+                stream.secrets = tuple(secrets)
+            else:
+                setattr(sys, name, RedactingStream(stream, secrets))
+
+
+_streams_lock = threading.Lock()

@@ -1,8 +1,11 @@
 """Notebook setup: :func:`setup_notebook` is every notebook's first cell.
 
 It shows our own errors as one clear sentence instead of a traceback wall, keeps keys out of log
-output, and, in sandbox mode, starts the local sandbox the notebook talks to over HTTP. Importing
-``helpers`` does none of this: only this call (or a command-line entry point) changes the process.
+output and out of anything printed (``sys.stdout`` and ``sys.stderr`` pass through
+:func:`~helpers.masking.redact`, so ``http.client.HTTPConnection.debuglevel = 1`` shows ``pplx-...``
+in the headers it prints), and, in sandbox mode, starts the local sandbox the notebook talks to
+over HTTP. Importing ``helpers`` does none of this: only this call (or a command-line entry point)
+changes the process.
 """
 
 from __future__ import annotations
@@ -10,7 +13,8 @@ from __future__ import annotations
 import os
 
 from helpers.errors import TutorialError, describe_failure
-from helpers.keys import install_log_redaction
+from helpers.keys import find_api_key, install_log_redaction
+from helpers.masking import redact_standard_streams
 from helpers.progress import report_progress
 from helpers.settings import Settings, resolve_settings, use_local_sandbox
 
@@ -20,12 +24,14 @@ SANDBOX_PORT_VARIABLE = "PERPLEXITY_SANDBOX_PORT"
 def setup_notebook(*, quiet: bool = False) -> Settings:
     """Prepare this kernel for the tutorial and return its settings; prints where requests go unless ``quiet``.
 
-    Installs the friendly errors and the log redaction; then, in sandbox mode without
-    ``PERPLEXITY_BASE_URL``, starts this kernel's sandbox (once; it streams at a readable pace)
-    and registers its URL, so that :func:`helpers.connect` and the widgets send requests there.
+    Installs the friendly errors, the log redaction and the output redaction (each once: running
+    the cell again changes nothing); then, in sandbox mode without ``PERPLEXITY_BASE_URL``, starts
+    this kernel's sandbox (once; it streams at a readable pace) and registers its URL, so that
+    :func:`helpers.connect` and the widgets send requests there.
     """
     install_friendly_errors()
     install_log_redaction()
+    install_output_redaction()
     settings = resolve_settings()
     if settings.is_sandbox and settings.base_url is None:
         from perplexity_sandbox import shared_sandbox  # only notebook setup starts a sandbox
@@ -35,6 +41,20 @@ def setup_notebook(*, quiet: bool = False) -> Settings:
     if not quiet:
         print(settings.describe())
     return settings
+
+
+def install_output_redaction() -> None:
+    """Mask keys in whatever this process prints: key-shaped words, and the configured key whatever its shape.
+
+    Libraries print requests when asked to (http.client's debug level), and no log redaction sees
+    print(). The configured key is read once, here: a key saved later with the widget is always
+    key-shaped, and so masked too.
+    """
+    try:
+        found = find_api_key()
+    except OSError:  # an unreadable key file: the key-shaped words are still masked
+        found = None
+    redact_standard_streams((found.value,) if found else ())
 
 
 def _sandbox_port() -> int:

@@ -142,3 +142,55 @@ def test_the_binder_requirements_are_the_learners_plus_nbgitpuller() -> None:
     lines = [line for line in (ROOT / "binder/requirements.txt").read_text().splitlines() if line and line[0] != "#"]
     assert lines == ["-r ../requirements.txt", "nbgitpuller~=1.3"]
     assert (ROOT / "requirements.txt").read_text().splitlines()[-1] == "."  # the tutorial's package, not editable
+
+
+CREDENTIAL_URLS = {
+    "hub with user and password": ("hub", "https://ann:hunter2secret@hub.example.org", "https://****@hub.example.org"),
+    "hub with a token in the query": (
+        "hub",
+        "https://hub.example.org/hub/?token=abcd1234secret",
+        "https://hub.example.org/hub/?****",
+    ),
+    "hub without scheme, with user info": ("hub", "ann:hunter2secret@hub.example.org", "****@hub.example.org"),
+    "repo with a GitHub token": (
+        "repo",
+        "https://x-access-token:ghp_abcd1234secret@github.com/o/course.git",
+        "https://****@github.com/o/course.git",
+    ),
+    "repo with a private token": (
+        "repo",
+        "https://gitlab.example.org/o/course.git?private_token=glpat-abcd1234secret",
+        "https://gitlab.example.org/o/course.git?****",
+    ),
+    "repo with a token as user": (
+        "repo",
+        "https://abcd1234secret@github.com/o/course",
+        "https://****@github.com/o/course",
+    ),
+}
+
+
+@pytest.mark.parametrize(("option", "url", "masked"), CREDENTIAL_URLS.values(), ids=CREDENTIAL_URLS.keys())
+def test_a_url_with_credentials_is_refused_in_one_sentence_masked(option: str, url: str, masked: str) -> None:
+    arguments = {"hub": url} if option == "hub" else {"hub": "https://hub.example.org", "repo": url}
+    with pytest.raises(ValueError, match="holds a user name, password or token") as refused:
+        nbgitpuller_link(**arguments)
+    sentence = str(refused.value)
+    assert f"'{masked}'" in sentence and "secret" not in sentence
+    assert sentence.count(". ") == 0 and sentence.endswith(".")  # one sentence
+    assert refused.value.__cause__ is None and refused.value.__context__ is None
+
+
+def test_the_command_refuses_a_hub_url_with_a_password_without_echoing_it() -> None:
+    url = "https://ann:hunter2secret@hub.example.org"
+    shown = subprocess.run(
+        [sys.executable, "-m", "helpers", "classroom-link", "--hub", url],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert shown.returncode == 2 and shown.stdout == ""
+    assert "'https://****@hub.example.org' holds a user name, password or token" in shown.stderr
+    assert "hunter2secret" not in shown.stderr and "Traceback" not in shown.stderr

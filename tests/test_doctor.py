@@ -233,3 +233,32 @@ def test_a_key_with_a_line_break_is_reported_not_crashed_on(tmp_path: Path) -> N
     assert "line break" in result.stdout
     assert tail not in result.stdout + result.stderr
     assert_one_fix_per_problem(result.stdout)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://learner:hunter2secret@api.example.com",
+        "https://api.example.com/v1?api_key=abcd1234secret",
+        "http://tokenabcd1234secret@127.0.0.1:9",
+    ],
+    ids=["user-and-password", "token-in-query", "token-as-user"],
+)
+def test_a_refused_base_url_is_echoed_masked(tmp_path: Path, url: str) -> None:
+    result = doctor(tmp_path, "--skip-call", PERPLEXITY_BASE_URL=url)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    (mode_line,) = [line for line in lines_of(result.stdout, PROBLEM) if "Mode:" in line]
+    assert "PERPLEXITY_BASE_URL" in mode_line and "****" in mode_line
+    assert "secret" not in result.stdout + result.stderr
+    assert_one_fix_per_problem(result.stdout)
+
+
+def test_an_env_file_from_notepad_in_windows_1252_is_read_with_a_note(tmp_path: Path, sandbox: Sandbox) -> None:
+    env = tmp_path / ".env"
+    env.write_bytes(f"# Clé du cours\r\nPERPLEXITY_API_KEY={FAKE_KEY}\r\n".encode("cp1252"))
+    env.chmod(0o600)
+    result = doctor(tmp_path, "--skip-call", PERPLEXITY_BASE_URL=sandbox.url)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stdout + result.stderr
+    assert f"Key: {mask_key(FAKE_KEY)} from the .env file" in result.stdout
+    assert f"note     .env file: {env} is not saved as UTF-8" in result.stdout
+    assert FAKE_KEY not in result.stdout + result.stderr

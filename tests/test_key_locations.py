@@ -16,7 +16,7 @@ import platformdirs
 import pytest
 
 from helpers import keys
-from helpers.doctor import run_checks
+from helpers.doctor import check_key_file, run_checks
 from helpers.keys import (
     ENV_FILE_VARIABLE,
     USER_CONFIG_NAME,
@@ -151,3 +151,49 @@ def test_the_doctor_says_where_the_key_file_is(installed: Path) -> None:
     line = next(check for check in run_checks(call=False) if check.name == "Key file")
     assert line.status == "ok"
     assert line.detail.startswith(f"{user_key_file()}: no checkout of the tutorial was found here")
+
+
+@pytest.mark.skipif(os.name != "posix", reason="Windows reports no group or world write bits")
+@pytest.mark.parametrize("mode", [0o775, 0o757, 0o777, 0o1777], ids=["group", "world", "both", "sticky"])
+def test_a_course_folder_others_can_write_to_never_holds_the_key(
+    installed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: int
+) -> None:
+    """A shared checkout: another user could replace .env, or write one first, so that you use their key."""
+    course = make_checkout(tmp_path / "srv" / "course")
+    course.chmod(mode)
+    location = key_file_location(start=course / "notebooks")
+    assert location.path == user_key_file()
+    assert location.why == (
+        f"other users can write to the course folder {course.resolve()}, "
+        "so your key is kept in your own configuration folder instead."
+    )
+    monkeypatch.chdir(course / "notebooks")  # where a notebook runs
+    save_api_key(FAKE_KEY)  # the widget's default: the key file
+    assert not (course / ".env").exists() and find_api_key({}, user_key_file()).value == FAKE_KEY
+    status = key_file_status(start=course / "notebooks")
+    assert status.startswith(f"Your key file is {user_key_file()}: other users can write") and "\n" not in status
+
+
+@pytest.mark.skipif(os.name != "posix", reason="Windows reports no group or world write bits")
+def test_a_course_folder_only_its_owner_writes_to_keeps_the_key_beside_the_notebooks(
+    installed: Path, tmp_path: Path
+) -> None:
+    course = make_checkout(tmp_path / "home" / "course")
+    course.chmod(0o755)
+    assert key_file_location(start=course / "notebooks").path == course.resolve() / ".env"
+
+
+@pytest.mark.skipif(os.name != "posix", reason="Windows reports no group or world write bits")
+def test_the_doctor_points_out_a_key_left_in_a_shared_course_folder(
+    installed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    course = make_checkout(tmp_path / "srv" / "course")
+    (course / ".env").write_text(f"PERPLEXITY_API_KEY={FAKE_KEY}\n")
+    course.chmod(0o777)
+    monkeypatch.chdir(course / "notebooks")
+    left = course.resolve() / ".env"
+    line = check_key_file()
+    assert line.status == "PROBLEM"
+    assert line.detail.endswith(f"But {left} still holds a key, in a folder other users can write to.")
+    assert line.fix == f"Save your key again with notebook 01 (it now goes to your own folder), then delete {left}."
+    assert FAKE_KEY not in line.detail + line.fix
