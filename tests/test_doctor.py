@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def doctor(tmp_path: Path, *options: str, **variables: str) -> subprocess.CompletedProcess:
     """``python -m helpers doctor`` in a clean environment: sandbox mode, a key file in ``tmp_path``."""
     env = {k: v for k, v in os.environ.items() if k not in CLEARED_ENV}
-    env.update(PERPLEXITY_MODE="sandbox", PERPLEXITY_ENV_FILE=str(tmp_path / ".env"), **variables)
+    env.update({"PERPLEXITY_MODE": "sandbox", "PERPLEXITY_ENV_FILE": str(tmp_path / ".env"), **variables})
     return subprocess.run(
         [sys.executable, "-m", "helpers", "doctor", *options],
         cwd=ROOT,
@@ -96,7 +96,8 @@ def test_a_key_in_the_wrong_format_fails_with_a_fix(tmp_path: Path, sandbox: San
 
 def test_a_revoked_key_fails_authentication(tmp_path: Path, sandbox: Sandbox) -> None:
     revoked = "pplx-revoked" + "7" * 36
-    result = doctor(tmp_path, PERPLEXITY_API_KEY=revoked, PERPLEXITY_BASE_URL=sandbox.url)
+    # Live mode: the learner's own key goes to the base URL in force (no sandbox mode sends it anywhere).
+    result = doctor(tmp_path, PERPLEXITY_MODE="live", PERPLEXITY_API_KEY=revoked, PERPLEXITY_BASE_URL=sandbox.url)
     assert result.returncode == 1
     (auth_line,) = lines_of(result.stdout, PROBLEM)
     assert auth_line.startswith("PROBLEM  Key accepted: HTTP 401") and "revoked" in auth_line
@@ -140,7 +141,7 @@ def test_plain_http_to_another_host_is_refused_before_anything_is_sent(
     monkeypatch.setenv("PERPLEXITY_API_KEY", FAKE_KEY)
     monkeypatch.setenv("PERPLEXITY_BASE_URL", "http://api.example.com")
     checks = {c.name: c for c in run_checks()}
-    assert checks["API host"].status == PROBLEM and "Refusing to send your key" in checks["API host"].detail
+    assert checks["API host"].status == PROBLEM and "Refusing to send your" in checks["API host"].detail
     assert checks["Key accepted"].status == SKIPPED
 
 
@@ -164,6 +165,7 @@ def test_the_old_variable_name_is_a_note_with_the_rename(
 
 
 def test_a_pasted_bearer_prefix_is_a_problem(project: Path, monkeypatch: pytest.MonkeyPatch, sandbox: Sandbox) -> None:
+    monkeypatch.setenv("PERPLEXITY_MODE", "live")  # where the learner's own key would be sent
     monkeypatch.setenv("PERPLEXITY_API_KEY", f"Bearer {FAKE_KEY}")
     monkeypatch.setenv("PERPLEXITY_BASE_URL", sandbox.url)
     checks = {c.name: c for c in run_checks()}
