@@ -98,10 +98,9 @@ class PerplexityClient:
     ) -> None:
         self._key = Secret(api_key)  # masked in every repr, so no traceback frame shows the key
         check_key_characters(self._key.reveal())  # a line break or smart quote cannot go into a header
-        # The URL is read once, and what was checked is what is used; so is the proxy.
-        secret = self._key.reveal() != SANDBOX_DEMO_KEY
-        self.base_url = check_transport(base_url, secret=secret).url
-        self.proxy = proxy_for(self.base_url, secret=secret)
+        # The URL is read once, and what was checked (where this key may go) is what is used; so is the proxy.
+        self.base_url = check_transport(base_url, self._key).url
+        self.proxy = proxy_for(self.base_url, secret=self._key.reveal() != SANDBOX_DEMO_KEY)
         self.mode = mode
         self.timeout = timeout
         self.max_retries = max_retries

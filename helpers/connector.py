@@ -6,6 +6,13 @@ headers and query tables, and a body that is a Mustache template filled with exa
 as Creator Studio does. :func:`build_request` joins them into the exact HTTP request Creator
 Studio sends; :func:`render_request` shows it with every secret masked; :func:`run_test` sends
 it, as the Test button does, within Creator Studio's limits, and derives an output schema.
+
+A field may hold ``$PERPLEXITY_API_KEY`` (:data:`~helpers.settings.CONFIGURED_KEY`) instead of a
+key: it stands for the configured key, and stays a reference in the fields, in what is shown and
+exported, and in every ``repr``. Only Test puts a key in its place, the one
+:func:`~helpers.settings.check_transport` allows where the request goes: the sandbox's demo key in
+sandbox mode, the learner's own key in live mode and only to the Perplexity API (or the
+``PERPLEXITY_BASE_URL`` in force).
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
-from urllib.parse import quote_plus, urlencode
+from urllib.parse import quote_plus, unquote_plus, urlencode
 
 import pystache
 import requests
@@ -29,9 +36,17 @@ from urllib3.util import parse_url
 
 from helpers.client import GUIDE_MODEL, GUIDE_QUESTION, GUIDE_SYSTEM, guide_messages, open_session
 from helpers.errors import TransportSecurityError, TutorialError, describe_failure, ended
-from helpers.masking import MaskedHeaderValue, mask_key, redact
+from helpers.keys import find_api_key
+from helpers.masking import MaskedHeaderValue, Secret, mask_key, redact
 from helpers.progress import report_progress
-from helpers.settings import check_transport, key_may_go_to, proxy_for, read_base_url
+from helpers.settings import (
+    CONFIGURED_KEY,
+    SANDBOX_DEMO_KEY,
+    check_transport,
+    configured_key_for,
+    proxy_for,
+    read_base_url,
+)
 
 GUIDE_BASE_URL = "https://api.perplexity.ai"
 TEST_TIMEOUT_SECONDS = 60  # Creator Studio's limit
@@ -125,7 +140,7 @@ class HeaderAuth:
         return {}
 
     def secrets(self) -> tuple[str, ...]:
-        return (self.api_key,)
+        return ordered_secrets([self.api_key])
 
     @property
     def is_plain_bearer(self) -> bool:
@@ -138,7 +153,7 @@ class HeaderAuth:
             "Api Key Auth Auth Type": "Header Auth",
             "Header Auth Key": self.header_key,
             "Header Auth Value Pattern": self.value_pattern,
-            "Api Key": mask_key(self.api_key),
+            "Api Key": shown_key(self.api_key),
         }
 
 
@@ -173,7 +188,7 @@ class ParamAuth:
             "Auth Config": self.config,
             "Api Key Auth Auth Type": "Param Auth",
             "Param Auth Key": self.param_name,
-            "Api Key": mask_key(self.api_key),
+            "Api Key": shown_key(self.api_key),
         }
 
 
@@ -194,10 +209,10 @@ class BearerAuth:
         return {}
 
     def secrets(self) -> tuple[str, ...]:
-        return (self.token,)
+        return ordered_secrets([self.token])
 
     def describe(self) -> dict[str, str]:
-        return {"Auth Config": self.config, "Bearer Token": mask_key(self.token)}
+        return {"Auth Config": self.config, "Bearer Token": shown_key(self.token)}
 
 
 @dataclass(frozen=True)
@@ -419,24 +434,71 @@ def render_body(action: HttpAction) -> str:
     return text
 
 
-def build_request(connector: Connector, action: HttpAction) -> BuiltRequest:
+def build_request(
+    connector: Connector, action: HttpAction, *, send_to: str | None = None, key: Secret | None = None
+) -> BuiltRequest:
     """The HTTP request that the connector and the action produce together.
 
-    Refused when the filled-in path would take the request to another server than the Base URL.
+    ``send_to`` puts another server (the sandbox) in place of the Base URL. ``key`` is what each
+    ``$PERPLEXITY_API_KEY`` field becomes; without it the reference stays as it is written, which is
+    how the request is shown and exported. Refused when the filled-in path would take the request to
+    another server than the Base URL.
     """
+    base_url = read_base_url(send_to).url if send_to else connector.base_url
+    auth = _resolved_auth(connector.auth, key)
     path = render_template(action.path, action.inputs)
     if not path.startswith("/"):
         raise ConnectorError(OTHER_SERVER)
-    action_query = {k: render_template(v, action.inputs) for k, v in action.query.items()}
-    query = action_query | connector.auth.query()
-    url = connector.base_url + path + (f"?{urlencode(query)}" if query else "")
-    check_destination(connector.base_url, action.method, url)
-    action_headers = {k: render_template(v, action.inputs) for k, v in action.headers.items()}
-    auth_names = {name.lower() for name in connector.auth.headers()}
-    headers = {k: v for k, v in action_headers.items() if k.lower() not in auth_names} | connector.auth.headers()
+    action_query = {k: _resolved(render_template(v, action.inputs), key) for k, v in action.query.items()}
+    query = action_query | auth.query()
+    url = base_url + path + (f"?{urlencode(query)}" if query else "")
+    check_destination(base_url, action.method, url)
+    action_headers = {k: _resolved(render_template(v, action.inputs), key) for k, v in action.headers.items()}
+    auth_names = {name.lower() for name in auth.headers()}
+    headers = {k: v for k, v in action_headers.items() if k.lower() not in auth_names} | auth.headers()
     body = render_body(action)
-    secrets = (*known_secrets(connector, action), *secret_values(action_headers), *secret_values(action_query))
+    secrets = (*known_secrets(connector, action), *auth.secrets(), *secret_values(action_headers))
+    secrets += (*secret_values(action_query), *([key.reveal()] if key else []))
     return BuiltRequest(action.method, url, headers, body.encode() if body else None, ordered_secrets(secrets))
+
+
+def prepare_test(connector: Connector, action: HttpAction, send_to: str | None = None) -> BuiltRequest:
+    """The request Test sends, after every check Test makes; nothing is sent.
+
+    ``$PERPLEXITY_API_KEY`` becomes the key this mode sends, where it may go; then every key the
+    request carries (the auth's, credential-named values, the configured key wherever it sits) must
+    be one :func:`~helpers.settings.check_transport` allows at the address the request goes to.
+    """
+    target = read_base_url(send_to, what="The address Test sends to").url if send_to else connector.base_url
+    key = configured_key_for(target) if names_configured_key(connector, action) else None
+    request = build_request(connector, action, send_to=target, key=key)
+    for secret in keys_carried(request):
+        check_transport(target, secret)
+    return request
+
+
+def names_configured_key(connector: Connector, action: HttpAction) -> bool:
+    """Whether a field holds ``$PERPLEXITY_API_KEY``: the auth's key or password, a header, query or example value."""
+    auth_fields = [getattr(connector.auth, name, "") for name in ("api_key", "token", "password")]
+    values = [*auth_fields, *action.headers.values(), *action.query.values(), *map(str, action.inputs.values())]
+    return CONFIGURED_KEY in values
+
+
+def keys_carried(request: BuiltRequest) -> tuple[str, ...]:
+    """Every secret the request carries, and the configured key wherever it sits (a body, any header),
+    since a key typed or pasted into a field is the learner's own key all the same."""
+    found = find_api_key()
+    if found is None or found.value in request.secrets:
+        return request.secrets
+    body = request.body.decode(errors="replace") if request.body else ""
+    texts = [request.url, unquote_plus(request.url), body, *request.headers.values()]
+    texts += [_basic_credentials(value) for value in request.headers.values()]
+    return (*request.secrets, found.value) if any(found.value in text for text in texts) else request.secrets
+
+
+def shown_key(value: str) -> str:
+    """A key as a field shows it: masked, or the reference as written (it is no secret)."""
+    return f"{CONFIGURED_KEY} (your configured key)" if value == CONFIGURED_KEY else mask_key(value)
 
 
 def check_destination(base_url: str, method: str, url: str) -> None:
@@ -456,14 +518,16 @@ def check_destination(base_url: str, method: str, url: str) -> None:
         raise ConnectorError(OTHER_SERVER)
 
 
-def check_request(connector: Connector, action: HttpAction) -> str:
+def check_request(connector: Connector, action: HttpAction, *, send_to: str | None = None) -> str:
     """One sentence: ready to test (and where the request goes), or what to fix first. Never raises.
 
-    Every secret in the URL (the auth's, a credential-named query value, anything shaped like a key)
-    is masked, because the sentence is shown under the form and saved with the notebook.
+    It makes every check Test makes (``send_to`` as for :func:`run_test`), and names the connector's
+    own Base URL. Every secret in the URL (the auth's, a credential-named query value, anything
+    shaped like a key) is masked, because the sentence is shown under the form and saved with the notebook.
     """
     try:
         request = build_request(connector, action)
+        prepare_test(connector, action, send_to)
     except Exception as error:  # documented never to raise
         return f"Not ready: {error_sentence(error, known_secrets(connector, action))}"
     return f"Ready: {request.method} {redact(request.url, request.secrets)} through '{connector.name}'."
@@ -482,10 +546,11 @@ def render_request(request: BuiltRequest, secrets: Iterable[str] = ()) -> str:
 def run_test(connector: Connector, action: HttpAction, *, send_to: str | None = None) -> Execution:
     """Send the action through the connector, as Test does: 60 s at most, 200 KB at most.
 
-    ``send_to`` tests against another server (the sandbox) while the connector keeps its own Base
-    URL, so that nothing shown or exported names a sandbox port that is gone once the kernel stops.
-    The Base URL must be one a key may go to, and the full URL must connect to that same server:
-    both are checked on the URL that is then sent, before anything leaves this computer.
+    ``send_to`` tests against another server (the sandbox, perhaps a class sandbox over plain
+    http) while the connector keeps its own Base URL, so that nothing shown or exported names a
+    sandbox port that is gone once the kernel stops. Every key the request carries must be one
+    :func:`~helpers.settings.check_transport` allows there, and the full URL must connect to that
+    same server: both are checked on the request that is then sent, before anything leaves this computer.
     """
     result = _execute(connector, action, send_to)
     if result.successful:
@@ -496,12 +561,9 @@ def run_test(connector: Connector, action: HttpAction, *, send_to: str | None = 
 
 
 def _execute(connector: Connector, action: HttpAction, send_to: str | None) -> Execution:
-    """Test's request and its outcome; the checks are made on the URL that is then sent."""
-    if send_to:
-        connector = connector.with_base_url(send_to)
-    request = build_request(connector, action)
-    check_transport(connector.base_url)
-    check_destination(connector.base_url, request.method, request.url)
+    """Test's request and its outcome; the checks are made on the request that is then sent."""
+    request = prepare_test(connector, action, send_to)
+    target = read_base_url(send_to).url if send_to else connector.base_url
     started = time.perf_counter()
     try:
         status, content = _send(request)
@@ -519,7 +581,7 @@ def _execute(connector: Connector, action: HttpAction, send_to: str | None) -> E
             _since(started),
             None,
             False,
-            f"Could not reach {connector.base_url}. Check the Base URL and your connection.",
+            f"Could not reach {target}. Check the Base URL and your connection.",
         )
     elapsed = _since(started)
     if len(content) > MAX_RESPONSE_BYTES:
@@ -572,8 +634,13 @@ def secret_values(table: dict[str, str]) -> tuple[str, ...]:
 
 
 def ordered_secrets(secrets: Iterable[str]) -> tuple[str, ...]:
-    """Each secret once, longest first: masking a short secret inside a longer one would leave the rest of it."""
-    return tuple(sorted({secret for secret in secrets if secret}, key=lambda secret: (-len(secret), secret)))
+    """Each secret once, longest first: masking a short secret inside a longer one would leave the rest of it.
+
+    ``$PERPLEXITY_API_KEY`` (as written or URL-encoded) is no secret but a reference, which every
+    sentence and export may show.
+    """
+    kept = {secret for secret in secrets if secret and secret not in _REFERENCE_FORMS}
+    return tuple(sorted(kept, key=lambda secret: (-len(secret), secret)))
 
 
 # --- private helpers ------------------------------------------------------------------------
@@ -583,10 +650,12 @@ def _send(request: BuiltRequest) -> tuple[int, bytes]:
     """Send once, within Creator Studio's time limit for the whole request (not for each read).
 
     Reads stop just past the size limit, so a huge answer cannot fill memory. The proxy is the one
-    the environment names for the URL, by :func:`~helpers.settings.proxy_for`'s rule; ``.netrc`` is never read.
+    the environment names for the URL, by :func:`~helpers.settings.proxy_for`'s rule (the demo key
+    alone is no secret); ``.netrc`` is never read.
     """
     deadline = time.monotonic() + TEST_TIMEOUT_SECONDS
-    with open_session(proxy_for(request.url)) as session:
+    secret = any(value != SANDBOX_DEMO_KEY for value in keys_carried(request))
+    with open_session(proxy_for(request.url, secret=secret)) as session:
         headers = {name: MaskedHeaderValue(value) for name, value in request.headers.items()}  # masked in any repr
         with session.request(
             request.method,
@@ -624,6 +693,38 @@ def _read_some(response: requests.Response, deadline: float) -> bytes:
         raise requests.Timeout(f"The response took longer than {TEST_TIMEOUT_SECONDS} seconds in all.") from None
     except (urllib3.exceptions.HTTPError, OSError) as error:
         raise requests.ConnectionError(str(error)) from None
+
+
+_REFERENCE_FORMS = {CONFIGURED_KEY, quote_plus(CONFIGURED_KEY)}
+
+
+def _resolved(value: str, key: Secret | None) -> str:
+    """``value``, or the key when the value is the reference ``$PERPLEXITY_API_KEY`` and a key is given."""
+    return key.reveal() if key is not None and value == CONFIGURED_KEY else value
+
+
+def _resolved_auth(auth: Auth, key: Secret | None) -> Auth:
+    """``auth`` with ``key`` in place of a ``$PERPLEXITY_API_KEY`` key or password (their ``repr`` hides them)."""
+    if key is None:
+        return auth
+    if isinstance(auth, HeaderAuth | ParamAuth):
+        return replace(auth, api_key=_resolved(auth.api_key, key))
+    if isinstance(auth, BearerAuth):
+        return replace(auth, token=_resolved(auth.token, key))
+    if isinstance(auth, BasicAuth):
+        return replace(auth, password=_resolved(auth.password, key))
+    return auth
+
+
+def _basic_credentials(value: str) -> str:
+    """``user:password`` from a ``Basic ...`` header value, else ""."""
+    scheme, _, token = value.partition(" ")
+    if scheme.lower() != "basic":
+        return ""
+    try:
+        return base64.b64decode(token.strip(), validate=True).decode(errors="replace")
+    except ValueError:
+        return ""
 
 
 def _since(started: float) -> float:
@@ -691,7 +792,11 @@ class _JsonBool(str):
 
 
 def _checked_base_url(base_url: str) -> str:
-    """``base_url`` as :func:`~helpers.settings.read_base_url` reads it (the one reading), or one sentence."""
+    """``base_url`` as :func:`~helpers.settings.read_base_url` reads it (the one reading), or one sentence.
+
+    Creator Studio's field rule: https, or plain http to this computer (the sandbox). Which key may
+    go where is not decided here but when Test sends, by :func:`~helpers.settings.check_transport`.
+    """
     url = base_url.strip()
     problem = _base_url_problem(url)
     if problem:
@@ -700,7 +805,7 @@ def _checked_base_url(base_url: str) -> str:
         base = read_base_url(url, what="The Base URL")
     except TransportSecurityError as error:
         raise ConnectorError(str(error)) from None
-    if not key_may_go_to(base.url):
+    if base.scheme != "https" and not base.is_loopback:
         raise ConnectorError(_https_only(url))
     return base.url
 

@@ -14,9 +14,12 @@ action cannot express is refused with one sentence (``-F``, ``-T``, ``-K``...).
 The URL is read once, as requests will connect to it, and split into the connector's Base URL and
 the action's path and query table; an ``Authorization`` header (or ``-u``, ``--oauth2-bearer``, or
 a ``user:password@`` in the URL) becomes the connector's auth, never a plain header or part of the
-Base URL. A key written as a shell variable (``$PERPLEXITY_API_KEY``, ``%PERPLEXITY_API_KEY%``,
-``$env:PERPLEXITY_API_KEY``) means the saved key; no ``$...`` text is ever stored as a credential.
-No refusal quotes a secret of the command.
+Base URL. A key written as a shell variable (``$PERPLEXITY_API_KEY``, ``${PERPLEXITY_API_KEY}``,
+``%PERPLEXITY_API_KEY%``, ``$env:PERPLEXITY_API_KEY``, the older ``$PPLX_API_KEY``) means the configured
+key: the import keeps the reference ``$PERPLEXITY_API_KEY``, never the key, and Test resolves it by
+:func:`~helpers.settings.check_transport`'s rule, so a command for another host never gets the key
+(a note says why). Any other shell text is never stored as a credential. No refusal quotes a
+secret of the command.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ from helpers.connector import (
 )
 from helpers.keys import KEY_VARIABLE, LEGACY_KEY_VARIABLE, find_api_key
 from helpers.masking import redact
+from helpers.settings import BASE_URL_VARIABLE, CONFIGURED_KEY, DEFAULT_BASE_URL, key_may_go_to
 
 # The guide's own command, exactly as the guide prints it.
 GUIDE_CURL = """curl --request POST \\
@@ -297,9 +301,10 @@ def import_curl(command: str, name: str = "") -> CurlImport:
         parts = _read_url(request.url)
         notes = list(request.notes)
         port = f":{parts.port}" if parts.port is not None else ""
-        connector = Connector(parts.host, f"{parts.scheme}://{parts.host}{port}", _auth(request, parts, notes))
+        base = f"{parts.scheme}://{parts.host}{port}"
+        connector = Connector(parts.host, base, _auth(request, parts, base, notes))
         path = parts.path or "/"
-        headers, query = _headers(request, parts.host, notes), _query(request, parts, notes)
+        headers, query = _headers(request, base, notes), _query(request, parts, base, notes)
         body = "&".join(request.data).strip()
         action = HttpAction(name or f"{request.method} {path}", path, request.method, headers, query, body)
         return CurlImport(connector, action, tuple(dict.fromkeys(notes)))
@@ -718,19 +723,19 @@ def _shown_url(url: str) -> str:
     return f" '{head}'"
 
 
-def _headers(request: CurlRequest, host: str, notes: list[str]) -> dict[str, str]:
+def _headers(request: CurlRequest, base: str, notes: list[str]) -> dict[str, str]:
     """The action's headers: all but Authorization (the connector's auth), credentials checked for variables."""
     return {
-        key: _credential(value, host, notes) if is_secret_name(key) else value
+        key: _credential(value, base, notes) if is_secret_name(key) else value
         for key, value in request.headers.items()
         if key.lower() != "authorization"
     }
 
 
-def _query(request: CurlRequest, parts: Url, notes: list[str]) -> dict[str, str]:
+def _query(request: CurlRequest, parts: Url, base: str, notes: list[str]) -> dict[str, str]:
     """The URL's query, then --url-query and the data -G moved, as the action's Query Parameters table."""
     pairs = parse_qsl("&".join(filter(None, [parts.query or "", *request.query])), keep_blank_values=True)
-    return {key: _credential(value, parts.host or "", notes) if is_secret_name(key) else value for key, value in pairs}
+    return {key: _credential(value, base, notes) if is_secret_name(key) else value for key, value in pairs}
 
 
 # --- credentials --------------------------------------------------------------------------------
@@ -748,17 +753,18 @@ _SHELL_VALUE = re.compile(rf"{_URL_VARIABLE.pattern}|%[A-Za-z_]\w{{2,}}%|`")
 _PLACEHOLDER = re.compile(r"<[^<>]+>")  # <token>, <YOUR-TOKEN>: what API references print for the key
 
 
-def _credential(value: str, host: str, notes: list[str]) -> str:
+def _credential(value: str, base: str, notes: list[str]) -> str:
     """The credential to store for ``value``, which the command wrote as text, a variable or a placeholder.
 
-    ``$PERPLEXITY_API_KEY`` (and ``<token>`` for the Perplexity API) means the saved key; any other
-    variable, or a placeholder for another API, is refused: its text is no credential.
+    ``$PERPLEXITY_API_KEY`` (and ``<token>`` for the Perplexity API) means the configured key, kept as
+    the reference :data:`~helpers.settings.CONFIGURED_KEY`; any other variable, or a placeholder for
+    another API, is refused: its text is no credential. ``base`` is the command's scheme, host and port.
     """
     variable = _VARIABLE.fullmatch(value)
     if (variable and (variable["braced"] or variable["bare"] or variable["cmd"]) in _KEY_NAMES) or (
-        _PLACEHOLDER.fullmatch(value) and host == _GUIDE_HOST
+        _PLACEHOLDER.fullmatch(value) and urlsplit(base).hostname == _GUIDE_HOST
     ):
-        return _saved_key(value, notes)
+        return _configured_key(value, base, notes)
     shell = _SHELL_VALUE.search(value)
     if shell:
         shown = shell.group() if shell.group()[-1] not in "(`" else "$(…)"
@@ -771,16 +777,22 @@ def _credential(value: str, host: str, notes: list[str]) -> str:
     return value
 
 
-def _saved_key(reference: str, notes: list[str]) -> str:
-    """The key the notebooks use (environment or key file, see :func:`~helpers.keys.find_api_key`) for ``reference``."""
-    found = find_api_key()
-    if found is None:
-        raise ConnectorError(
-            f"The command uses {reference} for the key, but no key is configured yet: save one with notebook 01, "
-            f"or set {KEY_VARIABLE}, and import again."
+def _configured_key(reference: str, base: str, notes: list[str]) -> str:
+    """The reference to the configured key, for ``reference`` as the command wrote it; never the key itself.
+
+    Whether a key is configured does not matter yet: Test resolves the reference (the sandbox's demo
+    key in sandbox mode). When ``base`` is outside the configured key's scope, a note says in one
+    sentence why that host gets no key.
+    """
+    kept = f"kept {reference}" + (f" as {CONFIGURED_KEY}" if reference != CONFIGURED_KEY else "")
+    if key_may_go_to(base, CONFIGURED_KEY):
+        notes.append(f"{kept}: Test puts in your configured key when it sends")
+    else:
+        notes.append(
+            f"{kept}, but {urlsplit(base).hostname} never gets your key from it: your configured key goes only "
+            f"to the Perplexity API ({DEFAULT_BASE_URL}) and, in live mode, to {BASE_URL_VARIABLE}"
         )
-    notes.append(f"used your key ({found.source}) for {reference}")
-    return found.value
+    return CONFIGURED_KEY
 
 
 def _is_reference(secret: str) -> bool:
@@ -791,42 +803,47 @@ def _is_reference(secret: str) -> bool:
     return bool(_VARIABLE.fullmatch(last) or _PLACEHOLDER.fullmatch(last))
 
 
-def _auth(request: CurlRequest, parts: Url, notes: list[str]) -> Auth:
+def _auth(request: CurlRequest, parts: Url, base: str, notes: list[str]) -> Auth:
     """The connector's auth: -u, else an Authorization header, else --oauth2-bearer, else the URL's user info.
 
     As in the earlier import, -u wins over the header, and either over the URL's ``user:password@``.
     """
-    host = parts.host or ""
     authorization = next((v for k, v in request.headers.items() if k.lower() == "authorization"), "")
     if request.user:
         username, colon, password = request.user.partition(":")
-        return _basic(_credential(username, host, notes), _credential(password, host, notes), colon, notes)
+        return _basic(_credential(username, base, notes), _credential(password, base, notes), colon, notes)
     if authorization:
-        return _auth_from(authorization, host, notes)
+        return _auth_from(authorization, base, notes)
     if request.bearer:
-        return HeaderAuth(_credential(request.bearer, host, notes), "Authorization", "Bearer %s")
+        return HeaderAuth(_credential(request.bearer, base, notes), "Authorization", "Bearer %s")
     if parts.auth:
         username, colon, password = parts.auth.partition(":")
-        return _basic(unquote(username), _credential(unquote(password), host, notes), colon, notes)
+        return _basic(unquote(username), _credential(unquote(password), base, notes), colon, notes)
     return NoAuth()
 
 
-def _auth_from(authorization: str, host: str, notes: list[str]) -> HeaderAuth | BasicAuth:
+def _auth_from(authorization: str, base: str, notes: list[str]) -> HeaderAuth | BasicAuth:
     """An Authorization header as the connector's auth."""
     scheme, _, credential = authorization.partition(" ")
-    credential = _credential(credential.strip(), host, notes)
+    credential = _credential(credential.strip(), base, notes)
     if scheme.lower() == "basic" and credential:
         return _basic_from(credential, notes)
     if scheme.lower() == "bearer":
         return HeaderAuth(credential, "Authorization", "Bearer %s")
     if credential:  # another scheme word, such as "Token": keep it in the pattern
         return HeaderAuth(credential, "Authorization", f"{scheme} %s")
-    return HeaderAuth(_credential(authorization, host, notes), "Authorization", "%s")
+    return HeaderAuth(_credential(authorization, base, notes), "Authorization", "%s")
 
 
 def _basic(username: str, password: str, colon: str, notes: list[str]) -> HeaderAuth | BasicAuth:
     """Basic Auth; ``key:`` (an empty password, as Stripe's docs write ``-u sk_test_...:``) is sent as curl
-    sends it, through Api Key Auth, since Basic Auth here needs a password."""
+    sends it, through Api Key Auth, since Basic Auth here needs a password. The configured key as a user
+    name is refused: only a key or a password field keeps the reference until Test."""
+    if username == CONFIGURED_KEY:
+        raise ConnectorError(
+            f"The command sends your key as a Basic Auth user name, which the import cannot keep as a reference: "
+            f"send it as -H 'Authorization: Bearer {CONFIGURED_KEY}' instead."
+        )
     if colon and username and not password:
         notes.append(
             "a Basic credential with an empty password became Api Key Auth 'Authorization: Basic …', "

@@ -10,6 +10,8 @@ a secret parameter has no example, and a secret in the body example reads ``{{na
 document's description says so. Last, every string of a document goes through
 :func:`~helpers.masking.redact`: what the variables missed is masked, never written.
 The curl command shows every secret masked unless you ask for it with ``reveal=True``.
+``$PERPLEXITY_API_KEY`` in a field (the configured key, by reference) is no secret: the curl command
+leaves it for the shell to fill in, and Postman and OpenAPI give it the key's variable.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import re
 import shlex
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote_plus
 
 from helpers.connector import (
     BasicAuth,
@@ -36,6 +39,7 @@ from helpers.connector import (
     render_template,
 )
 from helpers.masking import find_key_shaped, redact
+from helpers.settings import CONFIGURED_KEY
 
 POSTMAN_SCHEMA = "https://schema.getpostman.com/json/collection/v2.1.0/collection.json"
 OPENAPI_VERSION = "3.1.0"
@@ -51,20 +55,36 @@ def to_curl(connector: Connector, action: HttpAction, *, reveal: bool = False) -
     """The request as a curl command in the guide's layout.
 
     Unless ``reveal`` is True, every secret is masked in the URL, the headers and the body alike: the
-    auth's, a credential-named header or query value, and anything shaped like a key.
+    auth's, a credential-named header or query value, and anything shaped like a key. A field that
+    holds ``$PERPLEXITY_API_KEY`` stays that variable, for the shell to fill in from your environment.
     """
     request = build_request(connector, action)
 
     def hide(text: str) -> str:
         return text if reveal else redact(text, request.secrets)
 
-    lines = [f"curl --request {request.method}", f"--url {shlex.quote(hide(request.url))}"]
-    lines += [f"--header {shlex.quote(hide(f'{name}: {value}'))}" for name, value in request.headers.items()]
+    url = hide(request.url).replace(quote_plus(CONFIGURED_KEY), CONFIGURED_KEY)  # urlencode wrote it as %24...
+    lines = [f"curl --request {request.method}", f"--url {_shell_word(url)}"]
+    lines += [f"--header {_shell_word(hide(f'{name}: {value}'))}" for name, value in request.headers.items()]
     if request.body is not None:
         body = hide(request.body.decode())
         option = "--data-raw" if body.startswith("@") else "--data"  # --data would read a file named after @
         lines.append(f"{option} {shlex.quote(body)}")
     return " \\\n     ".join(lines)
+
+
+_DOUBLE_QUOTE_SAFE = re.compile(r'[^"\\$`!]*')  # what a shell reads literally inside "..."
+
+
+def _shell_word(text: str) -> str:
+    """``text`` quoted as one shell word, with ``$PERPLEXITY_API_KEY`` left for the shell to expand."""
+    if CONFIGURED_KEY not in text:
+        return shlex.quote(text)
+    pieces = text.split(CONFIGURED_KEY)
+    variable = "${" + CONFIGURED_KEY[1:] + "}"  # braces: a letter right after it cannot lengthen the name
+    if all(_DOUBLE_QUOTE_SAFE.fullmatch(piece) for piece in pieces):
+        return '"' + variable.join(pieces) + '"'
+    return f'"{variable}"'.join(shlex.quote(piece) if piece else "" for piece in pieces)
 
 
 def key_variable(connector: Connector) -> str:
@@ -313,13 +333,13 @@ class _SecretVariables:
     """Each secret an export must not hold, and the variable that stands for it."""
 
     def __init__(self, connector: Connector, action: HttpAction) -> None:
-        self.names = _secret_names(connector, action)
-        self.secrets = ordered_secrets([*self.names, *connector.auth.secrets()])
+        self.names = _secret_names(connector, action)  # $PERPLEXITY_API_KEY included: it gets the key's variable
+        self.secrets = ordered_secrets([*self.names, *connector.auth.secrets()])  # what redact() masks
 
     def hide(self, text: str) -> str:
         """``text`` with each secret replaced by ``{{its variable}}``, longest first."""
-        for secret in self.secrets:
-            if secret in self.names and len(secret) >= 4:  # as redact: a shorter "secret" would hit ordinary text
+        for secret in sorted(self.names, key=lambda secret: (-len(secret), secret)):
+            if len(secret) >= 4:  # as redact: a shorter "secret" would hit ordinary text
                 text = text.replace(secret, "{{" + self.names[secret] + "}}")
         return text
 

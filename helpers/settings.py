@@ -8,6 +8,11 @@
 replaces ``https://api.perplexity.ai``; in sandbox mode it points at a shared sandbox (for
 example an instructor's) instead of the one started inside the notebook.
 
+In sandbox mode requests always carry the sandbox's demo key, even when a key is configured: no
+sandbox ever gets the learner's own key, wherever it listens. Where a key may go at all is decided
+by one function, :func:`check_transport`: the configured key is scoped like a browser's cookie, to
+the Perplexity API and, in live mode, to the ``PERPLEXITY_BASE_URL`` in force.
+
 Without it, sandbox mode uses the sandbox that notebook setup (:func:`helpers.setup_notebook`)
 started and registered with :func:`use_local_sandbox`. This module never starts a sandbox itself:
 the client reaches a sandbox over HTTP only.
@@ -28,15 +33,18 @@ from urllib3.exceptions import LocationParseError
 from urllib3.util import parse_url
 
 from helpers.errors import AuthenticationError, TransportSecurityError, TutorialError
-from helpers.keys import FoundKey, find_api_key, mask_key
-from helpers.masking import Secret
+from helpers.keys import KEY_VARIABLE, FoundKey, find_api_key, mask_key
+from helpers.masking import Secret, redact
 
 DEFAULT_BASE_URL = "https://api.perplexity.ai"
 MODE_VARIABLE = "PERPLEXITY_MODE"
 BASE_URL_VARIABLE = "PERPLEXITY_BASE_URL"
 MODES = ("auto", "live", "sandbox")
-# Sent to the sandbox when no key is configured. Not a secret, and not shaped like a real key.
+# What every request carries in sandbox mode. Not a secret, and not shaped like a real key.
 SANDBOX_DEMO_KEY = "pplx-sandbox-demo-key-not-a-secret"
+# In a connector's field (from an imported cURL command, or typed), this text stands for "the configured
+# key": the field keeps the reference, never the key, and Test puts in what check_transport allows.
+CONFIGURED_KEY = "$" + KEY_VARIABLE
 
 # Where the sandbox started by notebook setup listens (a loopback base URL), or None when none was
 # started in this process. Set it with use_local_sandbox(); resolve_settings() reads it.
@@ -72,12 +80,10 @@ class Settings:
         where = "the built-in sandbox on this computer" if builtin else f"the sandbox at {self.base_url}"
         if self.key is None:
             return f"Mode: sandbox. No API key is configured, so requests go to {where}. Answers are simulated."
-        if self.api_key.reveal() == SANDBOX_DEMO_KEY:
-            return (
-                f"Mode: sandbox ({MODE_VARIABLE}=sandbox). Requests go to {where} with the sandbox's "
-                "demo key: your own key stays on this computer."
-            )
-        return f"Mode: sandbox ({MODE_VARIABLE}=sandbox). Requests go to {where} with the key {mask_key(self.api_key)}."
+        return (
+            f"Mode: sandbox ({MODE_VARIABLE}=sandbox). Requests go to {where} with the sandbox's demo key: "
+            "your own key is never sent to a sandbox, not even to one on this computer."
+        )
 
     def __repr__(self) -> str:
         return f"Settings(mode={self.mode!r}, base_url={self.base_url!r}, api_key={mask_key(self.api_key)!r})"
@@ -117,12 +123,13 @@ def resolve_settings(environ: dict[str, str] | None = None, env_file: Path | Non
             f"or set the environment variable PERPLEXITY_API_KEY."
         )
     if mode == "sandbox" or (mode == "auto" and key is None):
-        # A sandbox on another computer (a class server) never gets the learner's own key.
-        remote = base_url is not None and not read_base_url(base_url).is_loopback
-        api_key = Secret(key.value if key and not remote else SANDBOX_DEMO_KEY)
+        # No sandbox gets the learner's own key: not a class server, not one reached over https, and
+        # not one on this computer's loopback either (on a one-machine JupyterHub every learner shares
+        # it, and whoever takes the port first would collect keys). So a proxy or a typo leaks nothing.
+        demo_key = Secret(SANDBOX_DEMO_KEY)
         if base_url is None and local_sandbox_url is not None:
-            return Settings("sandbox", local_sandbox_url, api_key, key, local_sandbox=True)
-        return Settings("sandbox", base_url, api_key, key)
+            return Settings("sandbox", local_sandbox_url, demo_key, key, local_sandbox=True)
+        return Settings("sandbox", base_url, demo_key, key)
     return Settings("live", base_url or DEFAULT_BASE_URL, Secret(key.value), key)
 
 
@@ -156,6 +163,23 @@ class BaseUrl:
     @property
     def is_loopback(self) -> bool:
         return is_loopback_host(self.host)
+
+    @property
+    def origin(self) -> str:
+        """``scheme://host[:port]``: what a sentence names as the destination."""
+        port = f":{self.port}" if self.port is not None else ""
+        return f"{self.scheme}://{self.host}{port}"
+
+    def within(self, scope: BaseUrl) -> bool:
+        """Whether this URL is ``scope`` or below it, as a cookie's domain and path match: same scheme,
+        host and port (a default port written or not), and the path equal to or under scope's path."""
+        default = {"http": 80, "https": 443}
+        same_origin = (self.scheme, self.host, self.port or default.get(self.scheme)) == (
+            scope.scheme,
+            scope.host,
+            scope.port or default.get(scope.scheme),
+        )
+        return same_origin and (self.path == scope.path or self.path.startswith(scope.path + "/"))
 
 
 def read_base_url(url: str, *, what: str = "The base URL") -> BaseUrl:
@@ -196,33 +220,106 @@ def _url_problem(url: str) -> str:
 
 
 def _shown(url: str) -> str:
-    """The URL as a sentence may quote it: printable, short."""
-    text = "".join(ch if ch.isprintable() and ch.isascii() else "?" for ch in url)
+    """The URL as a sentence may quote it: user info and query masked, printable, short.
+
+    A refused URL is often refused *because* it holds ``user:password@`` or ``?key=...``, so those
+    parts are masked before anything is quoted: everything up to the last ``@`` before the query
+    (a smuggled host included: masking too much is the safe side), and the whole query or fragment.
+    """
+    cut = min((i for i in (url.find("?"), url.find("#")) if i >= 0), default=len(url))
+    head, tail = url[:cut], url[cut:]
+    scheme, separator, rest = head.partition("://")
+    if not separator:
+        scheme, rest = "", head
+    _, at, host = rest.rpartition("@")
+    text = scheme + separator + (f"****@{host}" if at else rest) + (tail[:1] + "****" if tail else "")
+    text = redact("".join(ch if ch.isprintable() and ch.isascii() else "?" for ch in text))
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def key_may_go_to(url: str, *, secret: bool = True) -> bool:
-    """Whether a key may be sent to ``url``: https anywhere, plain http only to this computer.
+# --- where a key may go: one decision -----------------------------------------------------------
+# Like a browser's cookie, each key carries its own scope. The configured key (the learner's own)
+# goes to the Perplexity API and to the PERPLEXITY_BASE_URL in force in live mode, and nowhere else.
+# Code cannot tell who set that variable, so the rule is about the mode, not the person.
 
-    A key that is no secret (the sandbox's demo key) may also use plain http to another computer,
-    so that a class can share one sandbox on the instructor's machine.
+
+def check_transport(url: str, key: str | Secret | None) -> BaseUrl:
+    """The one decision of where a key may go: ``url`` read once, or one sentence refusing it.
+
+    - no key, or the sandbox's demo key (no secret): any http(s) address, a class sandbox on
+      another computer over plain http included;
+    - the configured key (or :data:`CONFIGURED_KEY`, which stands for it): only the Perplexity API
+      (``https://api.perplexity.ai``) and, in live mode, the ``PERPLEXITY_BASE_URL`` in force when it
+      is https or plain http to this computer. A sandbox in sandbox mode never qualifies;
+    - any other secret (another API's key, a password): https anywhere, plain http only to this
+      computer, where no one on the way can read it.
     """
-    try:
-        base = read_base_url(url)
-    except TransportSecurityError:
-        return False
-    return base.scheme == "https" or base.is_loopback or not secret
-
-
-def check_transport(url: str, *, secret: bool = True) -> BaseUrl:
-    """Return ``url`` read once, or raise :class:`TransportSecurityError` when the key may not go there."""
     base = read_base_url(url)
-    if not key_may_go_to(base.url, secret=secret):
+    plain = key.reveal() if isinstance(key, Secret) else key or ""
+    if not plain or plain == SANDBOX_DEMO_KEY:
+        return base
+    if _is_configured_key(plain):
+        if not any(base.within(scope) for scope in configured_key_scope()):
+            raise TransportSecurityError(
+                f"Refusing to send your own key to {base.origin}: it goes only to the Perplexity API "
+                f"({DEFAULT_BASE_URL}) and, in live mode, to {BASE_URL_VARIABLE} (https, or http on this computer)."
+            )
+        return base
+    if base.scheme != "https" and not base.is_loopback:
         raise TransportSecurityError(
-            f"Refusing to send your key to {base.scheme}://{base.host}: use an https:// address "
-            "(plain http is allowed only for the local sandbox on 127.0.0.1)."
+            f"Refusing to send your key to {base.origin}: use an https:// address "
+            "(plain http is allowed only for a server on this computer, such as 127.0.0.1)."
         )
     return base
+
+
+def key_may_go_to(url: str, key: str | Secret | None) -> bool:
+    """:func:`check_transport`'s decision as yes or no (a URL that cannot be read: no)."""
+    try:
+        check_transport(url, key)
+    except TransportSecurityError:
+        return False
+    return True
+
+
+def configured_key_scope() -> tuple[BaseUrl, ...]:
+    """Where the configured key may go: the Perplexity API, and in live mode the ``PERPLEXITY_BASE_URL``
+    in force (https, or plain http to this computer). A set-up that does not resolve adds nothing."""
+    scope = [read_base_url(DEFAULT_BASE_URL)]
+    try:
+        settings = resolve_settings()
+    except (TutorialError, OSError):  # an unknown mode, live without a key, an unreadable key file: the API alone
+        return tuple(scope)
+    if settings.mode == "live" and settings.base_url:
+        live = read_base_url(settings.base_url)
+        if live.scheme == "https" or live.is_loopback:
+            scope.append(live)
+    return tuple(scope)
+
+
+def configured_key_for(url: str) -> Secret:
+    """What :data:`CONFIGURED_KEY` stands for in a request to ``url``, by :func:`check_transport`'s rule.
+
+    The key requests carry in this mode: the sandbox's demo key in sandbox mode, the learner's own
+    key in live mode, and then only where that key may go (else one sentence says why not).
+    """
+    key = resolve_settings().api_key
+    check_transport(url, key)
+    return key
+
+
+def _is_configured_key(key: str) -> bool:
+    """Whether ``key`` is the learner's own: the configured key, or the reference that stands for it.
+
+    When the key file cannot be read, no key can be told apart from the learner's: each is treated as it.
+    """
+    if key == CONFIGURED_KEY:
+        return True
+    try:
+        found = find_api_key()
+    except (TutorialError, OSError):
+        return True
+    return found is not None and key == found.value
 
 
 def is_loopback_host(host: str) -> bool:

@@ -58,14 +58,14 @@ def test_models_are_listed(client: PerplexityClient) -> None:
 @pytest.mark.parametrize("url", ["http://api.perplexity.ai", "http://10.0.0.5:8000", "ftp://x"])
 def test_key_is_never_sent_over_plain_http_to_another_host(url: str) -> None:
     with pytest.raises(errors.TransportSecurityError):
-        check_transport(url)
+        check_transport(url, FAKE_KEY)
 
 
 @pytest.mark.parametrize(
     "url", ["https://api.perplexity.ai", "http://127.0.0.1:9", "http://localhost:1", "http://[::1]:2"]
 )
 def test_https_and_loopback_are_allowed(url: str) -> None:
-    check_transport(url)
+    check_transport(url, FAKE_KEY)
 
 
 def test_unreachable_server_is_a_network_error() -> None:

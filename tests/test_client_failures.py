@@ -244,6 +244,9 @@ def test_a_key_with_a_line_break_from_the_environment_is_refused_by_name(
 
     tail = "SECRETTAIL" + "B" * 20
     monkeypatch.setenv("PERPLEXITY_API_KEY", "pplx-" + "A" * 24 + "\n" + tail)
+    # Live mode, with the sandbox as the live base URL: in sandbox mode the demo key goes instead.
+    monkeypatch.setenv("PERPLEXITY_MODE", "live")
+    monkeypatch.setenv("PERPLEXITY_BASE_URL", local_sandbox.url)
     with pytest.raises(errors.InvalidKeyError, match=r"environment variable PERPLEXITY_API_KEY.*line break") as caught:
         connect(quiet=True)
     assert tail not in str(caught.value) and "AAAA" not in str(caught.value)

@@ -2,8 +2,9 @@
 
 Each row names where its command comes from, and gives the connector and the action the import must
 make, and the notes it must give (the start of each note, in order). Keys are built at run time, so
-no key-shaped string sits in this file; ``$PERPLEXITY_API_KEY`` and the like resolve to the key the
-``saved_key`` fixture configures. Nothing is sent: an import only reads the command.
+no key-shaped string sits in this file; ``$PERPLEXITY_API_KEY`` and the like become the reference
+``$PERPLEXITY_API_KEY`` (never the key the ``saved_key`` fixture configures). Nothing is sent: an
+import only reads the command.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pytest
 from helpers.connector import BasicAuth, Connector, ConnectorError, HeaderAuth, HttpAction, NoAuth
 from helpers.curl_import import GUIDE_CURL, OPTION_POLICY, curl_secrets, import_curl
 from helpers.masking import find_key_shaped
+from helpers.settings import CONFIGURED_KEY
 from tests.support import FAKE_KEY
 
 OPENAI_KEY = "sk-proj-" + "o" * 40
@@ -31,13 +33,20 @@ VENDOR_KEY = "vk_" + "v" * 30
 SECRETS = (FAKE_KEY, OPENAI_KEY, ANTHROPIC_KEY, GITHUB_TOKEN, STRIPE_KEY, SLACK_TOKEN, TWILIO_TOKEN, VENDOR_KEY)
 
 PPLX = "https://api.perplexity.ai"
-BEARER = HeaderAuth(FAKE_KEY, "Authorization", "Bearer %s")
+BEARER = HeaderAuth(CONFIGURED_KEY, "Authorization", "Bearer %s")  # the reference, never the key
 JSON = {"Content-Type": "application/json"}
 AGENT_BODY = '{\n  "model": "openai/gpt-5.2",\n  "input": "What is the latest news on AI?"\n}'
 HI = '{"model": "perplexity/sonar", "input": "hi"}'
 CHAT = '{"model": "sonar", "messages": [{"role": "user", "content": "How many stars are in the Milky Way?"}]}'
 STREAM = '{"model": "sonar", "stream": true, "messages": [{"role": "user", "content": "hi"}]}'
-KEY_NOTE = "used your key (environment variable PERPLEXITY_API_KEY) for "
+
+
+def key_note(reference: str) -> str:
+    """The note for a key variable: the fields keep the reference ``$PERPLEXITY_API_KEY``, never the key."""
+    kept = f"kept {reference}" + (" as $PERPLEXITY_API_KEY" if reference != "$PERPLEXITY_API_KEY" else "")
+    return f"{kept}: Test puts in your configured key when it sends"
+
+
 PRINTS = "it only changes what curl prints or saves"
 
 
@@ -69,7 +78,7 @@ CASES = [
         f"  --header 'Content-Type: application/json' \\\n  --data '{AGENT_BODY}'",
         PPLX,
         BEARER,
-        (KEY_NOTE + "<token>",),
+        (key_note("<token>"),),
         path="/v1/agent",
         method="POST",
         headers=JSON,
@@ -81,7 +90,7 @@ CASES = [
         f"  -H \"Content-Type: application/json\" \\\n  -d '{HI}'",
         PPLX,
         BEARER,
-        (KEY_NOTE + "$PERPLEXITY_API_KEY",),
+        (key_note("$PERPLEXITY_API_KEY"),),
         path="/v1/agent",
         method="POST",
         headers=JSON,
@@ -93,7 +102,7 @@ CASES = [
         f"-H 'Content-Type: application/json' -d '{STREAM}'",
         PPLX,
         BEARER,
-        ("ignored -N (--no-buffer)", KEY_NOTE + "${PERPLEXITY_API_KEY}"),
+        ("ignored -N (--no-buffer)", key_note("${PERPLEXITY_API_KEY}")),
         path="/chat/completions",
         method="POST",
         headers=JSON,
@@ -104,7 +113,7 @@ CASES = [
         f'$ curl -sS {PPLX}/async/chat/completions -H "Authorization: Bearer $PPLX_API_KEY" | jq .',
         PPLX,
         BEARER,
-        ("dropped the pipe", "ignored -s (--silent)", "ignored -S (--show-error)", KEY_NOTE + "$PPLX_API_KEY"),
+        ("dropped the pipe", "ignored -s (--silent)", "ignored -S (--show-error)", key_note("$PPLX_API_KEY")),
         path="/async/chat/completions",
         method="GET",
     ),
@@ -124,7 +133,7 @@ CASES = [
         '  -H "Content-Type: application/json" ^\n  -d "{\\"model\\": \\"perplexity/sonar\\", \\"input\\": \\"hi\\"}"',
         PPLX,
         BEARER,
-        (KEY_NOTE + "%PERPLEXITY_API_KEY%",),
+        (key_note("%PERPLEXITY_API_KEY%"),),
         path="/v1/agent",
         method="POST",
         headers=JSON,
@@ -137,7 +146,7 @@ CASES = [
         '  -d \'{\\"model\\": \\"perplexity/sonar\\", \\"input\\": \\"hi\\"}\'',
         PPLX,
         BEARER,
-        (KEY_NOTE + "$env:PERPLEXITY_API_KEY",),
+        (key_note("$env:PERPLEXITY_API_KEY"),),
         path="/v1/agent",
         method="POST",
         headers=JSON,
@@ -149,7 +158,7 @@ CASES = [
         '-H "Authorization: Bearer ${env:PERPLEXITY_API_KEY}"',
         PPLX,
         BEARER,
-        ("ignored -s (--silent)", KEY_NOTE + "${env:PERPLEXITY_API_KEY}"),
+        ("ignored -s (--silent)", key_note("${env:PERPLEXITY_API_KEY}")),
         path="/async/chat/completions",
         method="GET",
         query={"limit": "5"},
@@ -159,7 +168,7 @@ CASES = [
         f"!curl -s {PPLX}/v1/agent -H \"Authorization: Bearer $PERPLEXITY_API_KEY\" --json '{HI}'",
         PPLX,
         BEARER,
-        ("ignored -s (--silent)", KEY_NOTE + "$PERPLEXITY_API_KEY"),
+        ("ignored -s (--silent)", key_note("$PERPLEXITY_API_KEY")),
         path="/v1/agent",
         method="POST",
         headers={"Content-Type": "application/json", "Accept": "application/json"},
@@ -170,7 +179,7 @@ CASES = [
         f"curl --location '{PPLX}/chat/completions' \\\n--header 'Content-Type: application/json' \\\n"
         f"--header 'Authorization: Bearer {FAKE_KEY}' \\\n--data '{CHAT}'",
         PPLX,
-        BEARER,
+        HeaderAuth(FAKE_KEY, "Authorization", "Bearer %s"),
         ("ignored --location: it only matters when the server redirects",),
         path="/chat/completions",
         method="POST",
@@ -191,7 +200,7 @@ CASES = [
             "ignored --max-time",
             f"ignored -o (--output): {PRINTS}",
             "ignored -w (--write-out)",
-            KEY_NOTE + "$PERPLEXITY_API_KEY",
+            key_note("$PERPLEXITY_API_KEY"),
         ),
         path="/v1/agent",
         method="POST",
@@ -204,7 +213,7 @@ CASES = [
         '-H"Authorization: Bearer $PERPLEXITY_API_KEY"',
         PPLX,
         BEARER,
-        ("ignored -s", "ignored -S", "ignored -f (--fail)", "ignored -L (--location)", KEY_NOTE),
+        ("ignored -s", "ignored -S", "ignored -f (--fail)", "ignored -L (--location)", key_note("$PERPLEXITY_API_KEY")),
         path="/v1/agent",
         method="POST",
         headers=JSON,
@@ -669,25 +678,23 @@ def test_a_command_the_action_cannot_express_is_refused_in_one_sentence(
         "$env:PERPLEXITY_API_KEY",
     ],
 )
-def test_a_key_variable_without_a_configured_key_is_refused_and_never_stored(
+def test_a_key_variable_without_a_configured_key_is_imported_as_the_reference(
     reference: str, project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """In sandbox mode with no key, the reference will be the sandbox's demo key: nothing to refuse."""
     monkeypatch.delenv("PERPLEXITY_API_KEY", raising=False)
     monkeypatch.delenv("PPLX_API_KEY", raising=False)
-    with pytest.raises(ConnectorError) as caught:
-        import_curl(f"curl {PPLX}/v1/agent -H 'Authorization: Bearer {reference}' -d '{{}}'")
-    assert str(caught.value) == (
-        f"The command uses {reference} for the key, but no key is configured yet: save one with notebook 01, "
-        "or set PERPLEXITY_API_KEY, and import again."
-    )
+    imported = import_curl(f"curl {PPLX}/v1/agent -H 'Authorization: Bearer {reference}' -d '{{}}'")
+    assert imported.connector.auth == BEARER
+    assert imported.notes == (key_note(reference),)
 
 
-def test_a_key_from_the_key_file_is_used_too(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_key_in_the_key_file_stays_a_reference_too(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("PERPLEXITY_API_KEY", raising=False)
     (project / ".env").write_text(f"PERPLEXITY_API_KEY={FAKE_KEY}\n")
     imported = import_curl(f"curl {PPLX}/v1/agent -H \"Authorization: Bearer $PERPLEXITY_API_KEY\" -d '{{}}'")
-    assert imported.connector.auth == BEARER
-    assert imported.notes == ("used your key (.env file (PERPLEXITY_API_KEY)) for $PERPLEXITY_API_KEY",)
+    assert imported.connector.auth == BEARER and FAKE_KEY not in repr(imported)
+    assert imported.notes == (key_note("$PERPLEXITY_API_KEY"),)
 
 
 def test_the_secrets_of_a_command_include_the_key_its_variable_stands_for(saved_key: str) -> None:

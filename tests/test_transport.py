@@ -82,7 +82,7 @@ def redirect_to(target: str, status: int = 307):
     ],
 )
 def test_https_and_loopback_http_are_allowed(url: str) -> None:
-    check_transport(url)
+    check_transport(url, FAKE_KEY)
 
 
 @pytest.mark.parametrize(
@@ -101,7 +101,7 @@ def test_https_and_loopback_http_are_allowed(url: str) -> None:
 )
 def test_everything_else_is_refused(url: str) -> None:
     with pytest.raises(errors.TransportSecurityError, match=r"Refusing to send your key|is not usable"):
-        check_transport(url)
+        check_transport(url, FAKE_KEY)
 
 
 def test_the_client_refuses_before_opening_a_connection(serve) -> None:

@@ -8,6 +8,8 @@ Saved secrets are never shown again, as in Creator Studio: a key typed into a Pa
 moved out of the widget (which Jupyter can save into the notebook) the moment it is used. Every
 sentence under the form masks the form's secrets: the saved key and password, credential-named
 header, query and example values, the secrets of a pasted cURL command, and anything key-shaped.
+A pasted command's ``$PERPLEXITY_API_KEY`` stays that reference in every field and in the widgets'
+state: only Test puts a key in its place, and only where that key may go.
 """
 
 from __future__ import annotations
@@ -37,12 +39,12 @@ from helpers.connector import (
     is_secret_name,
     run_test,
     secret_values,
+    shown_key,
 )
 from helpers.connector_view import show_execution
 from helpers.curl_import import curl_secrets, import_curl
 from helpers.errors import ended
 from helpers.exports import as_json, to_curl, to_openapi, to_postman
-from helpers.masking import mask_key
 
 _STYLE = {"description_width": "13em"}
 
@@ -139,7 +141,7 @@ class ConnectorForm:
     def check(self) -> str:
         """One sentence: ready to test, or what to fix first. Never raises; the fields stay as they are."""
         try:
-            return self._say(check_request(self.connector(), self.action()))
+            return self._say(check_request(self.connector(), self.action(), send_to=self.send_to))
         except Exception as error:  # documented never to raise
             return self._say(f"Not ready: {self._sentence(error)}")
 
@@ -287,7 +289,7 @@ class ConnectorForm:
         self._secrets[slot] = value
         field = self.api_key if slot == "api_key" else self.password
         field.value = ""
-        field.placeholder = f"saved: {mask_key(value) if slot == 'api_key' else HIDDEN} (type to replace)"
+        field.placeholder = f"saved: {shown_key(value) if slot == 'api_key' else HIDDEN} (type to replace)"
 
     def _take_secrets(self) -> None:
         """Move a newly typed key or password out of its widget, at once."""
