@@ -3,6 +3,10 @@
 Tests of where a key may go must prove that nothing left the machine, and must never send anything
 off it even when the code under test is wrong. The guard patches the socket layer itself (name
 lookups and connects), which is what requests, urllib3, httpx and http.client all go through.
+
+:func:`names_resolve_to` stands a loopback server in for "another computer": made-up host names
+resolve, in this process only, to a 127.0.0.x address, so the code under test treats them as
+remote hosts while every byte stays on this computer.
 """
 
 from __future__ import annotations
@@ -61,3 +65,27 @@ def loopback_only() -> Iterator[list[str]]:
     finally:
         socket.getaddrinfo, socket.socket.connect = real_getaddrinfo, real_connect
         socket.socket.connect_ex = real_connect_ex
+
+
+@contextmanager
+def names_resolve_to(names: dict[str, str]) -> Iterator[None]:
+    """Resolve each made-up host name in ``names`` to its loopback address (``127.0.0.x``), in this process.
+
+    Only the name lookup changes: requests still sends ``Host: class.example``, and the code under
+    test still reads the name as another computer's. Addresses that are not loopback are refused,
+    so a slip in a test can never point a name off the machine.
+    """
+    if not all(is_loopback_target(address) for address in names.values()):
+        raise ValueError("names_resolve_to maps names to loopback addresses (127.0.0.x) only")
+    wrapped = socket.getaddrinfo  # the guard's lookup, when the guard is on: it still has the last word
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        text = host.decode() if isinstance(host, bytes) else host
+        name = text.lower().rstrip(".") if isinstance(text, str) else text
+        return wrapped(names.get(name, host), *args, **kwargs)
+
+    socket.getaddrinfo = getaddrinfo
+    try:
+        yield
+    finally:
+        socket.getaddrinfo = wrapped

@@ -6,11 +6,17 @@ process, as ``make record`` runs them but with the widgets' state saved, so that
 stdout and stderr can be captured; an IPython start-up file sends every log record to a file.
 Then the executed notebooks (outputs, metadata, widget state), the captured streams, the log and
 every file written under the project or the temporary folders are searched for the canary.
+
+They run twice, against a sandbox in this process set as ``PERPLEXITY_BASE_URL``: in live mode,
+where a base URL on this computer is one the key may go to, so every notebook really sends the
+canary; and in sandbox mode, where the sandbox must never receive it (its log shows each request's
+key as a one-way fingerprint).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 import string
@@ -19,6 +25,8 @@ import sys
 import tempfile
 import textwrap
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +34,9 @@ import pytest
 
 from helpers.keys import mask_key
 from helpers.recording import isolated_environment, notebook_paths
+from helpers.settings import SANDBOX_DEMO_KEY
+from perplexity_sandbox import Sandbox
+from perplexity_sandbox.keys import key_fingerprint
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = notebook_paths(ROOT / "notebooks")
@@ -60,6 +71,7 @@ def make_canary() -> str:
 
 @dataclass
 class CanaryRun:
+    mode: str  # PERPLEXITY_MODE of the run: live or sandbox
     canary: str
     started: float
     notebooks: dict[str, str]  # name -> the executed notebook file's text
@@ -68,10 +80,28 @@ class CanaryRun:
     log: str
     key_file: Path  # the .env the notebooks would save to
     folders: list[Path]  # the temporary key folder, and the one holding the results, log and IPython files
+    sandbox_log: list[str]  # the sandbox's request lines: each names the request's key as key#<8 hex>
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> CanaryRun:
+@contextmanager
+def sandbox_lines() -> Iterator[list[str]]:
+    """The ``perplexity_sandbox`` logger's lines while inside ``with``."""
+    lines: list[str] = []
+    handler = logging.Handler(logging.INFO)
+    handler.emit = lambda record: lines.append(record.getMessage())
+    logger = logging.getLogger("perplexity_sandbox")
+    level, logger.level = logger.level, logging.INFO
+    logger.addHandler(handler)
+    try:
+        yield lines
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+@pytest.fixture(scope="module", params=["live", "sandbox"])
+def run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> CanaryRun:
+    mode = request.param
     canary, started = make_canary(), time.time() - 1  # -1: file times can be a little coarse
     work = tmp_path_factory.mktemp("canary")
     out, ipython, runtime = work / "executed", work / "ipython", work / "runtime"
@@ -80,18 +110,21 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> CanaryRun:
     log = work / "kernel.log"
     (ipython / "profile_default" / "startup" / "00-log.py").write_text(KERNEL_STARTUP.format(log=str(log)))
     extra = {"PERPLEXITY_API_KEY": canary, "IPYTHONDIR": str(ipython), "JUPYTER_RUNTIME_DIR": str(runtime)}
-    with isolated_environment(extra=extra) as env_file:
-        result = subprocess.run(
-            [sys.executable, "-c", RUNNER, str(out), *map(str, NOTEBOOKS)],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
+    with Sandbox() as sandbox, sandbox_lines() as lines:
+        extra |= {"PERPLEXITY_MODE": mode, "PERPLEXITY_BASE_URL": sandbox.url}
+        with isolated_environment(extra=extra) as env_file:
+            result = subprocess.run(
+                [sys.executable, "-c", RUNNER, str(out), *map(str, NOTEBOOKS)],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                timeout=600,
+                check=False,
+            )
     assert result.returncode == 0, result.stderr.replace(canary, "<CANARY>")[-3000:]
     executed = {p.name: p.read_text(encoding="utf-8") for p in sorted(out.glob("*.ipynb"))}
     return CanaryRun(
+        mode,
         canary,
         started,
         executed,
@@ -100,13 +133,27 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> CanaryRun:
         log.read_text(encoding="utf-8", errors="replace") if log.exists() else "",
         env_file,
         [env_file.parent, work],
+        lines,
     )
 
 
 def test_every_notebook_ran_with_the_canary_key(run: CanaryRun) -> None:
+    """Live: every notebook used it. Sandbox: notebook 01 found it, and the others say the demo key went instead."""
     assert sorted(run.notebooks) == [p.name for p in NOTEBOOKS]
     for name, text in run.notebooks.items():
-        assert mask_key(run.canary) in text, f"{name} never used the canary key, so this test proves nothing"
+        if run.mode == "live" or name.startswith("01_"):
+            assert mask_key(run.canary) in text, f"{name} never used the canary key, so this test proves nothing"
+        else:
+            assert "with the sandbox's demo key" in text, f"{name} does not say that the demo key goes instead"
+
+
+def test_a_sandbox_receives_the_canary_only_in_live_mode(run: CanaryRun) -> None:
+    """In live mode the base URL is a server the learner chose; in sandbox mode no sandbox ever gets the key."""
+    keys = {word for line in run.sandbox_log for word in line.split() if word.startswith("key#")}
+    if run.mode == "live":
+        assert key_fingerprint(run.canary) in keys  # so the fingerprints below would show the canary
+    else:
+        assert keys == {key_fingerprint(SANDBOX_DEMO_KEY)}
 
 
 def test_the_canary_is_in_no_executed_notebook(run: CanaryRun) -> None:
