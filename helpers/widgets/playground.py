@@ -46,6 +46,8 @@ from helpers.responses import AGENT_PRESETS, CURRENT_MODEL, AgentResponse, ChatC
 # written here, not imported, because the playground reaches the sandbox over HTTP only.
 FAULT_HEADER = "X-Sandbox-Fault"
 DELAY_HEADER = "X-Sandbox-Delay"
+# The variable a curl command for the sandbox reads: never PERPLEXITY_API_KEY, which may hold your own key.
+SANDBOX_KEY_VARIABLE = "PERPLEXITY_SANDBOX_KEY"
 
 DEFAULT_MAX_OUTPUT_TOKENS = 512
 MAX_DOMAINS = 20
@@ -217,14 +219,24 @@ def parse_extra_fields(text: str) -> dict:
 
 
 def request_as_curl(request: ApiRequest, client: PerplexityClient) -> str:
-    """The request as a curl command; the key is read from the environment, and shown only masked."""
+    """The request as a curl command; the key is read from the environment, and shown only masked.
+
+    Against a sandbox the command reads another variable than ``PERPLEXITY_API_KEY``: a shell that
+    holds the learner's own key must not send it to a sandbox when the command is pasted there.
+    """
     body = json.dumps(request.body, indent=2, ensure_ascii=False)
+    if client.mode == "sandbox":
+        variable = SANDBOX_KEY_VARIABLE
+        first = f"# The sandbox takes its demo key, never yours (docs/sandbox.md): export {variable}=..."
+    else:
+        variable = KEY_VARIABLE
+        first = f"# First put your key ({client.masked_key}) in the shell: export {variable}=..."
     command = "\n".join(
         [
-            f"# First put your key ({client.masked_key}) in the shell: export {KEY_VARIABLE}=...",
+            first,
             "# -N prints the answer as it streams.",
             f"curl -N {shlex.quote(client.base_url + request.path)} \\",
-            f'  -H "Authorization: Bearer ${KEY_VARIABLE}" \\',
+            f'  -H "Authorization: Bearer ${variable}" \\',
             '  -H "Content-Type: application/json" \\',
             f"  -d {shlex.quote(body)}",
         ]
