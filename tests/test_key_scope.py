@@ -28,7 +28,15 @@ from urllib3.util import parse_url
 
 import helpers
 from helpers.client import PerplexityClient, connect
-from helpers.connector import Connector, HeaderAuth, HttpAction, agent_action, guide_connector, run_test
+from helpers.connector import (
+    Connector,
+    HeaderAuth,
+    HttpAction,
+    agent_action,
+    guide_connector,
+    practice_action,
+    run_test,
+)
 from helpers.curl_import import import_curl
 from helpers.errors import TransportSecurityError
 from helpers.exports import to_curl
@@ -238,6 +246,18 @@ def test_the_connectors_test_refuses_the_learners_key_to_a_sandbox(
         run_test(guide_connector(FAKE_KEY), agent_action(), send_to=local_sandbox.url)
     assert run_test(guide_connector(SANDBOX_DEMO_KEY), agent_action(), send_to=local_sandbox.url).successful
     assert keys_seen() == {DEMO}
+
+
+def test_notebook_03s_exercise_takes_a_made_up_key_never_the_learners_own(
+    configured: str, monkeypatch: pytest.MonkeyPatch, local_sandbox: Sandbox
+) -> None:
+    """Even in live mode: the practice endpoint is a sandbox's, so the learner's own key is refused there."""
+    monkeypatch.setenv("PERPLEXITY_MODE", "live")
+    own = Connector("Practice", "https://api.example.com", HeaderAuth(FAKE_KEY, "X-API-Key", "%s"))
+    with pytest.raises(TransportSecurityError, match=OWN_KEY_REFUSED):
+        run_test(own, practice_action(), send_to=local_sandbox.url)
+    made_up = Connector("Practice", "https://api.example.com", HeaderAuth("my-practice-key", "X-API-Key", "%s"))
+    assert run_test(made_up, practice_action(), send_to=local_sandbox.url).successful
 
 
 @pytest.mark.parametrize("where", ["body", "header"])
