@@ -4,26 +4,39 @@ Reports go out only when both hold: the notebook talks to a class sandbox (a san
 ``--class``, on the instructor's machine) and the learner chose a display name
 (``PERPLEXITY_LEARNER_NAME``, or the name box in notebook 01). A report holds that name and a step
 reached or an error sentence, which is all the instructor page shows: never a key, never a
-question or an answer. Reporting never gets in the learner's way: it gives up silently after two
-seconds and never raises.
+question or an answer.
+
+The first report of a name gets a learner token back: the row on the page is then this learner's,
+and nobody else's reports can change it. The kernel keeps the token in memory, and the key file
+keeps it for the learner's other notebooks (``PERPLEXITY_CLASS_SEAT``).
+
+Reporting never gets in the learner's way: it gives up after two seconds, whatever the server
+does, and never raises. It reads nothing from the environment that requests would add by itself:
+a ``.netrc`` password never rides along.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
 from pathlib import Path
+from typing import Any
 
 import requests
 
 from helpers.keys import env_file_path, read_env_file, save_setting
-from helpers.masking import redact
-from helpers.settings import Settings, resolve_settings
+from helpers.masking import find_key_shaped, redact
+from helpers.settings import Settings, proxy_for, resolve_settings
 
 LEARNER_VARIABLE = "PERPLEXITY_LEARNER_NAME"
-REPORT_TIMEOUT = (1.0, 2.0)
+SEAT_VARIABLE = "PERPLEXITY_CLASS_SEAT"  # the learner token of the class sandbox, for the other notebooks
+REPORT_SECONDS = 2.0  # the whole report, however the server answers (or does not)
+REQUEST_TIMEOUT = (1.0, REPORT_SECONDS)  # each request's connect and read timeouts
 log = logging.getLogger(__name__)
 _class_sandboxes: dict[str, bool] = {}  # base URL -> whether it answered GET /class/hello
+_seats: dict[tuple[str, str], str] = {}  # (class sandbox URL, display name) -> its learner token, for this kernel
+_warned: set[tuple[str, str]] = set()  # (class sandbox URL, display name) refused: said once, not at every step
 
 
 def learner_name() -> str:
@@ -33,15 +46,18 @@ def learner_name() -> str:
 
 
 def clean_name(name: str) -> str:
-    """Letters, digits, spaces and ``.-_'`` only, at most 40 characters: a name, not a message."""
+    """Letters, digits, spaces and ``.-_'`` only, at most 40 characters: a name, not a message; never a key."""
     kept = "".join(ch for ch in str(name) if ch.isalnum() or ch in " .-_'")
-    return " ".join(kept.split())[:40]
+    cleaned = " ".join(kept.split())[:40]
+    return "" if find_key_shaped(cleaned) else cleaned
 
 
 def set_learner_name(name: str, env_file: Path | None = None) -> str:
     """Save ``name`` as the display name on the instructor page (in the key file, for every notebook)."""
     cleaned = clean_name(name)
     if not cleaned:
+        if find_key_shaped(" ".join(str(name).split())):
+            return "That looks like an API key, not a name: type the name your instructor should see."
         return "Type a name first: letters, digits and spaces, at most 40 characters."
     os.environ[LEARNER_VARIABLE] = cleaned
     save_setting(LEARNER_VARIABLE, cleaned, env_file)
@@ -49,33 +65,124 @@ def set_learner_name(name: str, env_file: Path | None = None) -> str:
 
 
 def report_progress(step: str = "", error: str = "", settings: Settings | None = None) -> bool:
-    """Tell the class sandbox about a step reached or an error; returns whether a report was sent."""
+    """Tell the class sandbox about a step reached or an error; returns whether it took the report.
+
+    At most :data:`REPORT_SECONDS`: the report runs in a daemon thread that is left behind when the
+    server is slower than that (a server that sends its answer a byte at a time included).
+    """
     name = learner_name()
     if not name or not (step or error):
         return False
     try:
         settings = settings or resolve_settings()
+        if not _may_be_class_sandbox(settings):
+            return False
+        # Everything the report needs is read here, so a report left behind reads nothing later.
+        report, key_file = _report_body(name, step, error, settings), env_file_path()
+        taken: list[bool] = []
+        worker = threading.Thread(
+            target=lambda: taken.append(_send_quietly(report, settings, key_file)), name="class-progress", daemon=True
+        )
+        worker.start()
     except Exception:  # a settings problem is reported by the notebook itself
         return False
-    url = class_sandbox_url(settings)
-    if url is None:
-        return False
-    report = {"learner": name, **({"step": step} if step else {}), **({"error": redact(error)} if error else {})}
-    try:
-        return requests.post(url + "/class/progress", json=report, timeout=REPORT_TIMEOUT).ok
-    except requests.RequestException as problem:
-        log.debug("progress report not sent: %s", problem)
-        return False
+    worker.join(REPORT_SECONDS)
+    return bool(taken and taken[0])
 
 
 def class_sandbox_url(settings: Settings) -> str | None:
     """The base URL when it is a class sandbox (asked once per kernel), else None."""
-    if not settings.is_sandbox or settings.local_sandbox or not settings.base_url:
+    if not _may_be_class_sandbox(settings):
         return None
     if settings.base_url not in _class_sandboxes:
         try:
-            reply = requests.get(settings.base_url + "/class/hello", timeout=REPORT_TIMEOUT)
+            with _open_session(settings.base_url) as session:
+                reply = session.get(settings.base_url + "/class/hello", timeout=REQUEST_TIMEOUT, allow_redirects=False)
             _class_sandboxes[settings.base_url] = reply.status_code == 200
-        except requests.RequestException:
+        except (requests.RequestException, ValueError):
             return None  # not cached: the sandbox may start later
     return settings.base_url if _class_sandboxes[settings.base_url] else None
+
+
+# --- sending a report -----------------------------------------------------------------------------
+
+
+def _may_be_class_sandbox(settings: Settings) -> bool:
+    """A sandbox somewhere else than the one notebook setup started here: only such a one can be a class's."""
+    return settings.is_sandbox and not settings.local_sandbox and bool(settings.base_url)
+
+
+def _report_body(name: str, step: str, error: str, settings: Settings) -> dict[str, Any]:
+    """What the page shows: the name, and a step or an error sentence with every key masked."""
+    report: dict[str, Any] = {"learner": name}
+    if step:
+        report["step"] = step
+    if error:
+        report["error"] = redact(error, [settings.api_key])
+    return report
+
+
+def _send_quietly(report: dict[str, Any], settings: Settings, key_file: Path) -> bool:
+    """:func:`_send`, with every failure a quiet False: nothing of a report may reach the learner's cell."""
+    try:
+        return _send(report, settings, key_file)
+    except Exception as problem:
+        log.debug("progress report not sent: %s", type(problem).__name__)
+        return False
+
+
+def _send(report: dict[str, Any], settings: Settings, key_file: Path) -> bool:
+    url = class_sandbox_url(settings)
+    if url is None:
+        return False
+    name = report["learner"]
+    seat = _seats.get((url, name)) or read_env_file(key_file).get(SEAT_VARIABLE, "")
+    if seat:
+        report = {**report, "learner_token": seat}
+    with _open_session(url) as session:
+        reply = session.post(url + "/class/progress", json=report, timeout=REQUEST_TIMEOUT, allow_redirects=False)
+    if reply.status_code == 409:
+        _say_once(url, name, reply)
+    if not reply.ok:
+        return False
+    _keep_seat((url, name), reply.json().get("learner_token"), seat, key_file)
+    return True
+
+
+def _open_session(url: str) -> requests.Session:
+    """A session that never reads ``.netrc`` (``trust_env`` off), through the proxy the environment names for ``url``.
+
+    requests adds the ``.netrc`` password of a host to every request sent without ``auth=``; the proxy
+    variables are read by :func:`~helpers.settings.proxy_for` instead. A report carries no secret.
+    """
+    session = requests.Session()
+    session.trust_env = False
+    proxy = proxy_for(url, secret=False)
+    if proxy is not None:
+        session.proxies = {"http": proxy.url, "https": proxy.url}
+    return session
+
+
+def _keep_seat(seat_of: tuple[str, str], token: Any, sent: str, key_file: Path) -> None:
+    """Remember the learner token for this kernel, and in the key file for the learner's other notebooks."""
+    if not isinstance(token, str) or not token.replace("-", "").replace("_", "").isalnum():
+        return
+    _seats[seat_of] = token
+    if token == sent:
+        return
+    try:
+        save_setting(SEAT_VARIABLE, token, key_file)
+    except OSError as problem:  # a read-only key file: this kernel still has the token
+        log.debug("learner token not saved: %s", type(problem).__name__)
+
+
+def _say_once(url: str, name: str, reply: requests.Response) -> None:
+    """The class sandbox refused the name (taken, or a look-alike): the learner is told once, in its sentence."""
+    if (url, name) in _warned:
+        return
+    _warned.add((url, name))
+    try:
+        sentence = str(reply.json()["error"]["message"])
+    except (ValueError, KeyError, TypeError):
+        sentence = f"The class sandbox refused the name '{name}': choose another display name."
+    log.warning("%s", redact(sentence))

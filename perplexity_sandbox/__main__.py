@@ -158,8 +158,8 @@ def serve(
         )
         return 2
     print(f"Sandbox serving at {sandbox.url}  (set PERPLEXITY_BASE_URL={sandbox.url}; Ctrl+C stops)", flush=True)
-    if sandbox.class_page_url:
-        print(f"Instructor page: {sandbox.class_page_url}  (the token is for you only)", flush=True)
+    if sandbox.roster is not None:
+        print_class_sign_in(sandbox)
     try:
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # `kill` stops it as cleanly as Ctrl+C
         while True:
@@ -169,6 +169,21 @@ def serve(
     finally:
         sandbox.stop()
     return 0
+
+
+def print_class_sign_in(sandbox: Sandbox) -> None:
+    """How the instructor opens the class page without the token ever being on the projected screen."""
+    print(
+        f"Instructor page: open {sandbox.url_for(sandbox.roster.sign_in_path())} in your browser: the link "
+        f"works once and signs that browser in, so the page's address is then {sandbox.url_for('/class')} with no "
+        "token in it.",
+        flush=True,
+    )
+    print(
+        f"Class token, to sign in at {sandbox.url_for('/class')} from another browser (keep it off the "
+        f"projector): {sandbox.roster.token}",
+        flush=True,
+    )
 
 
 def quicker_log_records() -> None:

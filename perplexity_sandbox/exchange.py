@@ -18,7 +18,6 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 from tornado import httputil
 from tornado.ioloop import IOLoop
@@ -61,8 +60,11 @@ ROUTES = {
     ("GET", "/practice/auth"): ("practice", False),  # the sandbox's own: notebook 03's exercise
     ("GET", "/class/hello"): ("class_hello", False),  # the class sandbox's own (``--class``)
     ("GET", "/class"): ("class_page", False),
+    ("GET", "/class/open"): ("class_open", False),  # the instructor's one-time sign-in link
+    ("POST", "/class/login"): ("class_login", False),
     ("GET", "/class/progress.json"): ("class_json", False),
     ("POST", "/class/progress"): ("class_report", False),
+    ("POST", "/class/remove"): ("class_remove", False),
 }
 # Stored runs: /v1/agent/{id} and /v1/responses/{id} (GET), and their /cancel (POST).
 RUN_PATH = re.compile(r"/v1/(?:agent|responses)/(?P<id>[^/]+)(?P<cancel>/cancel)?")
@@ -164,14 +166,7 @@ class Exchange(httputil.HTTPMessageDelegate):
         roster = self.behaviour.roster
         if roster is None:
             return no_route(self.method, self.target.split("?", 1)[0])
-        token = parse_qs(urlsplit(self.target).query).get("token", [None])[0]
-        if self.route == "class_hello":
-            return Reply(200, {"class": True})
-        if self.route == "class_page":
-            return roster.page(token)
-        if self.route == "class_json":
-            return roster.progress_json(token)
-        return self._admit_body()
+        return roster.from_head(self.route, self.target, self.headers) or self._admit_body()
 
     def _check_key(self, legacy: bool) -> Reply | None:
         scheme, _, key = self.headers.get("Authorization", "").partition(" ")
@@ -348,8 +343,8 @@ class Exchange(httputil.HTTPMessageDelegate):
         self.server.working(self.connection)
 
     def _outcome(self, parsed: Any) -> Reply | None:
-        if self.route == "class_report":  # the instructor's page: never a staged failure
-            return self.behaviour.roster.report(parsed)
+        if self.route.startswith("class_"):  # the instructor's page and the reports: never a staged failure
+            return self.behaviour.roster.from_body(self.route, parsed, self.headers, self.connection.peer)
         fault = self._fault_reply()
         if fault is not None or self.fault == "drop":
             return fault

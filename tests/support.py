@@ -5,6 +5,7 @@ The sandbox's own tests have their own support module (``sandbox_tests/support.p
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
 import select
@@ -322,7 +323,13 @@ CLASS_RETIRED = {"model": "mistral-7b-instruct", "messages": [{"role": "user", "
 
 
 def act_as(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
-    """Be the learner with this display name (what notebook 01's name box saves)."""
+    """Be the learner with this display name (what notebook 01's name box saves), on their own computer.
+
+    Each learner has their own key file, beside the test's: that is where a kernel keeps the learner
+    token the class sandbox gave it, and a learner's notebooks never see a classmate's.
+    """
+    own = hashlib.sha256(name.encode()).hexdigest()[:12]
+    monkeypatch.setenv("PERPLEXITY_ENV_FILE", str(Path(os.environ["PERPLEXITY_ENV_FILE"]).parent / f"{own}.env"))
     monkeypatch.setenv("PERPLEXITY_LEARNER_NAME", name)
 
 

@@ -1,16 +1,22 @@
-"""Progress reports reach a class sandbox, and only a class sandbox, and only under a chosen name."""
+"""Progress reports reach a class sandbox, and only a class sandbox, only under a chosen name, only within 2 s."""
 
 from __future__ import annotations
 
+import logging
+import socketserver
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import requests
 
 import helpers
-from helpers.progress import learner_name, report_progress
+from helpers import progress
+from helpers.keys import env_file_path, read_env_file
+from helpers.progress import REPORT_SECONDS, SEAT_VARIABLE, learner_name, report_progress
 from perplexity_sandbox import Sandbox
-from tests.support import FAKE_KEY, act_as, play_three_learners
+from tests.support import FAKE_KEY, EchoServer, LoopbackTcpServer, act_as, play_three_learners
 
 
 @pytest.fixture
@@ -21,14 +27,24 @@ def class_sandbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
         yield sandbox
 
 
+def new_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another notebook's kernel: it remembers nothing of this one (the key file stays)."""
+    monkeypatch.setattr(progress, "_seats", {})
+    monkeypatch.setattr(progress, "_warned", set())
+
+
+def rows(sandbox: Sandbox) -> dict[str, dict]:
+    return {row["learner"]: row for row in sandbox.roster.snapshot()}
+
+
 def test_the_roster_shows_each_learners_steps_and_last_error(
     class_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     play_three_learners(class_sandbox, monkeypatch)
-    rows = {row["learner"]: row for row in class_sandbox.roster.snapshot()}
-    assert rows["Ada"]["steps"] == ["answer", "test", "exercise:01.1"] and rows["Ada"]["last_error"] == ""
-    assert rows["Grace"]["steps"] == ["answer"] and "mistral-7b-instruct" in rows["Grace"]["last_error"]
-    assert rows["Linus"]["steps"] == [] and "retired" in rows["Linus"]["last_error"]
+    seen = rows(class_sandbox)
+    assert seen["Ada"]["steps"] == ["answer", "test", "exercise:01.1"] and seen["Ada"]["last_error"] == ""
+    assert seen["Grace"]["steps"] == ["answer"] and "mistral-7b-instruct" in seen["Grace"]["last_error"]
+    assert seen["Linus"]["steps"] == [] and "retired" in seen["Linus"]["last_error"]
 
 
 def test_nothing_is_reported_without_a_name_or_outside_a_class_sandbox(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -45,13 +61,14 @@ def test_nothing_is_reported_without_a_name_or_outside_a_class_sandbox(monkeypat
         monkeypatch.setenv("PERPLEXITY_MODE", "live")
         monkeypatch.delenv("PERPLEXITY_BASE_URL")
         assert not report_progress(step="answer")  # live mode
-        assert [row["learner"] for row in classroom.roster.snapshot()] == ["Ada"]
+        assert list(rows(classroom)) == ["Ada"]
 
 
-def test_the_page_needs_the_token_over_http(class_sandbox: Sandbox) -> None:
-    assert requests.get(class_sandbox.url_for("/class"), timeout=5).status_code == 403
-    page = requests.get(class_sandbox.class_page_url, timeout=5)
-    assert page.status_code == 200 and "Class progress" in page.text
+def test_the_page_opens_with_the_sign_in_link_not_the_token(class_sandbox: Sandbox) -> None:
+    assert requests.get(class_sandbox.url_for("/class"), timeout=5).status_code == 401
+    page = requests.get(class_sandbox.url_for(class_sandbox.roster.sign_in_path()), timeout=5)
+    assert page.status_code == 200 and page.url == class_sandbox.url_for("/class") and "Class progress" in page.text
+    assert class_sandbox.roster.token not in page.text
     assert requests.get(class_sandbox.url_for("/class/hello"), timeout=5).ok
 
 
@@ -61,3 +78,121 @@ def test_a_name_is_saved_for_every_notebook(project: object, monkeypatch: pytest
     assert "Ada L." in helpers.set_learner_name("  Ada   L. <script>")
     monkeypatch.setenv("PERPLEXITY_LEARNER_NAME", "")  # a new kernel: only the key file remembers
     assert learner_name() == "Ada L. script"  # read back from the key file, cleaned
+
+
+def test_a_key_typed_as_the_name_is_never_a_name(project: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PERPLEXITY_LEARNER_NAME", "")
+    assert "looks like an API key" in helpers.set_learner_name(FAKE_KEY)
+    key_file = Path(project, ".env")
+    assert not key_file.exists() or FAKE_KEY[:20] not in key_file.read_text()
+    monkeypatch.setenv("PERPLEXITY_LEARNER_NAME", FAKE_KEY)
+    assert learner_name() == "" and not report_progress(step="answer")
+
+
+# --- a row is its learner's -----------------------------------------------------------------------
+
+
+def test_a_classmate_cannot_tick_or_overwrite_a_learners_row(
+    class_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    act_as(monkeypatch, "Ada")
+    assert report_progress(step="answer")
+    new_kernel(monkeypatch)
+    monkeypatch.setenv("PERPLEXITY_ENV_FILE", str(env_file_path().with_name("mallory.env")))
+    assert not report_progress(step="test")  # Mallory, on another computer, calls herself Ada
+    assert not report_progress(error="Ada gave up")
+    assert rows(class_sandbox)["Ada"]["steps"] == ["answer"] and rows(class_sandbox)["Ada"]["last_error"] == ""
+
+
+def test_the_learners_other_notebooks_keep_the_same_row(
+    class_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    act_as(monkeypatch, "Grace")
+    assert report_progress(step="answer")  # notebook 02
+    assert read_env_file(env_file_path())[SEAT_VARIABLE]  # kept for the other notebooks
+    new_kernel(monkeypatch)
+    assert report_progress(step="test")  # notebook 03: another kernel, the same learner
+    assert list(rows(class_sandbox)) == ["Grace"] and rows(class_sandbox)["Grace"]["steps"] == ["answer", "test"]
+
+
+def test_a_look_alike_name_is_refused_and_the_learner_told_once(
+    class_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    act_as(monkeypatch, "Ann")
+    assert report_progress(step="answer")
+    act_as(monkeypatch, "\u0410nn")  # a Cyrillic A
+    with caplog.at_level(logging.WARNING, logger="helpers.progress"):
+        assert not report_progress(step="test")
+        assert not report_progress(step="exercise:02.1")
+    told = [record.getMessage() for record in caplog.records]
+    assert len(told) == 1 and "looks too much like 'Ann'" in told[0] and "choose another display name" in told[0]
+    assert list(rows(class_sandbox)) == ["Ann"] and rows(class_sandbox)["Ann"]["steps"] == ["answer"]
+
+
+# --- what a report carries, and how long it may take ----------------------------------------------
+
+
+def test_a_netrc_password_never_rides_along(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, class_sandbox: Sandbox
+) -> None:
+    """requests adds the .netrc password of a host to requests sent without auth=: reports must not."""
+    (tmp_path / ".netrc").write_text("machine 127.0.0.1 login ada password netrc-password\n")
+    (tmp_path / ".netrc").chmod(0o600)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("NETRC", raising=False)
+    assert requests.get(class_sandbox.url_for("/class/hello"), timeout=5).request.headers.get("Authorization")
+    with EchoServer() as recorder:
+        monkeypatch.setenv("PERPLEXITY_BASE_URL", recorder.url)  # stands in for the class sandbox, and records
+        act_as(monkeypatch, "Ada")
+        assert report_progress(step="answer")
+    assert [(seen["method"], seen["path"]) for seen in recorder.requests] == [
+        ("GET", "/class/hello"),
+        ("POST", "/class/progress"),
+    ]
+    assert not any("Authorization" in seen["headers"] for seen in recorder.requests)
+    assert "pplx-" not in recorder.requests[1]["body"]
+
+
+def test_an_error_report_carries_no_key(class_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    with EchoServer() as recorder:
+        monkeypatch.setenv("PERPLEXITY_BASE_URL", recorder.url)
+        act_as(monkeypatch, "Ada")
+        assert report_progress(error=f"The key {FAKE_KEY} was not accepted.")
+    assert FAKE_KEY not in str(recorder.requests) and "pplx-...t3st" in recorder.requests[1]["body"]
+
+
+class DripServer(LoopbackTcpServer):
+    """Answers ``GET /class/hello`` at once; any other request gets a reply head one byte every half second.
+
+    Each byte arrives well within any read timeout, so only a deadline for the whole report stops the wait.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(_Drip)
+
+
+class _Drip(socketserver.BaseRequestHandler):
+    def handle(self) -> None:
+        self.request.settimeout(10)
+        head = self.request.recv(65536)
+        if head.startswith(b"GET /class/hello"):
+            self.request.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: 14\r\n\r\n{"class":true}')
+            self.request.recv(65536)  # the report comes on the same connection, or a new one
+            return
+        deadline = time.monotonic() + 8
+        try:
+            self.request.sendall(b"HTTP/1.1 200 OK\r\n")
+            while time.monotonic() < deadline:
+                self.request.sendall(b"X")
+                time.sleep(0.5)
+        except OSError:
+            pass
+
+
+def test_reporting_gives_up_after_two_seconds_whatever_the_server_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    with DripServer() as slow:
+        monkeypatch.setenv("PERPLEXITY_BASE_URL", f"http://127.0.0.1:{slow.port}")
+        act_as(monkeypatch, "Ada")
+        started = time.monotonic()
+        assert not report_progress(step="answer")
+        assert time.monotonic() - started < REPORT_SECONDS + 0.5
