@@ -90,7 +90,8 @@ def sandbox_lines() -> Iterator[list[str]]:
     handler = logging.Handler(logging.INFO)
     handler.emit = lambda record: lines.append(record.getMessage())
     logger = logging.getLogger("perplexity_sandbox")
-    level, logger.level = logger.level, logging.INFO
+    level = logger.level
+    logger.setLevel(logging.INFO)  # setLevel, not .level =: only setLevel clears the logger's cached answers
     logger.addHandler(handler)
     try:
         yield lines
