@@ -37,7 +37,8 @@ $(NODE_STAMP): package.json package-lock.json
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab $(LAB_BROWSER) $(LAB_ROOT) --ServerApp.root_dir=notebooks $(LAB_ARGS)
 
-PYTEST_ARGS := --nbval
+# -rfEs: the summary lists failures, errors and every skipped test with its reason.
+PYTEST_ARGS := --nbval -rfEs
 
 # Debian's chromium for the browser tests (tests/e2e). Where it cannot be installed they skip, except in CI.
 browser:
@@ -48,7 +49,8 @@ test: $(DEV_STAMP) $(NODE_STAMP) browser
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest $(PYTEST_ARGS) tests sandbox_tests notebooks
 
-# The same without the browser tests and the slow ones (fresh venvs, a JupyterHub), for a quick local run.
+# The same without the browser tests (e2e) and the slow ones (fresh virtual environments for plain pip and
+# Python 3.12/3.13, the five-learner JupyterHub), for a quick local run.
 test-quick: $(DEV_STAMP) $(NODE_STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
