@@ -96,8 +96,9 @@ class PerplexityClient:
         headers: Mapping[str, str] | None = None,
         on_retry: Callable[[int, float, errors.PerplexityError], None] | None = None,
     ) -> None:
-        self._key = Secret(api_key)  # masked in every repr, so no traceback frame shows the key
-        check_key_characters(self._key.reveal())  # a line break or smart quote cannot go into a header
+        # First, and rebinding the argument: from here on no traceback frame (%xmode Verbose) shows the key.
+        api_key = self._key = Secret(api_key)
+        check_key_characters(api_key)  # a line break or smart quote cannot go into a header
         # The URL is read once, and what was checked (where this key may go) is what is used; so is the proxy.
         self.base_url = check_transport(base_url, self._key).url
         self.proxy = proxy_for(self.base_url, secret=self._key.reveal() != SANDBOX_DEMO_KEY)
@@ -113,7 +114,9 @@ class PerplexityClient:
         self._session = open_session(self.proxy)
 
     def __repr__(self) -> str:
-        return f"PerplexityClient(mode={self.mode!r}, base_url={self.base_url!r}, key={mask_key(self._key)!r})"
+        # getattr: a traceback may show a client whose __init__ refused its key before setting the rest.
+        mode, base_url = getattr(self, "mode", None), getattr(self, "base_url", None)
+        return f"PerplexityClient(mode={mode!r}, base_url={base_url!r}, key={mask_key(self._key)!r})"
 
     def __enter__(self) -> PerplexityClient:
         return self

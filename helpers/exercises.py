@@ -13,6 +13,7 @@ from typing import Any
 
 from helpers.errors import InvalidKeyError
 from helpers.keys import validate_api_key
+from helpers.masking import Secret
 from helpers.progress import report_progress
 
 # Exercise 01.1: one of these is a usable key; the others are the slips learners make most.
@@ -49,7 +50,7 @@ def _check_usable_key(letter: str | None = None) -> str:
         return f"'{letter}' is not one of the candidates: answer with one of {', '.join(KEY_CANDIDATES)}."
     candidate = KEY_CANDIDATES[letter]
     try:
-        _, note = validate_api_key(candidate)
+        _, note = validate_api_key(Secret(candidate))  # a Secret: no traceback frame shows it
     except InvalidKeyError as error:
         return f"Not this one: {error} Look at the other three again."
     if note:
