@@ -25,8 +25,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-# A fixed sandbox port while recording: the outputs that show its URL then never change.
-RECORD_SANDBOX_PORT = "8719"
+# Any free port for the sandbox while recording ("0"), never a fixed one, so that two recordings (or a
+# recording and the recording test) can run at once; the port mask writes its URLs as PORT.
+RECORD_SANDBOX_PORT = "0"
 ISOLATED_ENV = {"PERPLEXITY_MODE": "sandbox"}
 CLEARED_ENV = ("PERPLEXITY_API_KEY", "PPLX_API_KEY", "PERPLEXITY_BASE_URL")
 # The nbval masks, relative to the project root; pyproject.toml gives nbval the same file.
