@@ -58,7 +58,7 @@ def install_output_redaction() -> None:
 
 
 def _sandbox_port() -> int:
-    """``PERPLEXITY_SANDBOX_PORT`` (set while recording, so recorded URLs never change), else 0: any free port."""
+    """``PERPLEXITY_SANDBOX_PORT`` (to pin the sandbox's port, e.g. behind a firewall), else 0: any free port."""
     text = os.environ.get(SANDBOX_PORT_VARIABLE, "").strip() or "0"
     if not text.isdigit() or int(text) > 65535:
         raise TutorialError(f"{SANDBOX_PORT_VARIABLE} is '{text}', but it must be a port number (0 to 65535).")
