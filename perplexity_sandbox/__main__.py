@@ -1,9 +1,9 @@
 """``python -m perplexity_sandbox``: serve the local Perplexity API sandbox until stopped.
 
 Options: ``--host``, ``--port`` (0 picks a free one), ``--fault``, ``--rate-limit``, ``--stream-delay``, and the
-class-scale limits ``--max-connections``, ``--head-timeout``, ``--idle-timeout``, ``--max-body-mib`` and
-``--max-bodies-mib`` (see ``docs/sandbox.md``, "Class scale"). The first line printed gives the base URL; each
-request is logged as one line on stderr, never the key.
+class-scale limits ``--max-connections``, ``--head-timeout``, ``--idle-timeout``, ``--stall-timeout``,
+``--max-body-mib`` and ``--max-bodies-mib`` (see ``docs/sandbox.md``, "Class scale"). The first line printed gives
+the base URL; each request is logged as one line on stderr, never the key.
 ``python -m helpers sandbox`` is an alias that calls :func:`main`.
 """
 
@@ -23,6 +23,7 @@ from perplexity_sandbox.limits import (
     MAX_BODY_BYTES,
     MAX_CONNECTIONS,
     MAX_TOTAL_BODY_BYTES,
+    STALL_TIMEOUT_SECONDS,
     MiB,
 )
 from perplexity_sandbox.server import Sandbox
@@ -50,6 +51,7 @@ def limits_given(args: argparse.Namespace) -> dict[str, float]:
         "max_connections": args.max_connections,
         "head_timeout": args.head_timeout,
         "idle_timeout": args.idle_timeout,
+        "stall_timeout": args.stall_timeout,
         "max_body_size": None if args.max_body_mib is None else round(args.max_body_mib * MiB),
         "max_total_body_size": None if args.max_bodies_mib is None else round(args.max_bodies_mib * MiB),
     }
@@ -103,6 +105,12 @@ def add_limits(group: argparse._ArgumentGroup) -> None:
         type=float,
         metavar="SECONDS",
         help=f"time for a body to arrive, or a reply to be read (default {IDLE_TIMEOUT_SECONDS:g})",
+    )
+    group.add_argument(
+        "--stall-timeout",
+        type=float,
+        metavar="SECONDS",
+        help=f"a reply not read for this long leaves its connection replaceable (default {STALL_TIMEOUT_SECONDS:g})",
     )
     group.add_argument(
         "--max-body-mib",

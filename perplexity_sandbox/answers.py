@@ -4,6 +4,9 @@ Each known question has an answer that cites its sources inline as ``[web:N]`` (
 source's ``id``), as the real Agent API does. Any other question gets an answer that is plainly
 labelled as simulated, built from the question itself, so the same request always gives the
 same answer.
+
+Only the question's first :data:`QUESTION_HEAD_CHARS` characters are ever looked at: the answer quotes 120 of
+them, and a question of megabytes split into words would otherwise cost seconds and hundreds of megabytes.
 """
 
 from __future__ import annotations
@@ -174,6 +177,9 @@ KNOWN_ANSWERS: dict[str, Answer] = {
 }
 
 
+QUESTION_HEAD_CHARS = 4096  # longer than any known question, and than the 120 characters an answer quotes
+
+
 def normalise(question: str) -> str:
     """Lower-case, drop punctuation and extra spaces: small edits still find the answer."""
     return " ".join(re.sub(r"[^a-z0-9 ]+", " ", question.lower()).split())
@@ -181,11 +187,27 @@ def normalise(question: str) -> str:
 
 def answer_for(question: str, with_search: bool = True) -> Answer:
     """The deterministic answer to ``question``; sources only when web search is on."""
-    known = KNOWN_ANSWERS.get(normalise(question))
-    answer = known or _simulated_answer(question)
+    head = question_head(question)
+    known = KNOWN_ANSWERS.get(normalise(head)) if head == question else None  # known questions are short
+    answer = known or _simulated_answer(head)
     if with_search:
         return answer
     return Answer(text=re.sub(r"\[web:\d+\]", "", answer.text), sources=(), queries=())
+
+
+def question_head(question: str) -> str:
+    """The first QUESTION_HEAD_CHARS characters of ``question``, ending before the word the cut falls in.
+
+    The word cut through is dropped whole, so a key that straddles the cut cannot be quoted in part: whole
+    words are what :func:`~perplexity_sandbox.keys.scrub` masks.
+    """
+    if len(question) <= QUESTION_HEAD_CHARS:
+        return question
+    whole_words = _UP_TO_LAST_SPACE.match(question, 0, QUESTION_HEAD_CHARS + 1)  # one more: a cut between words?
+    return whole_words[1] if whole_words else ""  # one word, cut through: none of it
+
+
+_UP_TO_LAST_SPACE = re.compile(r"(.*)\s", re.DOTALL)  # \s: the spaces that end a key for scrub, too
 
 
 def _simulated_answer(question: str) -> Answer:

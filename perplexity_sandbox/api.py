@@ -3,24 +3,27 @@
 Shapes follow ``shared/reference/perplexity-api.md``: the Agent API (``POST /v1/agent`` and its
 alias ``/v1/responses``), its stored runs (``GET /v1/agent/{id}``, ``POST /v1/agent/{id}/cancel`` and the
 ``/v1/responses`` aliases), the legacy Sonar ``POST /chat/completions`` the guide used, and
-``GET /v1/models``. Everything is deterministic except timestamps.
+``GET /v1/models``. Answers are deterministic (the same request, the same answer and sources); ids are random, one per
+request, and timestamps are the time.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 import threading
 import time
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from perplexity_sandbox.answers import Answer, answer_for
 from perplexity_sandbox.keys import scrub
 from perplexity_sandbox.replies import RejectedRequestError, Reply, error_reply, json_bytes, reject, scrub_all
-from perplexity_sandbox.runs import QUEUED, UNFINISHED, RunStore, pending_view
+from perplexity_sandbox.runs import QUEUED, UNFINISHED, RunStore, pending_view, stored_form
 from perplexity_sandbox.validation import AGENT_MODELS, INVALID_MODEL, AgentRequest, validate_agent
 
 __all__ = ["Reply", "RunStore", "agent", "cancel_run", "chat_completions", "error_reply", "list_models", "retrieve_run"]
@@ -54,15 +57,38 @@ LEGACY_FIELDS = {
     "frequency_penalty",
     "response_format",
 }
-_ID_NAMESPACE = uuid.UUID("6f1c2f4e-8d1a-4f0e-9a57-1d3c5b7e9a11")
 # The runs of a caller that passes no store of its own (the server, until it keeps one per sandbox).
 DEFAULT_RUNS = RunStore()
+# The settings a response echoes, in the order a stored run keeps them when they must be cut (runs.stored_form).
+ECHOED_SETTINGS = (
+    "instructions",
+    "tools",
+    "text",
+    "reasoning",
+    "models",
+    "effort",
+    "preset",
+    "previous_response_id",
+    "prompt_cache_key",
+    "service_tier",
+)
 
 
-def stable_id(prefix: str, body: Any, salt: str = "") -> str:
-    """Same request, same id: ids are derived from the request, not random."""
-    text = json.dumps(body, sort_keys=True, default=str) + salt
-    return f"{prefix}{uuid.uuid5(_ID_NAMESPACE, text)}"
+def new_ids() -> tuple[str, str]:
+    """A fresh response id and message id, ``resp_<uuid4>`` and ``msg_<uuid4>`` like the real API's: random.
+
+    In a class every learner sends the same demo key and often the same request: the id is what tells their runs
+    apart, so it must be one nobody else can guess or make again (122 random bits from ``os.urandom``, as
+    ``uuid.uuid4`` takes them). Both from one call, formatted here: this is on every request's path.
+    """
+    digits = os.urandom(32).hex()
+    return "resp_" + _uuid4_text(digits[:32]), "msg_" + _uuid4_text(digits[32:])
+
+
+def _uuid4_text(digits: str) -> str:
+    """32 random hex digits as a version 4, variant 1 UUID (what ``str(uuid.uuid4())`` gives)."""
+    variant = "89ab"[int(digits[16], 16) & 3]
+    return f"{digits[:8]}-{digits[8:12]}-4{digits[13:16]}-{variant}{digits[17:20]}-{digits[20:]}"
 
 
 def count_tokens(text: str) -> int:
@@ -82,40 +108,71 @@ def list_models() -> Reply:
 # --- POST /v1/agent -----------------------------------------------------------------------
 
 
-def agent(body: Any, fail: bool = False, runs: RunStore | None = None) -> Reply:
+def agent(body: Any, fail: bool = False, runs: RunStore | None = None, owner: str = "") -> Reply:
     """Answer an Agent API request (validated strictly, as the real API does).
 
     ``fail`` turns the run into a 200-wrapped ``status: failed`` (fault injection). Unless the request says
-    ``store: false`` the run is kept in ``runs`` (:data:`DEFAULT_RUNS` if None) for :func:`retrieve_run`;
-    a ``background: true`` run answers ``queued`` at once and finishes later (see :mod:`perplexity_sandbox.runs`).
+    ``store: false`` the run is kept in ``runs`` (:data:`DEFAULT_RUNS` if None) for :func:`retrieve_run`, for
+    ``owner`` alone (a digest of the key that sent it); a ``background: true`` run answers ``queued`` at once and
+    finishes later (see :mod:`perplexity_sandbox.runs`). Every request gets ids of its own, so the same body sent
+    twice makes two runs.
     """
     rendered = _render_agent(body, fail)
     if isinstance(rendered, Reply):
         return rendered
-    request, response, events = rendered
+    run_id, message_id = new_ids()
+    request = rendered.request
     if request.store:
-        _store(runs).add(response, background=request.background)
-    if request.background:
-        return Reply(200, pending_view(response, QUEUED))
+        stored = _with_ids(rendered.stored, run_id, message_id)
+        _store(runs).add(stored, background=request.background, owner=owner, size=rendered.size)
     if request.stream:
-        return Reply(200, content_type="text/event-stream", events=events)
-    return Reply(200, response)
+        return Reply(200, content_type="text/event-stream", events=rendered.events_for(run_id, message_id))
+    response = _with_ids(rendered.response, run_id, message_id)
+    return Reply(200, pending_view(response, QUEUED) if request.background else response)
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """One answer, built once and shared by identical requests within a second; each request puts its own ids in.
+
+    ``response`` and ``frames`` carry ``ids``, placeholders that are themselves random and never sent; ``stored``
+    is what a run store keeps of the response, and ``size`` its footprint. ``frames`` is the stream's SSE events
+    joined by NUL, which no frame holds (JSON escapes control characters): one replacement per id serves them all.
+    """
+
+    request: AgentRequest
+    response: dict
+    stored: dict
+    size: int
+    frames: bytes | None
+    ids: tuple[str, str]  # the placeholder response and message ids
+
+    def events_for(self, run_id: str, message_id: str) -> list[bytes]:
+        """The SSE frames with this request's ids (a byte replacement: no frame is built again)."""
+        run_placeholder, message_placeholder = (placeholder.encode("ascii") for placeholder in self.ids)
+        frames = self.frames.replace(run_placeholder, run_id.encode("ascii"))
+        return frames.replace(message_placeholder, message_id.encode("ascii")).split(b"\0")
+
+
+def _with_ids(response: dict, run_id: str, message_id: str) -> dict:
+    """``response`` with its own ids: a shallow copy, sharing everything else with the answer it was built from."""
+    output = [{**item, "id": message_id} if item["type"] == "message" else item for item in response["output"]]
+    return {**response, "id": run_id, "output": output}
 
 
 # A class presses Send together, mostly with the same request: identical requests within the same
 # second (``created_at`` counts seconds) share one rendered answer instead of each building it again.
-_RENDERED: dict[str, tuple[AgentRequest, dict, list[bytes] | None]] = {}
+# Only small requests are shared (a class's are): a large one would hold its key and its answer in memory for nothing.
+_RENDERED: dict[str, Rendered] = {}
 _RENDERED_SECOND = [0]
 _RENDERED_LOCK = threading.Lock()
 MAX_RENDERED = 256
+MAX_SHARED_CHARS = 4096  # the largest request, as JSON, whose answer is shared
 
 
-def _render_agent(body: Any, fail: bool) -> Reply | tuple[AgentRequest, dict, list[bytes] | None]:
+def _render_agent(body: Any, fail: bool) -> Reply | Rendered:
     """The validated request, the response and (for a stream) its SSE frames, or the 400 reply."""
-    try:
-        key = json.dumps([body, fail], sort_keys=True, separators=(",", ":"))
-    except (TypeError, ValueError):
-        key = None
+    key = _sharing_key(body, fail)
     now = int(time.time())
     with _RENDERED_LOCK:
         if _RENDERED_SECOND[0] != now:
@@ -127,30 +184,73 @@ def _render_agent(body: Any, fail: bool) -> Reply | tuple[AgentRequest, dict, li
         request = validate_agent(body)
     except RejectedRequestError as rejected:
         return rejected.reply
-    response = _agent_response(body, request)
+    ids = new_ids()
+    response = _agent_response(body, request, *ids)
     if fail:
         response = failed_run(response)
-    rendered = (request, response, agent_events(response) if request.stream else None)
+    stored, size = stored_form(response, ECHOED_SETTINGS)
+    frames = b"\0".join(agent_events(response)) if request.stream else None
+    rendered = Rendered(request, response, stored, size, frames, ids)
     with _RENDERED_LOCK:
         if key is not None and len(_RENDERED) < MAX_RENDERED:
             _RENDERED[key] = rendered
     return rendered
 
 
-def retrieve_run(run_id: str, runs: RunStore | None = None) -> Reply:
-    """``GET /v1/agent/{id}`` (and ``GET /v1/responses/{id}``): the stored run as it stands now, or 404."""
-    run = _store(runs).get(run_id)
+def _sharing_key(body: Any, fail: bool) -> str | None:
+    """The request as canonical JSON, for sharing its answer; None when it is too large to share (or not JSON)."""
+    if not _at_most(body, MAX_SHARED_CHARS):
+        return None
+    try:
+        return json.dumps([body, fail], sort_keys=True, separators=(",", ":"))
+    except (TypeError, ValueError):
+        return None
+
+
+def _at_most(value: Any, room: int) -> bool:
+    """Whether ``value`` as JSON takes about ``room`` characters at most; stops counting as soon as it does not.
+
+    On every request's path, hence ``type(...) is`` (JSON gives exactly these types) rather than ``isinstance``.
+    """
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        kind = type(item)
+        if kind is str:
+            room -= len(item) + 2
+        elif kind is dict or kind is list or kind is tuple:
+            room -= 2 * len(item) + 2
+            if room < 0:  # before looking inside: a million items are not walked
+                return False
+            if kind is dict:
+                room -= sum(len(name) for name in item)
+                pending.extend(item.values())
+            else:
+                pending.extend(item)
+        else:
+            room -= 8
+        if room < 0:
+            return False
+    return True
+
+
+def retrieve_run(run_id: str, runs: RunStore | None = None, owner: str = "") -> Reply:
+    """``GET /v1/agent/{id}`` (and ``GET /v1/responses/{id}``): the stored run as it stands now, or 404.
+
+    A run made with another key is a 404 too, with the same sentence: a stranger learns nothing about it.
+    """
+    run = _store(runs).get(run_id, owner)
     return _no_such_run(run_id, _store(runs)) if run is None else Reply(200, run)
 
 
-def cancel_run(run_id: str, runs: RunStore | None = None) -> Reply:
+def cancel_run(run_id: str, runs: RunStore | None = None, owner: str = "") -> Reply:
     """``POST /v1/agent/{id}/cancel`` (and ``/v1/responses/{id}/cancel``): stop a queued or in_progress run.
 
     As documented (docs.perplexity.ai api-reference agent-cancel-post, and the SDK's ResponseCancelResponse):
     200 ``{"response_id", "status": "cancelling"}`` acknowledges it, and a later GET shows ``cancelled``; a run that
     is already final is 400; an unknown (or ``store: false``) id is 404.
     """
-    before = _store(runs).cancel(run_id)
+    before = _store(runs).cancel(run_id, owner)
     if before is None:
         return _no_such_run(run_id, _store(runs))
     if before not in UNFINISHED:
@@ -166,7 +266,7 @@ def _store(runs: RunStore | None) -> RunStore:
 def _no_such_run(run_id: str, runs: RunStore) -> Reply:
     message = (
         f"No stored response with id '{_shown(run_id)}'. Only responses created with store omitted or true can be "
-        f"retrieved, and the sandbox keeps its latest {runs.max_runs:,} runs."
+        f"retrieved, with the key that created them, and the sandbox keeps its latest {runs.max_runs:,} runs at most."
     )
     return error_reply(404, message, "not_found")
 
@@ -177,7 +277,7 @@ def _shown(run_id: str) -> str:
     return printable if len(printable) <= 80 else printable[:80] + "..."
 
 
-def _agent_response(body: dict, request: AgentRequest) -> dict:
+def _agent_response(body: dict, request: AgentRequest, run_id: str, message_id: str) -> dict:
     answer = answer_for(request.question, with_search=request.search)
     text, status, incomplete = _maybe_truncate(answer.text, request.max_output_tokens)
     output: list[dict] = []
@@ -186,7 +286,7 @@ def _agent_response(body: dict, request: AgentRequest) -> dict:
     output.append(
         {
             "type": "message",
-            "id": stable_id("msg_", body, "message"),
+            "id": message_id,
             "role": "assistant",
             "status": status,
             "content": [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}],
@@ -194,7 +294,7 @@ def _agent_response(body: dict, request: AgentRequest) -> dict:
     )
     now = int(time.time())
     return {
-        "id": stable_id("resp_", body),
+        "id": run_id,
         "object": "response",
         "created_at": now,
         "completed_at": now,
@@ -413,7 +513,7 @@ def _legacy_completion(body: dict, model: str, question: str, max_tokens: int | 
     in_cost, out_cost = round(prompt_tokens * in_price / 1e6, 5), round(completion_tokens * out_price / 1e6, 5)
     message = {"role": "assistant", "content": text}
     return {
-        "id": str(uuid.uuid5(_ID_NAMESPACE, json.dumps(body, sort_keys=True))),
+        "id": str(uuid.uuid4()),
         "model": model,
         "created": int(time.time()),
         "object": "chat.completion",

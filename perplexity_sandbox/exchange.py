@@ -11,16 +11,14 @@ and never the key.
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import re
-import threading
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
 from tornado import httputil
-from tornado.ioloop import IOLoop
 
 from perplexity_sandbox import api
 from perplexity_sandbox.classroom import ClassRoster
@@ -34,18 +32,16 @@ from perplexity_sandbox.http1 import (
     head_lines,
     log_request,
     printable,
-    send,
     whole_reply,
 )
-from perplexity_sandbox.keys import is_well_formed, key_fingerprint, scrub
-from perplexity_sandbox.limits import MiB
+from perplexity_sandbox.keys import is_well_formed, key_fingerprint, key_owner, scrub
+from perplexity_sandbox.limits import MiB, RateLimiter
 from perplexity_sandbox.pacer import PacedStream, Pacer
 from perplexity_sandbox.replies import RejectedRequestError, Reply, error_reply
 from perplexity_sandbox.runs import RunStore
-from perplexity_sandbox.validation import parse_body
+from perplexity_sandbox.validation import fits_on_the_loop, parse_body
 
 SKIP_BODY_BYTES = 1 * MiB  # an unwanted body up to this size is read and dropped, keeping the connection
-WORKER_BODY_BYTES = 256 * 1024  # larger bodies are parsed and answered in the worker thread, off the event loop
 LEGACY_401_PAGE = (
     "<html>\r\n<head><title>401 Authorization Required</title></head>\r\n<body>\r\n"
     "<center><h1>401 Authorization Required</h1></center>\r\n<hr><center>openresty/1.25.3.1</center>\r\n"
@@ -70,28 +66,6 @@ ROUTES = {
 RUN_PATH = re.compile(r"/v1/(?:agent|responses)/(?P<id>[^/]+)(?P<cancel>/cancel)?")
 
 
-class RateLimiter:
-    """At most ``per_second`` requests per key in any rolling second."""
-
-    def __init__(self, per_second: float) -> None:
-        self.limit = max(1, math.floor(per_second))
-        self.window = self.limit / per_second  # e.g. 0.5/s -> 1 request per 2 s
-        self._seen: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def wait_needed(self, key_id: str) -> float:
-        """0 when the request may go ahead (and counts it), else the seconds to wait."""
-        now = time.monotonic()
-        with self._lock:
-            times = self._seen.setdefault(key_id, deque())
-            while times and now - times[0] >= self.window:
-                times.popleft()
-            if len(times) >= self.limit:
-                return self.window - (now - times[0])
-            times.append(now)
-            return 0.0
-
-
 @dataclass(frozen=True)
 class Behaviour:
     """What a sandbox does with requests, beyond the API: its fault, its rate limit, the pace of streamed events."""
@@ -111,6 +85,7 @@ class Exchange(httputil.HTTPMessageDelegate):
     ) -> None:
         self.behaviour, self.server, self.connection, self.request = behaviour, server, connection, request
         self.method = self.target = self.key_id = "-"
+        self.owner = ""  # a digest of the key: whose stored runs this request may make, read or cancel
         self.started = time.perf_counter()
         self.body: bytearray | None = None  # None: no body wanted (answered from the head), or handed on
         self.received = self.held = 0  # bytes of body received, and reserved in the class-wide budget
@@ -154,7 +129,7 @@ class Exchange(httputil.HTTPMessageDelegate):
             return api.list_models()
         if self.route in ("run", "cancel"):
             act = api.retrieve_run if self.route == "run" else api.cancel_run
-            return act(run["id"], self.behaviour.runs)
+            return act(run["id"], self.behaviour.runs, self.owner)
         if self.route.startswith("class") or self.route == "practice":
             return self._sandbox_page()
         return self._admit_body()
@@ -175,7 +150,7 @@ class Exchange(httputil.HTTPMessageDelegate):
             if legacy:  # the real legacy endpoint answered with openresty's HTML page
                 return Reply(401, LEGACY_401_PAGE, content_type="text/html")
             return error_reply(401, "Missing or invalid API key. Send 'Authorization: Bearer <key>'.", "unauthorized")
-        self.key_id = key_fingerprint(key)
+        self.key_id, self.owner = key_fingerprint(key), key_owner(key)
         if "revoked" in key:
             message = "This API key has been revoked. Create a new key in the API portal."
             return error_reply(401, message, "invalid_api_key")
@@ -288,7 +263,7 @@ class Exchange(httputil.HTTPMessageDelegate):
             return
         self.server.working(self.connection)
         body, self.body = self.body or bytearray(), None
-        if self.fault == "slow" or len(body) > WORKER_BODY_BYTES:
+        if self.fault == "slow" or not fits_on_the_loop(body):  # much JSON work: in the worker thread
             self.server.spawn(self._answer_later(body))
             return
         try:
@@ -317,7 +292,7 @@ class Exchange(httputil.HTTPMessageDelegate):
         return self._outcome(parsed)
 
     async def _answer_later(self, body: bytearray) -> None:
-        large = len(body) > WORKER_BODY_BYTES
+        large = not fits_on_the_loop(body)
         try:
             if self.fault == "slow":
                 parsed = await self._run(parse_body, body, large)
@@ -349,7 +324,7 @@ class Exchange(httputil.HTTPMessageDelegate):
         if fault is not None or self.fault == "drop":
             return fault
         if self.route == "agent":
-            return api.agent(parsed, fail=self.fault == "failed", runs=self.behaviour.runs)
+            return api.agent(parsed, fail=self.fault == "failed", runs=self.behaviour.runs, owner=self.owner)
         if self.fault == "failed":
             return error_reply(500, "Internal server error.", "internal_error")
         return api.chat_completions(parsed)
@@ -389,13 +364,10 @@ class Exchange(httputil.HTTPMessageDelegate):
             reply, close=self.request.closes_after_reply, http10=self.http10, head_only=self.method == "HEAD"
         )
         self._log_line(reply.status, size)  # before the write, so the line exists once the client has the reply
-        stream = self.request.stream
-        if send(stream, data):
-            return
-        # Not all of it left at once: the rest is queued in the stream; the reply's end (finish) waits for it.
-        written = self.request.write(b"")
-        # A client that does not read its reply gets idle_timeout, then the end.
-        IOLoop.current().call_later(self.server.limits.idle_timeout, lambda: written.done() or stream.close())
+        if not self.server.send(self.connection, data):
+            # The rest is queued in the stream, and the reply's end (finish) waits for it; should the client stop
+            # taking it, the server makes its connection replaceable, then hangs up (ClassServer.send).
+            self.request.write(b"")
 
     def _stream(self, reply: Reply) -> None:
         """Server-Sent Events: one HTTP chunk each, or for HTTP/1.0 a body that ends when we close.
@@ -412,12 +384,13 @@ class Exchange(httputil.HTTPMessageDelegate):
         self.streamed = (chunked, len(events) < len(reply.events), events)
         opening = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1", "replace")
         self.request.stream.set_nodelay(True)  # each event leaves at once, not after the client's delayed ACK
-        paced = PacedStream(self.request.stream, events, chunked, self._end_stream, next=0)
+        send = functools.partial(self.server.send, self.connection)
+        paced = PacedStream(self.request.stream, events, chunked, self._end_stream, send, next=0)
         pacer = self.behaviour.pacer
         if pacer is None or len(events) < 2:
             self._end_stream(opening + paced.frames(len(events)))
             return
-        send(self.request.stream, opening + paced.frames(1))
+        self.server.send(self.connection, opening + paced.frames(1))
         paced.next = 1
         pacer.add(paced)
 
@@ -428,10 +401,12 @@ class Exchange(httputil.HTTPMessageDelegate):
         if truncated:  # hang up mid-answer: no terminal event, no closing chunk
             self._log_line("200 truncated", sent)
             stream = self.request.stream
-            self.request.write(final).add_done_callback(lambda _: stream.close())
+            self.server.send(self.connection, final)
+            self.request.write(b"").add_done_callback(lambda _: stream.close())  # once what is queued has left
             return
         self._log_line(200, sent)  # before the last write, so the line exists once the client has the reply
-        self.request.write(final + b"0\r\n\r\n" if chunked else final)
+        if not self.server.send(self.connection, final + b"0\r\n\r\n" if chunked else final):
+            self.request.write(b"")  # the reply's end waits for what is queued
         self.request.finish()
 
     # --- logging: one line per request, never the key --------------------------------------

@@ -13,10 +13,12 @@ alive. This module adds what a class sandbox needs around it:
   bounded drain (a "lingering close"), so that the client reads the answer instead of a connection reset;
 - a cap on open connections that cannot lock a class out (:class:`ClassServer`): at the cap, a new connection
   takes the place of the one that has waited longest without work for the server (idle between requests, still
-  sending its head or body, or in a ``slow`` fault's pause); only when every connection is busy computing or
-  sending a reply is the newcomer refused, at once, with a 503;
-- the head deadline and the body deadline, kept by one sweep a second over the connections that wait (tornado's
-  own ``header_timeout`` and ``body_timeout`` cost a timer, chained futures and a task for every request).
+  sending its head or body, not taking its reply for ``stall_timeout``, or in a ``slow`` fault's pause); only
+  when every connection is busy computing or sending a reply is the newcomer refused, at once, with a 503;
+- the head deadline, the body deadline and the reply deadline, kept by one sweep a second over the connections
+  that wait (tornado's own ``header_timeout`` and ``body_timeout`` cost a timer, chained futures and a task for
+  every request). A reply's progress is seen piece by piece (:meth:`ClassServer.send`): a client that stops
+  reading holds nothing for long, one that reads slowly keeps its connection.
 
 Three tornado internals are extended, each small and present since tornado 5: ``HTTP1Connection._parse_headers``
 and ``._read_body`` (to screen heads and turn protocol errors into answers) and
@@ -50,6 +52,7 @@ from perplexity_sandbox.replies import Reply, error_reply
 log = logging.getLogger("perplexity_sandbox")
 
 CHUNK_BYTES = 64 * 1024  # what tornado reads at a time, and hands to a request's body in one piece
+SEND_PIECE_BYTES = 64 * 1024  # a reply the socket cannot take at once is queued in pieces: each one taken is progress
 MAX_REQUEST_LINE = 64 * 1024  # longer: 414 (as http.server had it)
 MAX_HEADER_FIELDS = 100  # more: 431 (as http.server had it)
 MAX_HEAD_BYTES = 96 * 1024  # a head that has not ended by then is cut off without an answer (tornado stops reading)
@@ -200,27 +203,6 @@ def whole_reply(reply: Reply, *, close: bool, http10: bool = False, head_only: b
     return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1", "replace") + sent, len(sent)
 
 
-def send(stream: IOStream, data: bytes) -> bool:
-    """Write ``data``; True when it has all left at once.
-
-    Straight to the socket when nothing waits before it in the stream: tornado's write path costs a future and
-    callbacks per call, and a class streams thousands of small events a second. What the socket does not take at
-    once is queued in the stream, behind nothing, so the order holds.
-    """
-    if stream.closed():
-        return False
-    if stream.writing():  # earlier data still queued in the stream: keep the order
-        return stream.write(data).done()
-    try:
-        sent = stream.socket.send(data)
-    except BlockingIOError:
-        sent = 0
-    except OSError:  # reset or gone: the stream notices and ends
-        stream.close()
-        return False
-    return sent == len(data) or stream.write(data[sent:]).done()
-
-
 def phrase(status: int) -> str:
     try:
         return HTTPStatus(status).phrase
@@ -349,6 +331,7 @@ class ClassServer(TCPServer, httputil.HTTPServerConnectionDelegate):
         self.heads: dict[ServerConnection, float] = {}  # waiting for a request head, since (loop time)
         self.bodies: dict[ServerConnection, float] = {}  # waiting for the rest of a body, since
         self.pauses: dict[ServerConnection, None] = {}  # in a slow fault's pause
+        self.sends: dict[ServerConnection, float] = {}  # a reply queued for the client to take, since its last progress
         self.lingering: set[IOStream] = set()
         self.tasks: set[asyncio.Task] = set()
         self.errors: list[BaseException] = []
@@ -392,15 +375,62 @@ class ClassServer(TCPServer, httputil.HTTPServerConnectionDelegate):
         self.heads.pop(connection, None)
         self.bodies.pop(connection, None)
         self.pauses.pop(connection, None)
+        self.sends.pop(connection, None)
+
+    def send(self, connection: ServerConnection, data: bytes) -> bool:
+        """Write ``data`` to ``connection``; True when it has all left at once.
+
+        Straight to the socket when nothing waits before it in the stream: tornado's write path costs a future and
+        callbacks per call, and a class streams thousands of small events a second. What the socket does not take
+        at once is queued in the stream, behind nothing (so the order holds), in pieces of SEND_PIECE_BYTES: each
+        piece the client takes is progress (:meth:`_progressed`), and a reply without progress for
+        ``stall_timeout`` makes its connection replaceable at the cap, for ``idle_timeout`` closes it.
+        """
+        stream = connection.stream
+        if stream.closed():
+            return False
+        sent = 0
+        if not stream.writing():  # else earlier data still queued in the stream: keep the order
+            try:
+                sent = stream.socket.send(data)
+            except BlockingIOError:
+                pass
+            except OSError:  # reset or gone: the stream notices and ends
+                stream.close()
+                return False
+            if sent == len(data):
+                return True
+        rest = memoryview(data)[sent:]
+        for start in range(0, len(rest), SEND_PIECE_BYTES):
+            if stream.closed():  # a write can find the connection reset, and then it is over
+                return False
+            piece = stream.write(rest[start : start + SEND_PIECE_BYTES])
+            piece.add_done_callback(lambda written: self._progressed(connection, written))
+        if connection in self.connections and connection not in self.sends:
+            self.sends[connection] = self._now()
+        return False
+
+    def _progressed(self, connection: ServerConnection, written: asyncio.Future) -> None:
+        """A piece of a reply has been taken: the clock of the connection's reply starts again, if more is queued."""
+        if written.cancelled() or written.exception() is not None or connection not in self.sends:
+            return  # closed, or done with its reply
+        del self.sends[connection]  # and back at the end: the dict stays in order of last progress
+        if connection.stream.writing():
+            self.sends[connection] = self._now()
 
     def _hang_up(self, connection: ServerConnection) -> None:
         self.on_close(connection)
         connection.stream.close()
 
     def _sweep(self) -> None:
-        """Close connections past the head deadline, or whose body stopped coming (oldest first, so it stops early)."""
+        """Close connections past the head deadline, whose body stopped coming, or whose reply is not being taken
+        (each kind oldest first, so the sweep stops early)."""
         now = self._now()
-        for kind, allowed in ((self.heads, self.limits.head_timeout), (self.bodies, self.limits.idle_timeout)):
+        for kind, allowed in (
+            (self.heads, self.limits.head_timeout),
+            (self.bodies, self.limits.idle_timeout),
+            (self.sends, self.limits.idle_timeout),
+        ):
             while kind:
                 connection, since = next(iter(kind.items()))
                 if now - since < allowed:
@@ -415,12 +445,24 @@ class ClassServer(TCPServer, httputil.HTTPServerConnectionDelegate):
         if self.lingering:  # a refused client being given time to read its answer: the least useful
             self.lingering.pop().close()
             return True
-        for kind in (self.heads, self.bodies, self.pauses):
+        for kind in (self.heads, self.bodies, self._stalled(), self.pauses):
             if kind:
                 self._hang_up(next(iter(kind)))
                 self.replaced += 1
                 return True
         return False
+
+    def _stalled(self) -> dict[ServerConnection, float]:
+        """The connection whose reply has gone longest without progress, if that is ``stall_timeout`` or more.
+
+        Its client has stopped reading (or reads next to nothing): it holds a place without using it, like an idle
+        connection. One that is still taking its reply, however slowly, keeps its place.
+        """
+        if self.sends:
+            connection, since = next(iter(self.sends.items()))
+            if self._now() - since >= self.limits.stall_timeout:
+                return {connection: since}
+        return {}
 
     def _warn_at_cap(self) -> None:
         now = time.monotonic()

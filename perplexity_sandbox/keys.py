@@ -54,3 +54,11 @@ def scrub(text: str) -> str:
 def key_fingerprint(key: str) -> str:
     """A short one-way label for a key (``key#1a2b3c4d``): tells keys apart in logs without showing them."""
     return "key#" + hashlib.sha256(key.encode("utf-8", "replace")).hexdigest()[:8]
+
+
+def key_owner(key: str) -> str:
+    """Who a stored run belongs to: the key's whole SHA-256, one-way, and never shown (unlike the fingerprint).
+
+    The fingerprint's 8 hex digits tell keys apart in a log; deciding who may read a run needs all 64.
+    """
+    return hashlib.sha256(key.encode("utf-8", "replace")).hexdigest()

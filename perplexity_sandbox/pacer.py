@@ -12,7 +12,8 @@ pace. When the loop has fallen behind (a burst of new requests), the events that
 one write: fewer system calls exactly when they are dearest, and the stream catches up with its schedule.
 
 Each event is sent (with ``TCP_NODELAY``) as soon as it is due, straight to the socket when nothing is queued
-before it; a client that stops reading is given ``idle_timeout`` to take what is pending, then it is hung up on.
+before it (``ClassServer.send``); a client that stops reading is left to the server, which hangs up on it once its
+reply has made no progress for ``idle_timeout``. Meanwhile its stream waits here, costing nothing.
 """
 
 from __future__ import annotations
@@ -27,8 +28,6 @@ from dataclasses import dataclass, field
 from tornado.ioloop import IOLoop
 from tornado.iostream import IOStream
 
-from perplexity_sandbox.http1 import send
-
 TURN_SECONDS = 0.004  # the longest one turn sends events before new requests get a look in
 ARRIVAL_GAP_SECONDS = 0.005  # a request head this recent means more are arriving: later events wait
 HOLD_SECONDS = 0.5  # the longest a due event waits for arriving requests
@@ -42,6 +41,7 @@ class PacedStream:
     events: list[bytes]  # each one SSE event; the first has been sent
     chunked: bool  # each event is sent as one HTTP chunk (HTTP/1.1), or as it is (HTTP/1.0)
     last: Callable[[bytes], None]  # sends the final piece and ends the reply (logs, then finishes or hangs up)
+    send: Callable[[bytes], bool]  # writes to the client; True when all of it has left at once
     start: float = 0.0  # loop time of the first event
     next: int = field(default=1)  # index of the next event to send
 
@@ -54,8 +54,8 @@ class PacedStream:
 class Pacer:
     """Sends the later events of every streamed answer, ``delay`` seconds apart, from one heap and one timer."""
 
-    def __init__(self, delay: float, idle_timeout: float) -> None:
-        self.delay, self.idle_timeout = delay, idle_timeout
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
         self.loop = IOLoop.current()
         self.heap: list[tuple[float, int, PacedStream]] = []  # (due, tie-breaker, stream)
         self.order = itertools.count()
@@ -119,10 +119,9 @@ class Pacer:
         paced.next = upto
         if upto == len(paced.events):
             paced.last(data)
-        elif send(paced.stream, data):
+        elif paced.send(data):
             self._push(paced)
-        else:  # the client is slow to read: resume when it has taken this, or give up after idle_timeout
-            self.loop.call_later(self.idle_timeout, lambda: paced.stream.writing() and paced.stream.close())
+        else:  # the client is slow to read: resume when it has taken this (the server hangs up if it never does)
             paced.stream.write(b"").add_done_callback(lambda _: self._push(paced))
 
 

@@ -46,13 +46,24 @@ def json_bytes(value: Any) -> bytes:
 
 
 def scrub_all(value: Any) -> Any:
-    """``value`` (JSON: strings, lists, objects) with :func:`scrub` applied to every string in it."""
+    """``value`` (JSON: strings, lists, objects) with :func:`scrub` applied to every string in it.
+
+    What needs no masking is returned as it is, not copied: a request can echo megabytes of settings, and a copy
+    of each of its million tiny objects would double what it holds in memory. (``scrub`` returns the very
+    string it was given when there is nothing to mask.)
+    """
     if isinstance(value, str):
         return scrub(value)
     if isinstance(value, list):
-        return [scrub_all(item) for item in value]
+        items = [scrub_all(item) for item in value]
+        return value if all(new is old for new, old in zip(items, value, strict=True)) else items
     if isinstance(value, dict):
-        return {scrub(key): scrub_all(item) for key, item in value.items()}
+        pairs = [(scrub(key), scrub_all(item)) for key, item in value.items()]
+        same = all(
+            key is old_key and item is old_item
+            for (key, item), (old_key, old_item) in zip(pairs, value.items(), strict=True)
+        )
+        return value if same else dict(pairs)
     return value
 
 

@@ -30,7 +30,7 @@ from typing import Any
 from tornado.netutil import bind_sockets
 
 from perplexity_sandbox.classroom import ClassRoster
-from perplexity_sandbox.exchange import Behaviour, Exchange, RateLimiter
+from perplexity_sandbox.exchange import Behaviour, Exchange
 from perplexity_sandbox.faults import FAULTS
 from perplexity_sandbox.http1 import BACKLOG, ClassServer
 from perplexity_sandbox.limits import (
@@ -39,7 +39,9 @@ from perplexity_sandbox.limits import (
     MAX_BODY_BYTES,
     MAX_CONNECTIONS,
     MAX_TOTAL_BODY_BYTES,
+    STALL_TIMEOUT_SECONDS,
     Limits,
+    RateLimiter,
 )
 from perplexity_sandbox.pacer import Pacer
 from perplexity_sandbox.runs import RunStore
@@ -60,7 +62,8 @@ class Sandbox:
     ``stream_delay``: seconds between streamed events, to make streaming visible (default 0).
     The class-scale limits (see :class:`~perplexity_sandbox.limits.Limits` and ``docs/sandbox.md``):
     ``max_connections`` (1000), ``head_timeout`` (10 s), ``idle_timeout`` (60 s), ``max_body_size`` (32 MiB per
-    request) and ``max_total_body_size`` (128 MiB of bodies held at once, all clients together).
+    request), ``max_total_body_size`` (128 MiB of bodies held at once, all clients together) and ``stall_timeout``
+    (5 s: a reply its client takes nothing of for this long leaves the connection replaceable at the cap).
     """
 
     def __init__(
@@ -77,6 +80,7 @@ class Sandbox:
         max_body_size: int = MAX_BODY_BYTES,
         max_total_body_size: int = MAX_TOTAL_BODY_BYTES,
         classroom: bool = False,
+        stall_timeout: float = STALL_TIMEOUT_SECONDS,
     ) -> None:
         if fault is not None and fault not in FAULTS:
             raise ValueError(f"Unknown fault '{fault}'. Faults: {', '.join(FAULTS)}.")
@@ -84,7 +88,9 @@ class Sandbox:
             raise ValueError("rate_limit must be a positive number of requests per second per key.")
         if stream_delay < 0:
             raise ValueError("stream_delay must be zero or a positive number of seconds.")
-        self.limits = Limits(max_connections, head_timeout, idle_timeout, max_body_size, max_total_body_size)
+        self.limits = Limits(
+            max_connections, head_timeout, idle_timeout, max_body_size, max_total_body_size, stall_timeout
+        )
         # A class sandbox keeps its learners' progress for the instructor page at /class (token: roster.token).
         self.roster = ClassRoster() if classroom else None
         self.runs = RunStore()
@@ -166,7 +172,7 @@ class Sandbox:
         self._loop, self._stopping = asyncio.get_running_loop(), asyncio.Event()
         self._loop.set_exception_handler(self._on_loop_error)
         limiter = RateLimiter(self.rate_limit) if self.rate_limit else None
-        pacer = Pacer(self.stream_delay, self.limits.idle_timeout) if self.stream_delay else None
+        pacer = Pacer(self.stream_delay) if self.stream_delay else None
         server = ClassServer(
             self.limits, functools.partial(Exchange, Behaviour(self.fault, limiter, pacer, self.runs, self.roster))
         )

@@ -12,6 +12,9 @@ Before any of that, :func:`parse_body` reads the bytes as JSON and refuses (400)
 have to handle: nesting deeper than :data:`MAX_JSON_DEPTH`, a lone surrogate (``"\\ud800"``: valid JSON
 text, but no UTF-8 can carry it), and ``NaN``/``Infinity`` or a number too big for a float (Python reads
 them, but echoed back they would make the reply invalid JSON).
+
+How much work a body is, :func:`json_work`, is counted on its bytes before any of that: it decides whether the body
+is answered on the event loop or in the worker thread (``perplexity_sandbox.exchange``).
 """
 
 from __future__ import annotations
@@ -19,8 +22,9 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 from perplexity_sandbox.replies import RejectedRequestError, reject
@@ -68,6 +72,33 @@ INVALID_MODEL = (
 _DATE = re.compile(r"^(0[1-9]|1[0-2])/(0[1-9]|[12]\d|3[01])/\d{4}$")  # MM/DD/YYYY
 MAX_JSON_DEPTH = 64  # arrays and objects inside one another; a real request (JSON schemas too) stays far below
 _SURROGATE = re.compile("[\ud800-\udfff]")  # after json.loads, only a lone one is left: a pair is one character
+# The JSON work answered on the event loop at most: about 1.5 ms of parsing, validating and answering on the
+# project's 2-core machine (benchmarks/sandbox_bench.py), which every other client waits for. Measured per value
+# (an array item, a member, a scalar) and per BYTES_PER_VALUE bytes of text, which cost about as much as one value.
+LOOP_JSON_WORK = 1_000
+BYTES_PER_VALUE = 100
+
+
+# --- how much work a body is --------------------------------------------------------------
+
+
+def json_work(raw: bytes | bytearray) -> int:
+    """An upper bound on the work of parsing, checking and answering ``raw``, in values (see LOOP_JSON_WORK).
+
+    Counted on the bytes, before parsing, since parsing is the work to be placed: every value after the first in
+    an array or object follows a comma, and every array or object (so every level of nesting) opens with a
+    bracket, so commas and opening brackets bound the values; text adds one per BYTES_PER_VALUE bytes. A comma
+    inside a string counts too: an over-count only sends a body to the worker thread.
+    """
+    by_size = len(raw) // BYTES_PER_VALUE
+    if by_size > LOOP_JSON_WORK:  # the worker's anyway: no need to count
+        return by_size
+    return by_size + raw.count(b",") + raw.count(b"[") + raw.count(b"{")
+
+
+def fits_on_the_loop(raw: bytes | bytearray) -> bool:
+    """Whether ``raw`` is little enough work to answer on the event loop (else: in the worker thread)."""
+    return json_work(raw) <= LOOP_JSON_WORK
 
 
 # --- the body as JSON ---------------------------------------------------------------------
@@ -90,17 +121,26 @@ def parse_body(raw: bytes) -> Any:
 
 
 def _check_tree(body: Any) -> None:
-    """Walk the parsed body with a list, not recursion: its depth is what is being checked."""
-    pending: list[tuple[dict | list, int]] = [([body], 0)]  # the body sits in a list of depth 0
-    while pending:
-        container, depth = pending.pop()
-        if depth > MAX_JSON_DEPTH:
-            raise _too_deep()
-        for item in (*container, *container.values()) if isinstance(container, dict) else container:
-            if isinstance(item, dict | list):
-                pending.append((item, depth + 1))
-            else:
+    """Walk the parsed body depth first with a stack, not recursion: its depth is what is being checked.
+
+    The stack holds one iterator per level being walked, so the walk takes memory for its depth (64 at most), not
+    for the body's width: a body of a million small objects does not become a million pending entries. Only
+    non-ASCII strings and floats can be at fault, so other values are passed over at the cost of a type test.
+    """
+    levels: list[Iterator[Any]] = [iter((body,))]
+    while levels:
+        for item in levels[-1]:  # an iterator: coming back to this level carries on where it left off
+            kind = type(item)
+            if kind is dict or kind is list:
+                if len(levels) > MAX_JSON_DEPTH:  # the body is level 1
+                    raise _too_deep()
+                if item:
+                    levels.append(iter(item) if kind is list else chain(item, item.values()))
+                    break  # down a level
+            elif (kind is str and not item.isascii()) or kind is float:
                 _check_scalar(item)
+        else:
+            levels.pop()  # this level is done
 
 
 def _check_scalar(value: Any) -> None:

@@ -7,6 +7,7 @@ them directly, each with its own :class:`RunStore` and, for background runs, a c
 
 from __future__ import annotations
 
+import re
 import threading
 from typing import Any
 
@@ -163,10 +164,12 @@ def test_a_failed_run_is_stored_failed(runs: RunStore) -> None:
     assert api.retrieve_run(response["id"], runs).body["status"] == "failed"
 
 
-def test_the_same_request_again_replaces_its_run(runs: RunStore) -> None:
-    # Ids derive from the request (same request, same id), so the store does not grow with repeats.
+def test_the_same_request_twice_makes_two_runs(runs: RunStore) -> None:
+    # In a class everyone sends the same body with the same demo key: the random id keeps their runs apart.
     first, second = created(runs, GUIDE_AGENT), created(runs, GUIDE_AGENT)
-    assert first["id"] == second["id"] and len(runs) == 1
+    assert first["id"] != second["id"] and len(runs) == 2
+    assert first["output"][-1]["id"] != second["output"][-1]["id"]
+    assert [api.retrieve_run(made["id"], runs).body for made in (first, second)] == [first, second]
 
 
 def test_without_a_store_the_module_default_keeps_the_run() -> None:
@@ -287,6 +290,10 @@ def test_a_store_needs_room_for_one_run() -> None:
         RunStore(max_runs=0)
 
 
+def ids_hidden(frame: bytes) -> bytes:
+    return re.sub(rb"(resp|msg)_[0-9a-f-]{36}", rb"\1_ID", frame)
+
+
 def test_identical_requests_in_the_same_second_share_one_rendered_answer(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(api, "_RENDERED", {})
     monkeypatch.setattr(api.time, "time", lambda: 1_800_000_000.0)  # one second for the whole test
@@ -295,7 +302,9 @@ def test_identical_requests_in_the_same_second_share_one_rendered_answer(monkeyp
     monkeypatch.setattr(api, "_agent_response", lambda *args: built.append(1) or real(*args))
     body = {"model": "perplexity/sonar", "input": "What is the capital of France?", "stream": True}
     first, second = api.agent(body, runs=RunStore()), api.agent(dict(body), runs=RunStore())
-    assert first.events == second.events and len(built) == 1
+    assert len(built) == 1  # built once; each request then gets its own ids in the shared frames
+    assert [ids_hidden(event) for event in first.events] == [ids_hidden(event) for event in second.events]
+    assert first.events[0] != second.events[0]
     api.agent({**body, "input": "Another question?"}, runs=RunStore())
     assert len(built) == 2  # a different request is built afresh
     assert len(api._RENDERED) <= api.MAX_RENDERED

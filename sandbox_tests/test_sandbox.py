@@ -42,6 +42,9 @@ def test_same_request_same_answer(sandbox: Sandbox) -> None:
     second = requests.post(sandbox.url_for("/v1/responses"), json=GUIDE_AGENT, headers=AUTH, timeout=5).json()
     for volatile in ("created_at", "completed_at"):
         first.pop(volatile), second.pop(volatile)
+    # Each request has ids of its own (random, as the real API's); everything else is the same.
+    assert first.pop("id") != second.pop("id")
+    assert first["output"][-1].pop("id") != second["output"][-1].pop("id")
     assert first == second
 
 

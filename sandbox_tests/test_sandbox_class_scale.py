@@ -60,9 +60,9 @@ def padded(size: int) -> bytes:
 
 
 def test_the_limits_have_their_documented_defaults() -> None:
-    assert Sandbox().limits == Limits(1000, 10.0, 60.0, 32 * MiB, 128 * MiB)
+    assert Sandbox().limits == Limits(1000, 10.0, 60.0, 32 * MiB, 128 * MiB, 5.0)
     shown = " ".join(build_parser().format_help().split())
-    for default in ("(default 1000)", "(default 10)", "(default 60)", "(default 32)", "(default 128)"):
+    for default in ("(default 1000)", "(default 10)", "(default 60)", "(default 5)", "(default 32)", "(default 128)"):
         assert default in shown
 
 
@@ -71,9 +71,10 @@ def test_the_command_line_passes_the_limits_on(monkeypatch: pytest.MonkeyPatch) 
 
     seen: dict = {}
     monkeypatch.setattr(cli, "serve", lambda *args, **options: seen.update(options) or 0)
-    argv = ["--max-connections", "50", "--head-timeout", "2", "--idle-timeout", "3"]
+    argv = ["--max-connections", "50", "--head-timeout", "2", "--idle-timeout", "3", "--stall-timeout", "1.5"]
     assert cli.main([*argv, "--max-body-mib", "1", "--max-bodies-mib", "4"]) == 0
     assert seen["max_connections"] == 50 and (seen["head_timeout"], seen["idle_timeout"]) == (2.0, 3.0)
+    assert seen["stall_timeout"] == 1.5
     assert (seen["max_body_size"], seen["max_total_body_size"]) == (MiB, 4 * MiB)
 
 
@@ -83,6 +84,7 @@ def test_the_command_line_passes_the_limits_on(monkeypatch: pytest.MonkeyPatch) 
         ({"max_connections": 0}, "max_connections"),
         ({"head_timeout": 0}, "head_timeout"),
         ({"idle_timeout": -1}, "idle_timeout"),
+        ({"stall_timeout": 0}, "stall_timeout"),
         ({"max_body_size": 0}, "max_body_size"),
         ({"max_body_size": 2 * MiB, "max_total_body_size": MiB}, "max_total_body_size"),
     ],
