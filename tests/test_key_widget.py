@@ -9,8 +9,8 @@ from pathlib import Path
 import ipywidgets as widgets
 import pytest
 
-from helpers.keys import find_api_key, mask_key
-from helpers.widgets import key_entry
+from helpers.keys import find_api_key, mask_key, practice_key_file
+from helpers.widgets import key_entry, save_key_message
 from helpers.widgets.key_entry import KeyEntry
 from tests.support import FAKE_KEY
 
@@ -33,7 +33,7 @@ def test_save_clears_the_field_and_stores_the_key_privately(project: Path) -> No
     entry = key_entry()
     type_and_save(entry, FAKE_KEY)
     assert entry.password.value == ""
-    assert entry.status.value == f"Saved {mask_key(FAKE_KEY)} to your .env file."
+    assert entry.status.value.startswith(f"Saved {mask_key(FAKE_KEY)} to your .env file. Next: restart")
     env = project / ".env"
     assert f"PERPLEXITY_API_KEY={FAKE_KEY}\n" in env.read_text()
     assert stat.S_IMODE(env.stat().st_mode) == 0o600
@@ -65,7 +65,9 @@ def test_saving_again_replaces_the_key_and_keeps_other_lines(project: Path) -> N
     entry = key_entry()
     type_and_save(entry, FAKE_KEY)
     type_and_save(entry, OTHER_KEY)
-    assert entry.status.value == f"Replaced {mask_key(FAKE_KEY)} with {mask_key(OTHER_KEY)} in your .env file."
+    assert entry.status.value.startswith(
+        f"Replaced {mask_key(FAKE_KEY)} with {mask_key(OTHER_KEY)} in your .env file. Next: restart"
+    )
     assert env.read_text() == f"# my notes\nOTHER=1\nPERPLEXITY_API_KEY={OTHER_KEY}\n"
 
 
@@ -115,3 +117,42 @@ def test_a_file_that_cannot_be_written_gives_one_sentence(tmp_path: Path, monkey
 def test_the_widget_text_is_short_and_stable() -> None:
     # nbval compares this text: ipywidgets' own repr would list every child's settings.
     assert repr(key_entry()) == "KeyEntry(saves_to='.env')"
+
+
+# --- what happens next: saving says to restart, and which mode then applies --------------------
+
+RESTART = "restart the kernel of each open notebook (Kernel > Restart Kernel)"
+
+
+@pytest.mark.parametrize("mode", ["auto", "live"])
+def test_saving_says_to_restart_and_that_live_mode_costs_money(
+    mode: str, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PERPLEXITY_MODE", mode)
+    message = save_key_message(FAKE_KEY)
+    assert RESTART in message
+    assert message.endswith("it then runs in live mode: requests go to the Perplexity API and cost money.")
+    assert FAKE_KEY not in message
+
+
+def test_saving_where_the_environment_forces_the_sandbox_says_so(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PERPLEXITY_MODE", "sandbox")  # what a class hub sets for every learner
+    message = save_key_message(FAKE_KEY)
+    assert RESTART in message
+    assert "it still uses the sandbox, because PERPLEXITY_MODE=sandbox is set in this environment" in message
+    assert "live mode" not in message and "cost money" not in message
+
+
+def test_the_widget_shows_what_happens_next(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PERPLEXITY_MODE", "auto")
+    entry = key_entry()
+    type_and_save(entry, FAKE_KEY)
+    assert "Restart Kernel" in entry.status.value and "cost money" in entry.status.value
+
+
+def test_saving_to_the_practice_file_asks_for_no_restart(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PERPLEXITY_MODE", "auto")
+    message = save_key_message(FAKE_KEY, practice_key_file())
+    assert message == f"Saved {mask_key(FAKE_KEY)} to the practice key file."

@@ -26,6 +26,7 @@ from helpers.keys import (
     save_api_key,
 )
 from helpers.masking import Secret
+from helpers.settings import MODE_VARIABLE, resolve_settings
 
 
 def save_key_message(raw: str | Secret, env_file: Path | None = None) -> str:
@@ -52,7 +53,7 @@ def save_key_message(raw: str | Secret, env_file: Path | None = None) -> str:
         message = f"Saved {found.masked} to {label}."
     if note:
         message += f" (Note: {note}.)"
-    return message + _shadowed_by_environment(path)
+    return message + _shadowed_by_environment(path) + _what_happens_next(path)
 
 
 def remove_key_message(env_file: Path | None = None) -> str:
@@ -69,6 +70,28 @@ def remove_key_message(env_file: Path | None = None) -> str:
     label = key_file_label(path)
     message = f"Removed the key from {label}." if removed else f"There was no key in {label}: nothing to remove."
     return message + _shadowed_by_environment(path)
+
+
+def _what_happens_next(path: Path) -> str:
+    """After a key is saved: restart the kernels, and the mode they then run in (which may cost money).
+
+    Kernels read the key when their first cell runs, so open notebooks go on as they were until
+    restarted. The mode is the one the rule gives with the saved key: live, unless the environment
+    forces the sandbox (``PERPLEXITY_MODE=sandbox``, as a class hub sets it).
+    """
+    if is_practice_file(path):  # the practice file is no notebook's key file
+        return ""
+    restart = " Next: restart the kernel of each open notebook (Kernel > Restart Kernel) and run it from the top;"
+    try:
+        settings = resolve_settings(env_file=path)
+    except (TutorialError, OSError):
+        return restart + " the first cell then says which mode applies."
+    if settings.is_sandbox:
+        return (
+            f"{restart} it still uses the sandbox, because {MODE_VARIABLE}=sandbox is set in this environment "
+            "(as on a class hub), and your key is never sent to a sandbox."
+        )
+    return f"{restart} it then runs in live mode: requests go to the Perplexity API and cost money."
 
 
 def _shadowed_by_environment(path: Path) -> str:
