@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import requests
-from IPython.display import Markdown, display
+from IPython.display import display
 
+from helpers.errors import TutorialError
 from helpers.masking import redact_log_text
 from helpers.responses import AgentResponse, ChatCompletion
 
 Answer = AgentResponse | ChatCompletion
+# The sandbox reports what a request would cost live, but charges nothing: wherever it shows a price, it says so.
+SANDBOX_COST_NOTE = "what it would cost live: the sandbox charges nothing"
 
 
 def answer_markdown(answer: Answer) -> str:
@@ -31,14 +36,20 @@ def _marker(number: int, links: dict[int, str]) -> str:
     return f"[[{number}]]({links[number]})" if number in links else f"[{number}]"
 
 
-def usage_markdown(answer: Answer) -> str:
-    """Tokens in and out, and what the request cost (as the API reported it)."""
+def usage_markdown(answer: Answer, mode: str = "live") -> str:
+    """Tokens in and out, and what the request cost (as the API reported it; in the sandbox, what it would cost)."""
     usage = answer.usage
     tokens_in = usage.get("input_tokens", usage.get("prompt_tokens"))
     tokens_out = usage.get("output_tokens", usage.get("completion_tokens"))
-    cost = answer.total_cost
-    cost_text = f"${cost:.5f}" if cost is not None else "not reported"
-    return f"Model `{answer.model}` · {tokens_in} tokens in · {tokens_out} tokens out · cost {cost_text}"
+    cost = cost_text(answer.total_cost, mode)
+    return f"Model `{answer.model}` · {tokens_in} tokens in · {tokens_out} tokens out · cost {cost}"
+
+
+def cost_text(cost: float | None, mode: str) -> str:
+    """A reported cost in dollars; in sandbox mode, said to be the live price, since nothing is charged."""
+    if cost is None:
+        return "not reported"
+    return f"${cost:.5f} ({SANDBOX_COST_NOTE})" if mode == "sandbox" else f"${cost:.5f}"
 
 
 def cut_short_note(answer: Answer) -> str:
@@ -66,11 +77,12 @@ class HistoryEntry:
     cost: float | None = None
 
 
-def history_markdown(entries: list[HistoryEntry]) -> str:
-    """This session's requests as a small table, oldest first."""
+def history_markdown(entries: list[HistoryEntry], mode: str = "live") -> str:
+    """This session's requests as a small table, oldest first; in the sandbox its costs are the live prices."""
     if not entries:
         return ""
-    lines = ["| # | Model | Question | Outcome | Tokens | Cost |", "| --- | --- | --- | --- | --- | --- |"]
+    cost_title = "Cost if sent live" if mode == "sandbox" else "Cost"
+    lines = [f"| # | Model | Question | Outcome | Tokens | {cost_title} |", "| --- | --- | --- | --- | --- | --- |"]
     for entry in entries:
         cost = f"${entry.cost:.5f}" if entry.cost is not None else "-"
         tokens = entry.tokens if entry.tokens is not None else "-"
@@ -99,6 +111,57 @@ def show_request(request: requests.PreparedRequest) -> None:
     print(request_text(request))
 
 
-def show_answer(answer: Answer) -> None:
-    """Display the answer, its sources and its usage in the notebook."""
-    display(Markdown(answer_markdown(answer) + "\n\n" + usage_markdown(answer)))
+def show_answer(answer: Any, *, mode: str | None = None) -> None:
+    """Display an answer as the playground does: its Markdown rendered, ``[web:N]`` linked to numbered sources.
+
+    ``answer`` is what a notebook has in hand: a ``requests`` response from ``/v1/agent`` or
+    ``/chat/completions``, its ``.json()``, an SDK's response object, or this package's own. The
+    text stays untouched for ``print``; only the display renders it. ``mode`` ("live" or "sandbox")
+    defaults to the notebook's, so that a sandbox's price is called what it would cost live.
+    """
+    found = as_answer(answer)
+    markdown = answer_markdown(found) + "\n\n" + usage_markdown(found, mode or _mode())
+    # text/plain too: the same Markdown, readable where nothing renders it (a terminal, nbval's comparison).
+    display({"text/markdown": markdown, "text/plain": markdown}, raw=True)
+
+
+def as_answer(reply: Any) -> Answer:
+    """The answer in ``reply``, whichever form it has; one sentence for anything that holds no answer."""
+    if isinstance(reply, AgentResponse | ChatCompletion):
+        return reply
+    kind = type(reply).__name__
+    if isinstance(reply, requests.Response):
+        reply = _json_of(reply)
+    elif callable(getattr(reply, "model_dump", None)):  # the perplexityai and openai SDKs' (pydantic) objects
+        reply = reply.model_dump(mode="json", exclude_none=True, warnings=False)
+    if isinstance(reply, Mapping) and ("output" in reply or reply.get("object") == "response"):
+        return AgentResponse(dict(reply))
+    if isinstance(reply, Mapping) and "choices" in reply:
+        return ChatCompletion(dict(reply))
+    raise TutorialError(
+        f"show_answer needs an answer from /v1/agent or /chat/completions (a response, its .json() or an SDK's "
+        f"result), not this {kind}: pass what requests.post or client.responses.create returned."
+    )
+
+
+def _json_of(response: requests.Response) -> Any:
+    """The JSON of a successful response; one sentence for a failed one, which holds an error, not an answer."""
+    try:
+        if response.ok:
+            return response.json()
+    except ValueError:
+        pass
+    raise TutorialError(
+        f"This response (HTTP {response.status_code}) holds no answer to show: "
+        "print(helpers.explain_response(response)) says what happened."
+    )
+
+
+def _mode() -> str:
+    """The notebook's mode, as setup_notebook resolved it; "live" when it cannot be told (no note is then added)."""
+    from helpers.settings import resolve_settings
+
+    try:
+        return resolve_settings().mode
+    except TutorialError:
+        return "live"

@@ -11,6 +11,7 @@ import pytest
 
 from helpers.connector import (
     BasicAuth,
+    BearerAuth,
     Connector,
     ConnectorError,
     HeaderAuth,
@@ -187,3 +188,38 @@ def test_every_button_turns_any_error_into_one_sentence(
     status = click(form, label)
     assert status.startswith(("Not imported: ", "Not ready: ", "Not done: ")) and "RuntimeError: boom" in status
     assert "\n" not in status and FAKE_KEY not in status and fields(form) == before
+
+
+# --- how the form looks: labels that fit, and a text for where widgets cannot show -------------
+
+
+def labelled(form: ConnectorForm) -> list[widgets.Widget]:
+    """The fields with a label before them (what ipywidgets draws as a description)."""
+    styled = [w for w in form.widget.children if hasattr(getattr(w, "style", None), "description_width")]
+    return [w for w in styled if w.description]
+
+
+@pytest.mark.parametrize("auth", [guide_connector(FAKE_KEY).auth, BasicAuth("admin", "pw-1"), BearerAuth(FAKE_KEY)])
+def test_every_label_gets_one_width_that_holds_the_longest(auth: object) -> None:
+    """The labels were cut at 13em ("Header Auth Value Patt..."): the width (in ch) now comes from the labels."""
+    form = connector_form(Connector("P", "https://api.perplexity.ai", auth), agent_action())
+    widths = {w.style.description_width for w in labelled(form)}
+    assert len(widths) == 1, widths  # the fields line up
+    (width,) = widths
+    assert width.endswith("ch"), width
+    longest = max(len(w.description) for w in labelled(form))
+    assert longest >= len("Header Auth Value Pattern") and int(width[:-2]) >= longest + 1
+
+
+def test_the_form_records_a_one_line_text_not_the_widget_tree() -> None:
+    """What nbval records and a notebook shows without a kernel: what the form is, not ``VBox(children=(...``."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    form = connector_form(guide_connector(FAKE_KEY), agent_action())
+    data, _ = InteractiveShell.instance().display_formatter.format(form)
+    text = data["text/plain"]
+    assert text.startswith("ConnectorForm(name='Perplexity', action='POST /v1/agent'): ")
+    assert "\n" not in text and "VBox" not in text and "live kernel" in text
+    assert "application/vnd.jupyter.widget-view+json" in data  # the form itself, where widgets show
+    form.name.value = FAKE_KEY  # a key pasted into the wrong field is masked there too
+    assert FAKE_KEY not in InteractiveShell.instance().display_formatter.format(form)[0]["text/plain"]

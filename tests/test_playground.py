@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from html import unescape
 
 import ipywidgets as widgets
 import pytest
@@ -22,6 +23,7 @@ from helpers.widgets.playground import (
     default_choice,
     estimate_cost,
     estimate_sentence,
+    final_markdown,
     model_choices,
     request_as_curl,
     request_as_json,
@@ -152,7 +154,7 @@ def test_estimate_is_an_upper_bound_of_the_real_cost(sandbox_client: PerplexityC
     bigger = request_from_values(EditorValues(request_choice(sandbox_client), max_output_tokens=4000))
     assert estimate_cost(bigger).at_most > estimate.at_most
     assert "at most $" in estimate_sentence(request, "live")
-    assert "free" in estimate_sentence(request, "sandbox")
+    assert "would cost live" in estimate_sentence(request, "sandbox")
 
 
 def request_choice(client: PerplexityClient) -> ModelChoice:
@@ -201,6 +203,22 @@ def test_send_shows_answer_sources_usage_and_history(pg: Playground) -> None:
     shown = answer_shown(pg)
     assert "[[1]](https://" in shown and "**Sources**" in shown and "tokens in" in shown and "cost $" in shown
     assert pg.history[-1].outcome == "completed" and pg.history[-1].cost > 0
+
+
+def test_in_the_sandbox_every_price_shown_says_it_is_what_the_request_would_cost_live(pg: Playground) -> None:
+    """It said "requests are free" beside "cost $0.00516": the sandbox reports live prices and charges nothing."""
+    pg.send()
+    shown = {
+        "estimate": unescape(pg.estimate.value),
+        "answer": answer_shown(pg),
+        "history": "".join(o["data"]["text/markdown"] for o in pg.history_view.outputs),
+    }
+    assert "$" in shown["answer"] and "$" in shown["history"]  # the sandbox does report a cost
+    for where, text in shown.items():
+        assert "free" not in text, where
+        assert "would cost live" in text or "if sent live" in text, where
+    live_answer = final_markdown(send_request(pg.client, pg.request()), mode="live")
+    assert "cost $" in live_answer and "would cost live" not in live_answer  # live, a cost is what was charged
 
 
 def test_history_keeps_the_last_few_requests(pg: Playground) -> None:

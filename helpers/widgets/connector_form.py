@@ -45,8 +45,10 @@ from helpers.connector_view import show_execution
 from helpers.curl_import import curl_secrets, import_curl
 from helpers.errors import ended
 from helpers.exports import as_json, to_curl, to_openapi, to_postman
+from helpers.masking import redact
 
-_STYLE = {"description_width": "13em"}
+# Descriptions a field takes later (the Api Key field becomes "Bearer Token"): their labels must fit too.
+_LATER_LABELS = ("Bearer Token",)
 
 
 class ConnectorForm:
@@ -164,26 +166,36 @@ class ConnectorForm:
     def widget(self) -> widgets.VBox:
         return self._box
 
-    def _ipython_display_(self) -> None:
-        display(self._box)
+    def __repr__(self) -> str:
+        action = f"{self.method.value} {self.path.value}".strip()
+        # What a learner typed is shown: a key pasted into the wrong field is masked like everywhere else.
+        return redact(f"ConnectorForm(name={self.name.value!r}, action={action!r})", tuple(self._secrets.values()))
+
+    def _repr_mimebundle_(self, **kwargs: object) -> dict:
+        # The form's view, and a text/plain (what nbval records, and what shows where widgets cannot)
+        # that says what the form is instead of the repr of every child widget.
+        bundle = self._box._repr_mimebundle_(**kwargs)
+        bundle["text/plain"] = (
+            f"{self!r}: Creator Studio's connector and HTTP action fields with Check, Test and Export buttons, "
+            "shown when this cell runs in a live kernel with Jupyter widgets (JupyterLab, Notebook 7)."
+        )
+        return bundle
 
     def _build_widgets(self) -> None:
         text = _field(widgets.Text)
         self.name, self.base_url = text("Name"), text("Base URL", placeholder="https://api.example.com")
-        self.auth_config = widgets.Dropdown(options=AUTH_CONFIGS, description="Auth Config", style=_STYLE)
-        self.auth_type = widgets.Dropdown(
-            options=("Header Auth", "Param Auth"), description="Api Key Auth Auth Type", style=_STYLE
-        )
+        self.auth_config = widgets.Dropdown(options=AUTH_CONFIGS, description="Auth Config")
+        self.auth_type = widgets.Dropdown(options=("Header Auth", "Param Auth"), description="Api Key Auth Auth Type")
         self.header_key, self.value_pattern = (
             text("Header Auth Key", "Authorization"),
             text("Header Auth Value Pattern", "Bearer %s"),
         )
         self.param_name, self.username = text("Param Auth Key", "api_key"), text("Username")
-        self.api_key = widgets.Password(description="Api Key", style=_STYLE)
-        self.password = widgets.Password(description="Password", style=_STYLE)
+        self.api_key = widgets.Password(description="Api Key")
+        self.password = widgets.Password(description="Password")
         area = _field(widgets.Textarea)
         self.action_name, self.path = text("Action name"), text("Path", placeholder="/v1/agent")
-        self.method = widgets.Dropdown(options=METHODS, value="POST", description="Method", style=_STYLE)
+        self.method = widgets.Dropdown(options=METHODS, value="POST", description="Method")
         self.headers, self.query = (
             area("Headers", placeholder="Name: value"),
             area("Query Parameters", placeholder="name=value"),
@@ -228,6 +240,7 @@ class ConnectorForm:
                 self.output,
             ]
         )
+        _align_labels(self._box)
         self._show_auth_fields()
 
     def _button(self, label: str, action: Any, style: str = "") -> widgets.Button:
@@ -336,9 +349,27 @@ def connector_form(
 
 def _field(kind: type) -> Any:
     def make(label: str, value: str = "", **options: Any) -> widgets.Widget:
-        return kind(value=value, description=label, style=_STYLE, layout=widgets.Layout(width="95%"), **options)
+        return kind(value=value, description=label, layout=widgets.Layout(width="95%"), **options)
 
     return make
+
+
+def _align_labels(box: widgets.Box) -> None:
+    """Give every label in ``box`` the width of the longest one, so that none is cut ("Header Auth Value Patt...").
+
+    In ``ch`` (the width of a digit): in the sans-serif fonts Jupyter uses, a label in mixed case is
+    narrower than that many digits; two more leave room for capitals and the gap before the field.
+    """
+    described = [w for w in box.children if _has_label(w)]
+    longest = max(len(label) for label in [*(w.description for w in described), *_LATER_LABELS])
+    for widget in described:
+        widget.style.description_width = f"{longest + 2}ch"
+
+
+def _has_label(widget: widgets.Widget) -> bool:
+    """A field with a label before it (buttons and the section titles have none)."""
+    style = getattr(widget, "style", None)
+    return isinstance(style, widgets.Style) and style.has_trait("description_width") and bool(widget.description)
 
 
 def _table(text: str, separator: str, what: str) -> dict[str, str]:

@@ -297,9 +297,10 @@ def estimate_cost(request: ApiRequest) -> CostEstimate | None:
 
 
 def estimate_sentence(request: ApiRequest, mode: str) -> str:
-    """What the learner reads before sending: free in the sandbox, an estimate with a real key."""
+    """What the learner reads before sending: an estimate with a real key; in the sandbox, what its prices mean."""
     if mode == "sandbox":
-        return "Sandbox mode: requests are free, and the answers are simulated."
+        # The sandbox reports a cost with each answer (as the API does): say what that number is.
+        return "Sandbox mode: nothing is charged, and a cost shown is what the request would cost live."
     estimate = estimate_cost(request)
     if estimate is None:
         return f"No price on file for {request.label}: see Perplexity's pricing page before sending."
@@ -370,19 +371,19 @@ def history_entry(number: int, request: ApiRequest, question: str, outcome: Outc
     )
 
 
-def final_markdown(outcome: Outcome) -> str:
+def final_markdown(outcome: Outcome, mode: str = "live") -> str:
     """The answer with its numbered sources and its usage, or the text that arrived before a failure."""
     if outcome.ok:
-        return answer_markdown(outcome.answer) + "\n\n" + usage_markdown(outcome.answer)
+        return answer_markdown(outcome.answer) + "\n\n" + usage_markdown(outcome.answer, mode)
     if outcome.partial_text:
         return outcome.partial_text + "\n\n*(The answer stopped here.)*"
     return ""
 
 
-def show_outcome(outcome: Outcome) -> None:
+def show_outcome(outcome: Outcome, mode: str = "live") -> None:
     """Display what the Send button shows: the answer, or the one-sentence failure."""
     if outcome.ok or outcome.partial_text:
-        display(Markdown(final_markdown(outcome)))
+        display(Markdown(final_markdown(outcome, mode)))
     if not outcome.ok:
         print(outcome.message)
 
@@ -586,7 +587,7 @@ class Playground:
         self.estimate.value = escape(estimate_sentence(request, self.client.mode))
 
     def _show_outcome(self, outcome: Outcome) -> None:
-        self._show_markdown(self.answer, final_markdown(outcome))
+        self._show_markdown(self.answer, final_markdown(outcome, self.client.mode))
         if outcome.ok:
             self.status.value = ""
         else:
@@ -601,7 +602,8 @@ class Playground:
     def _remember(self, request: ApiRequest, question: str, outcome: Outcome) -> None:
         self._sent += 1
         self.history = [*self.history, history_entry(self._sent, request, question, outcome)][-HISTORY_LENGTH:]
-        self._show_markdown(self.history_view, "**This session**\n\n" + history_markdown(self.history))
+        history = history_markdown(self.history, self.client.mode)
+        self._show_markdown(self.history_view, "**This session**\n\n" + history)
 
     @staticmethod
     def _show_markdown(output: widgets.Output, markdown: str) -> None:
