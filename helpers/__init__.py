@@ -25,6 +25,11 @@ if sys.version_info < (3, 11):  # noqa: UP036 - pip refuses 3.10, but a checkout
         raise SystemExit(_TOO_OLD)
     raise ImportError(_TOO_OLD)
 
+if sys.argv[:1] == ["-m"]:  # `python -m helpers ...` with a Python that lacks our packages: one sentence, no traceback
+    from helpers.cli import require_dependencies
+
+    require_dependencies()
+
 from importlib import import_module
 from typing import Any
 

@@ -5,19 +5,37 @@ Commands:
   record    re-run notebooks in sandbox mode and save their outputs (all, or the paths given)
   doctor    check Python, packages, the key, .env and the API; print one fix per problem
   classroom-link  the nbgitpuller link that pulls the course into each learner's home on a JupyterHub
+
+This module imports nothing but the standard library at its top: ``helpers/__init__.py`` calls
+:func:`require_dependencies` from here before it imports any other package, so that a Python without
+the tutorial's packages (the virtual environment not activated) gets one sentence, not a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from importlib.util import find_spec
 from pathlib import Path
 
-from helpers.keys import project_root
+# How to activate .venv, as the README says, for both kinds of shell a learner may have.
+ACTIVATE = "`source .venv/bin/activate` on Linux and macOS or `.venv\\Scripts\\activate` on Windows"
+# The import names of the runtime dependencies (pyproject.toml's ``dependencies``; a test keeps them in step).
+DEPENDENCY_MODULES = ("ipywidgets", "requests", "tornado", "dotenv", "pystache", "genson", "platformdirs")
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    """Run one command; a dependency found missing on the way is one sentence and exit status 1."""
+    try:
+        return _main(sys.argv[1:] if argv is None else argv)
+    except ModuleNotFoundError as error:
+        if _top_level(error.name) not in DEPENDENCY_MODULES:
+            raise  # one of our own modules, or an optional one: a bug to see in full
+        print(missing_dependencies_sentence([_top_level(error.name)]), file=sys.stderr)
+        return 1
+
+
+def _main(argv: list[str]) -> int:
     if argv[:1] == ["sandbox"]:  # the sandbox parses its own options (and --help)
         return sandbox_main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m helpers", description=__doc__.split("\n\n")[0])
@@ -29,12 +47,18 @@ def main(argv: list[str] | None = None) -> int:
     rec.add_argument("paths", nargs="*", type=Path, help="notebooks to record (default: all in notebooks/)")
     doctor = commands.add_parser("doctor", help="check your set-up and print one fix per problem")
     doctor.add_argument("--skip-call", action="store_true", help="do not send the one tiny authenticated request")
+    doctor.add_argument(
+        "--project",
+        type=Path,
+        metavar="DIR",
+        help="the course folder whose notebooks to check for (default: the one the doctor can find from here)",
+    )
     _add_classroom_link(commands)
     args = parser.parse_args(argv)
     if args.command == "doctor":
         from helpers.doctor import run_doctor
 
-        return run_doctor(call=not args.skip_call)
+        return run_doctor(call=not args.skip_call, project=_course_folder_option(parser, args.project))
     if args.command == "classroom-link":
         return _classroom_link(parser, args)
     return 0 if _record(args.paths) else 1
@@ -68,6 +92,22 @@ def _classroom_link(parser: argparse.ArgumentParser, args: argparse.Namespace) -
     return 0
 
 
+def _course_folder_option(parser: argparse.ArgumentParser, folder: Path | None) -> Path | None:
+    """``--project DIR``, checked: a folder inside a copy of the course (else one sentence and exit status 2)."""
+    if folder is None:
+        return None
+    from helpers.keys import find_checkout
+
+    folder = folder.expanduser().resolve()
+    checkout = find_checkout(folder) if folder.is_dir() else None
+    if checkout is None or not (checkout == folder or checkout in folder.parents):
+        parser.error(
+            f"--project {folder}: that is not a copy of the course folder (no pyproject.toml and helpers "
+            "folder in it or above it); give the folder you cloned or pulled the notebooks into."
+        )
+    return folder
+
+
 def sandbox_main(argv: list[str]) -> int:
     """``python -m helpers sandbox ...``: the sandbox's own command line, under this name."""
     from perplexity_sandbox.__main__ import main as serve_main
@@ -76,7 +116,55 @@ def sandbox_main(argv: list[str]) -> int:
 
 
 def _record(paths: list[Path]) -> bool:
+    from helpers.keys import project_root
     from helpers.recording import notebook_paths, record
 
     wanted = paths or notebook_paths(project_root() / "notebooks")
     return len(record(wanted)) == len(wanted)
+
+
+# --- a Python without the tutorial's packages ---------------------------------------------
+
+
+def require_dependencies() -> None:
+    """Exit with one sentence when this Python lacks a runtime dependency; otherwise do nothing.
+
+    ``python -m helpers ...`` run with a Python that is not the virtual environment's would otherwise end
+    in ``ModuleNotFoundError: No module named 'platformdirs'``. Only the standard library is used here:
+    it runs before any other import. ``find_spec`` looks a package up without importing it.
+    """
+    missing = [name for name in DEPENDENCY_MODULES if find_spec(name) is None]
+    if missing:
+        raise SystemExit(missing_dependencies_sentence(missing))
+
+
+def missing_dependencies_sentence(missing: list[str]) -> str:
+    """One sentence: which packages this Python lacks, and the way forward (activate, install, or create .venv)."""
+    folder = Path(__file__).resolve().parent.parent  # `python -m helpers` found the package there
+    lacks = " and ".join(missing) if len(missing) < 3 else "the tutorial's packages"
+    if not (folder / "pyproject.toml").is_file():  # an installed package without its dependencies: a broken install
+        return (
+            f"This Python ({sys.executable}) lacks {lacks}, which the tutorial's package needs: run the command "
+            "with the Python of the environment you installed the tutorial into (activate it first)."
+        )
+    go_there = "" if Path.cwd().resolve() == folder else f"go to the course folder (`cd {folder}`), "
+    venv = folder / ".venv"
+    if venv.is_dir() and Path(sys.prefix).resolve() == venv.resolve():
+        return (
+            f"The tutorial's virtual environment lacks {lacks}: {go_there}run "
+            "`python -m pip install -r requirements.txt`, then run the command again."
+        )
+    if venv.is_dir():
+        return (
+            f"This Python ({sys.executable}) lacks {lacks}: {go_there}activate the tutorial's virtual environment "
+            f"with {ACTIVATE}, then run the command again."
+        )
+    return (
+        f"This Python ({sys.executable}) lacks {lacks}, and the course folder has no virtual environment yet: "
+        f"{go_there}create it with `python3 -m venv .venv` (`py -m venv .venv` on Windows), activate it with "
+        f"{ACTIVATE}, run `pip install -r requirements.txt`, then run the command again."
+    )
+
+
+def _top_level(module: str | None) -> str:
+    return (module or "").partition(".")[0]

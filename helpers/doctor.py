@@ -1,25 +1,35 @@
 """``python -m helpers doctor``: check the set-up and say, for each problem, how to fix it.
 
-The checks, in order: Python and package versions, the mode, where the key comes from and its
-format, the ``.env`` file's permissions and git-ignore status, whether the API host answers, and
-whether the key is accepted (one tiny request: free in the sandbox, a fraction of a cent live).
-The report passes through :func:`helpers.keys.redact`, so it never shows a key, nor a password or
-token that ``PERPLEXITY_BASE_URL`` may hold. Exit status 1 means at least one problem.
+The checks, in order: Python and package versions (the notebooks' own packages included), the
+mode, where the key comes from and its format, the ``.env`` file's permissions and git-ignore status,
+the proxy, which certificates HTTPS is checked against, whether the API host answers, and whether the
+key is accepted (one tiny request: free in the sandbox, a fraction of a cent live). The report
+passes through :func:`helpers.keys.redact`, so it never shows a key, nor a password or token that
+``PERPLEXITY_BASE_URL`` may hold. Exit status 1 means at least one problem.
+
+The report is about the notebooks: run from a terminal in another folder, the doctor checks what the
+notebooks of the course folder it can find would use (see :func:`notebooks_folder`), or says that it
+cannot know and how to point it there.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import re
 import shutil
+import ssl
 import stat
 import subprocess
 import sys
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
 
 from helpers import errors
 from helpers.client import CURRENT_MODEL, PerplexityClient, base_url_for
@@ -40,11 +50,16 @@ from helpers.keys import (
 )
 from helpers.masking import url_credentials
 from helpers.settings import BASE_URL_VARIABLE, MODE_VARIABLE, SANDBOX_DEMO_KEY, Settings, proxy_for, resolve_settings
+from helpers.trust import ca_bundle_from_environment, describe_ca_source, use_system_store, verification_advice
 
 OK, NOTE, PROBLEM, SKIPPED = "ok", "note", "PROBLEM", "skipped"
 MIN_PYTHON = (3, 11)
 DISTRIBUTION = "perplexity-onboarding-notebooks"
 DOCTOR_COMMAND = "python -m helpers doctor"
+# What the notebooks import beyond the runtime (pyproject.toml's optional "notebooks" dependencies), and
+# the front end they open in (requirements.txt installs it; Colab and hubs bring their own).
+NOTEBOOK_EXTRA = "notebooks"
+FRONT_END = "jupyterlab"
 # The cheapest authenticated request: no tools (no search fee), the smallest allowed answer.
 PING = {"input": "Reply with OK.", "model": CURRENT_MODEL, "max_output_tokens": 16}
 
@@ -59,11 +74,99 @@ class Check:
     fix: str = ""
 
 
-def run_doctor(call: bool = True) -> int:
-    """Print the report; return the exit status (0: all good, 1: at least one problem)."""
-    checks = run_checks(call=call)
+@dataclass(frozen=True)
+class Vantage:
+    """Where the report looks from: the folder whose notebooks it is about, and what the key file line adds.
+
+    ``folder`` None is the working directory. ``how`` says how another folder was chosen; ``unsure``
+    is the sentence saying the doctor cannot know which key file the notebooks use, and how to point it.
+    """
+
+    folder: Path | None = None
+    how: str = ""
+    unsure: str = ""
+
+
+UNSURE = (
+    "From this folder the doctor cannot know whether your notebooks run in a course folder (they would then "
+    f"use its .env file): run `{DOCTOR_COMMAND}` in that folder, or point it there with `--project DIR` "
+    f"(or set {ENV_FILE_VARIABLE} to the key file, for the notebooks too)."
+)
+
+
+def run_doctor(call: bool = True, project: Path | None = None) -> int:
+    """The command line's report; returns the exit status (0: all good, 1: at least one problem).
+
+    Checked as the notebooks see it: those in ``project`` when given, else those :func:`notebooks_folder`
+    finds; with the certificates a notebook's first cell makes requests trust.
+    """
+    use_system_store()  # as setup_notebook() does: an entry point may change the process, an import may not
+    where = notebooks_folder(project)
+    with _working_directory(where.folder):
+        return _print_report(run_checks(call=call, where=where))
+
+
+def check_setup(call: bool = True) -> None:
+    """The notebook version of ``python -m helpers doctor``: the same report, for this notebook's own folder."""
+    _print_report(run_checks(call=call, in_notebook=True))
+
+
+def _print_report(checks: list[Check]) -> int:
     print(redact(format_report(checks), _secrets()))
     return 1 if any(c.status == PROBLEM for c in checks) else 0
+
+
+@contextlib.contextmanager
+def _working_directory(folder: Path | None) -> Iterator[None]:
+    """Run the checks from ``folder``: every key lookup starts from the working directory, as in a notebook."""
+    if folder is None:
+        yield
+        return
+    with contextlib.chdir(folder):
+        yield
+
+
+def notebooks_folder(project: Path | None = None) -> Vantage:
+    """Whose notebooks the command line's report is about.
+
+    The working directory's course folder, or the package's own (an editable install): the key
+    lookup finds those by itself. Else the course folder the package was installed from, when pip
+    recorded one (the README's plain ``pip install -r requirements.txt``); else nobody knows where
+    the notebooks run, and the report says so.
+    """
+    if project is not None:
+        return Vantage(project, f"Checked for the notebooks in {project} (--project).")
+    if os.environ.get(ENV_FILE_VARIABLE, "").strip() or find_checkout() is not None:
+        return Vantage()
+    installed_from = installed_from_checkout()
+    if installed_from is not None:
+        return Vantage(
+            installed_from, f"Checked for the notebooks in {installed_from}, the course folder this package came from."
+        )
+    return Vantage(unsure=UNSURE)
+
+
+def installed_from_checkout() -> Path | None:
+    """The course folder this very package was installed from by ``pip install .`` (not editable), if it still is one.
+
+    pip records the folder in the distribution's ``direct_url.json`` (PEP 610). None for an editable
+    install (its checkout is found through the package's own location), an install from a repository
+    URL (Colab), or a record that belongs to another copy of the package than the one running.
+    """
+    try:
+        distribution = metadata.distribution(DISTRIBUTION)
+        record = json.loads(distribution.read_text("direct_url.json") or "null")
+    except (metadata.PackageNotFoundError, ValueError):
+        return None
+    if not isinstance(record, dict) or not str(record.get("url", "")).startswith("file:"):
+        return None
+    if (record.get("dir_info") or {}).get("editable"):
+        return None
+    here = Path(__file__).resolve().parent / "__init__.py"
+    if Path(str(distribution.locate_file("helpers/__init__.py"))).resolve() != here:
+        return None
+    folder = Path(url2pathname(urlsplit(record["url"]).path))
+    return folder if folder.is_dir() and find_checkout(folder) == folder.resolve() else None
 
 
 def _secrets() -> list[str]:
@@ -79,21 +182,26 @@ def _secrets() -> list[str]:
     return secrets + ([found.value] if found else [])
 
 
-def check_setup(call: bool = True) -> None:
-    """The notebook version of ``python -m helpers doctor``: print the same report."""
-    run_doctor(call=call)
+def run_checks(call: bool = True, *, where: Vantage = Vantage(), in_notebook: bool = False) -> list[Check]:
+    """Every check, in order. ``call=False`` skips the one authenticated request.
 
-
-def run_checks(call: bool = True) -> list[Check]:
-    """Every check, in order. ``call=False`` skips the one authenticated request."""
+    ``where`` qualifies the key file line (see :func:`notebooks_folder`); ``in_notebook``: the report
+    is shown in a notebook, which is open already, so no front end needs to be installed here.
+    """
     env_file = env_file_path()
-    checks = [check_python(), check_packages(), check_key_file(), check_env_file(env_file), check_git_ignore(env_file)]
+    checks = [
+        check_python(),
+        check_packages(front_end_needed=not in_notebook),
+        check_key_file(where),
+        check_env_file(env_file),
+        check_git_ignore(env_file),
+    ]
     if env_file.is_file() and not os.access(env_file, os.R_OK):  # every key lookup would fail
         skipped = "not checked until the .env file can be read."
         return checks + [Check(name, SKIPPED, skipped) for name in ("Mode", "Key", "API host", "Key accepted")]
     settings_check, settings = check_settings()
-    checks[2:2] = [settings_check, check_key(find_api_key())]
-    checks.append(check_proxy(settings))
+    checks[2:2] = [settings_check, check_key(find_api_key(), unsure=bool(where.unsure))]
+    checks += [check_proxy(settings), check_certificates()]
     return checks + check_connection(settings, call)
 
 
@@ -131,28 +239,43 @@ def check_python(version: tuple[int, ...] = tuple(sys.version_info[:3])) -> Chec
     )
 
 
-def check_packages(requirements: list[str] | None = None) -> Check:
-    """Each runtime dependency is installed in a version the project accepts."""
-    found, wrong = [], []
-    for requirement in requirements if requirements is not None else _runtime_requirements():
+def check_packages(requirements: list[str] | None = None, *, front_end_needed: bool = True) -> Check:
+    """Each dependency is installed in a version the project accepts: the runtime's, the notebooks' and JupyterLab.
+
+    ``front_end_needed`` False (the report is shown in a notebook, which is open already: Colab, a hub)
+    lists JupyterLab without requiring it.
+    """
+    if requirements is None:
+        requirements = [*_requirements(), *_requirements(NOTEBOOK_EXTRA), FRONT_END]
+    found, wrong, install = [], [], []
+    for requirement in requirements:
         name, accepts = _parse_requirement(requirement)
         try:
             version = metadata.version(name)
         except metadata.PackageNotFoundError:
+            if name == FRONT_END and not front_end_needed:
+                found.append(f"{name} not installed (not needed: this notebook is open already)")
+                continue
             wrong.append(f"{name} is not installed")
+            install.append(requirement)
             continue
         if accepts(version):
             found.append(f"{name} {version}")
         else:
             wrong.append(f"{name} {version} is installed, but {requirement} is needed")
+            install.append(requirement)
     if wrong:
-        return Check(
-            "Packages",
-            PROBLEM,
-            "; ".join(wrong) + ".",
-            "In the project folder, run `pip install -r requirements.txt` (or `make lab`).",
-        )
+        return Check("Packages", PROBLEM, "; ".join(wrong) + ".", _install_fix(install))
     return Check("Packages", OK, ", ".join(found))
+
+
+def _install_fix(requirements: list[str]) -> str:
+    """The command that installs exactly ``requirements`` into this Python, and the course folder's whole list."""
+    quoted = " ".join(f'"{r}"' if re.search(r"[^A-Za-z0-9_.\-]", r) else r for r in requirements)
+    everything = ""
+    if find_checkout() is not None:
+        everything = " (in the course folder, `pip install -r requirements.txt` installs them all)"
+    return f"Run `python -m pip install {quoted}`{everything}."
 
 
 def _parse_requirement(text: str) -> tuple[str, Callable[[str], bool]]:
@@ -165,11 +288,19 @@ def _parse_requirement(text: str) -> tuple[str, Callable[[str], bool]]:
     return requirement.name, lambda version: requirement.specifier.contains(version, prereleases=True)
 
 
-def _runtime_requirements() -> list[str]:
+def _requirements(extra: str | None = None) -> list[str]:
+    """The runtime dependencies, or those of an optional ``extra``: from pyproject.toml, else the installed metadata."""
     pyproject = project_root() / "pyproject.toml"
     if pyproject.is_file():
-        return tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["dependencies"]
-    return [r for r in metadata.requires(DISTRIBUTION) or [] if "extra ==" not in r]
+        project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
+        return project["dependencies"] if extra is None else project.get("optional-dependencies", {}).get(extra, [])
+    try:
+        declared = metadata.requires(DISTRIBUTION) or []
+    except metadata.PackageNotFoundError:  # helpers copied without its metadata: nothing declared to check
+        return []
+    if extra is None:
+        return [r for r in declared if "extra ==" not in r]
+    return [r.partition(";")[0].strip() for r in declared if re.search(rf"extra == ['\"]{extra}['\"]", r)]
 
 
 # --- mode and key -------------------------------------------------------------------------
@@ -190,13 +321,18 @@ def check_settings() -> tuple[Check, Settings | None]:
     return Check("Mode", OK, settings.describe().removeprefix("Mode: ")), settings
 
 
-def check_key(found: FoundKey | None) -> Check:
-    """Where the key comes from, and whether its format can work."""
+def check_key(found: FoundKey | None, *, unsure: bool = False) -> Check:
+    """Where the key comes from, and whether its format can work.
+
+    ``unsure``: the doctor cannot know where the notebooks run (see :func:`notebooks_folder`), so "none" is
+    only true of notebooks outside a course folder.
+    """
     if found is None:
+        whose = "notebooks outside a course folder" if unsure else "the notebooks"
         return Check(
             "Key",
             NOTE,
-            "none configured, so the notebooks use the sandbox.",
+            f"none configured, so {whose} use the sandbox.",
             "To use the real API, save a key with notebook 01.",
         )
     where = f"{found.masked} from the {found.source}"
@@ -224,12 +360,15 @@ def _key_fix(found: FoundKey) -> str:
 # --- the .env file ------------------------------------------------------------------------
 
 
-def check_key_file() -> Check:
-    """Where the key file is and why: the project's .env, or the per-user one (no checkout, or a shared one)."""
-    detail = key_file_status().removeprefix("Your key file is ")
+def check_key_file(where: Vantage = Vantage()) -> Check:
+    """Where the key file is and why: the project's .env, or the per-user one (no checkout, or a shared one).
+
+    ``where`` adds how the course folder was chosen, or that the doctor cannot know it (a note).
+    """
+    detail = " ".join(filter(None, [key_file_status().removeprefix("Your key file is "), where.how]))
     left = _key_left_in_shared_checkout()
     if left is None:
-        return Check("Key file", OK, detail)
+        return Check("Key file", NOTE, detail, where.unsure) if where.unsure else Check("Key file", OK, detail)
     return Check(
         "Key file",
         PROBLEM,
@@ -346,6 +485,24 @@ def check_proxy(settings: Settings | None) -> Check:
     return Check("Proxy", OK, f"{proxy.describe()}; requests to {url} pass through it in {how}.")
 
 
+def check_certificates() -> Check:
+    """Which certificates HTTPS connections are checked against; a CA file that does not exist is a problem."""
+    if _certificate_file_missing():
+        variable = ca_bundle_from_environment()[1]
+        return Check(
+            "Certificates",
+            PROBLEM,
+            describe_ca_source(),
+            f"Set {variable} to the file that holds your network's root certificate (PEM), or unset it.",
+        )
+    return Check("Certificates", OK, describe_ca_source())
+
+
+def _certificate_file_missing() -> bool:
+    bundle = ca_bundle_from_environment()
+    return bundle is not None and not os.path.isfile(bundle[0])
+
+
 def check_connection(settings: Settings | None, call: bool) -> list[Check]:
     """Whether the host answers, then whether it accepts the key (one tiny request).
 
@@ -366,6 +523,11 @@ def check_connection(settings: Settings | None, call: bool) -> list[Check]:
 
 
 def _check_connection_to(settings: Settings, base_url: str, call: bool) -> list[Check]:
+    if base_url.startswith("https:") and _certificate_file_missing():  # requests would fail on the missing file
+        return [
+            Check("API host", SKIPPED, "not checked until the certificate problem is fixed."),
+            Check("Key accepted", SKIPPED, "not checked until the certificate problem is fixed."),
+        ]
     try:
         client = PerplexityClient(settings.api_key, base_url, mode=settings.mode, timeout=(5.0, 30.0), max_retries=0)
     except errors.TransportSecurityError as error:
@@ -391,14 +553,40 @@ def _check_connection_to(settings: Settings, base_url: str, call: bool) -> list[
 
 
 def _check_host(client: PerplexityClient, settings: Settings) -> Check:
-    """``GET /v1/models``: the cheapest request there is."""
+    """``GET /v1/models``: the cheapest request there is, sent by the package's client (its proxy and CA rules)."""
     try:
         client.list_models()
-    except errors.NetworkError:
-        return Check("API host", PROBLEM, f"could not reach {client.base_url}.", _unreachable_fix(settings))
     except errors.PerplexityError as error:
+        if certificate_not_verified(error):
+            return Check(
+                "API host",
+                PROBLEM,
+                f"{client.base_url} answered, but its certificate could not be verified.",
+                verification_advice(urlsplit(client.base_url).hostname or client.base_url),
+            )
+        if isinstance(error, errors.NetworkError):
+            return Check("API host", PROBLEM, f"could not reach {client.base_url}.", _unreachable_fix(settings))
         return Check("API host", PROBLEM, str(error), "Check PERPLEXITY_BASE_URL, or unset it.")
     return Check("API host", OK, f"{client.base_url} answers.")
+
+
+def certificate_not_verified(error: BaseException) -> bool:
+    """Whether ``error`` comes from a failed certificate check (ssl's own error, wherever it is wrapped).
+
+    The client raises its own errors ``from None``, which hides the cause from tracebacks but keeps it
+    in ``__context__``; requests and urllib3 wrap the ssl error in their errors' arguments or ``reason``.
+    """
+    pending, seen = [error], set()
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, ssl.SSLCertVerificationError):
+            return True
+        linked = [current.__cause__, current.__context__, getattr(current, "reason", None), *current.args]
+        pending += [item for item in linked if isinstance(item, BaseException)]
+    return False
 
 
 def _unreachable_fix(settings: Settings) -> str:
