@@ -81,9 +81,26 @@ def execute_notebook(path: Path, timeout: int = 120, store_widget_state: bool = 
         coalesce_streams=True,
         store_widget_state=store_widget_state,
         resources={"metadata": {"path": str(path.parent)}},
+        config=encrypted_kernel_config(),
     )
     client.execute()
     return notebook
+
+
+def encrypted_kernel_config() -> Any:
+    """Kernel manager settings that give the kernel CurveZMQ keys, where jupyter_client and pyzmq can.
+
+    ipykernel warns "Kernel is running over TCP without encryption" on stderr for every kernel
+    started without keys: four lines in each `make record` that read like a failure. "auto"
+    provisions the keys only for a kernel whose kernelspec says it supports them (ipykernel does).
+    """
+    import zmq
+    from jupyter_client import KernelManager
+    from traitlets.config import Config
+
+    if "transport_encryption" in KernelManager.class_trait_names() and zmq.has("curve"):
+        return Config({"KernelManager": {"transport_encryption": "auto"}})
+    return Config()  # an older jupyter_client, or a libzmq without CurveZMQ: the kernel runs as before
 
 
 def record(paths: list[Path], root: Path | None = None) -> list[Path]:

@@ -191,3 +191,26 @@ def test_widget_outputs_get_ids_from_their_place() -> None:
     first = stable_widget_ids(notebook, "a.ipynb").cells[0]["outputs"][0]["data"][view]["model_id"]
     cell["outputs"][0]["data"][view]["model_id"] = "another random id"
     assert stable_widget_ids(notebook, "a.ipynb").cells[0]["outputs"][0]["data"][view]["model_id"] == first != "random"
+
+
+def test_recording_prints_no_kernel_warning(tmp_path: Path) -> None:
+    """`make record` printed "Kernel is running over TCP without encryption" once per notebook.
+
+    The recorder now asks jupyter_client for CurveZMQ keys, so the kernel has nothing to warn about.
+    A one-cell notebook in a temporary folder is enough: the warning comes from starting the kernel.
+    """
+    notebook = tmp_path / "notebooks" / "01_hello.ipynb"
+    notebook.parent.mkdir()
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print('hello')")]), notebook)
+    done = subprocess.run(
+        [sys.executable, "-m", "helpers", "record", str(notebook)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout == f"recorded {notebook}\n"
+    assert "without encryption" not in done.stderr and "WARNING" not in done.stderr, done.stderr
+    assert nbformat.read(notebook, as_version=4).cells[0].outputs[0].text == "hello\n"
