@@ -10,6 +10,7 @@ import datetime
 import ipaddress
 import json
 import os
+import re
 import ssl
 import subprocess
 import sys
@@ -18,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers.doctor import PROBLEM, SKIPPED
-from helpers.recording import CLEARED_ENV
+from helpers.doctor import PROBLEM, SKIPPED, check_certificates, format_report
+from helpers.recording import CLEARED_ENV, MASKS_FILE, read_masks
 from tests.support import FAKE_KEY, CannedServer
 
 x509 = pytest.importorskip("cryptography.x509", reason="the test CA is made with cryptography (JupyterHub needs it)")
@@ -199,3 +200,24 @@ def test_a_ca_file_that_does_not_exist_is_one_problem_and_nothing_is_sent(tmp_pa
     assert fix_under(result.stdout, "Certificates").startswith("Fix: Set SSL_CERT_FILE to the file that holds")
     assert report_line(result.stdout, "API host").startswith(f"{SKIPPED:<8} API host: not checked until")
     assert_one_fix_per_problem(result.stdout)
+
+
+def test_the_recorded_certificates_line_is_the_same_on_every_machine(
+    pki: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Notebook 01 records the report: the CA source differs per machine, so the nbval masks hide it (when ok)."""
+    masks = read_masks((ROOT / MASKS_FILE).read_text(encoding="utf-8"))
+
+    def recorded() -> str:
+        text = format_report([check_certificates()])
+        for pattern, replacement in masks:
+            text = re.sub(pattern, replacement, text)
+        return text
+
+    for variable in CA_VARIABLES:
+        monkeypatch.delenv(variable, raising=False)
+    default = recorded()
+    monkeypatch.setenv("SSL_CERT_FILE", str(pki["ca"]))
+    assert recorded() == default and "ok       Certificates: SOURCE" in default
+    monkeypatch.setenv("SSL_CERT_FILE", str(pki["ca"]) + ".missing")  # a problem stays visible
+    assert f"SSL_CERT_FILE={pki['ca']}.missing" in recorded()
