@@ -24,7 +24,7 @@ import stat
 import subprocess
 import sys
 import tomllib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -102,7 +102,8 @@ def run_doctor(call: bool = True, project: Path | None = None) -> int:
     """
     use_system_store()  # as setup_notebook() does: an entry point may change the process, an import may not
     where = notebooks_folder(project)
-    with _working_directory(where.folder):
+    # From that folder every key lookup starts, as in a notebook there.
+    with contextlib.chdir(where.folder) if where.folder else contextlib.nullcontext():
         return _print_report(run_checks(call=call, where=where))
 
 
@@ -114,16 +115,6 @@ def check_setup(call: bool = True) -> None:
 def _print_report(checks: list[Check]) -> int:
     print(redact(format_report(checks), _secrets()))
     return 1 if any(c.status == PROBLEM for c in checks) else 0
-
-
-@contextlib.contextmanager
-def _working_directory(folder: Path | None) -> Iterator[None]:
-    """Run the checks from ``folder``: every key lookup starts from the working directory, as in a notebook."""
-    if folder is None:
-        yield
-        return
-    with contextlib.chdir(folder):
-        yield
 
 
 def notebooks_folder(project: Path | None = None) -> Vantage:
