@@ -70,10 +70,12 @@ def report_progress(step: str = "", error: str = "", settings: Settings | None =
     At most :data:`REPORT_SECONDS`: the report runs in a daemon thread that is left behind when the
     server is slower than that (a server that sends its answer a byte at a time included).
     """
-    name = learner_name()
-    if not name or not (step or error):
+    if not (step or error):
         return False
     try:
+        name = learner_name()  # the key file may be unreadable: then nothing is reported, and nothing raised
+        if not name:
+            return False
         settings = settings or resolve_settings()
         if not _may_be_class_sandbox(settings):
             return False
@@ -84,7 +86,7 @@ def report_progress(step: str = "", error: str = "", settings: Settings | None =
             target=lambda: taken.append(_send_quietly(report, settings, key_file)), name="class-progress", daemon=True
         )
         worker.start()
-    except Exception:  # a settings problem is reported by the notebook itself
+    except Exception:  # a settings or key file problem is reported by the notebook itself
         return False
     worker.join(REPORT_SECONDS)
     return bool(taken and taken[0])
