@@ -103,11 +103,6 @@ class Sandbox:
         self._stopping: asyncio.Event | None = None
 
     @property
-    def class_page_url(self) -> str | None:
-        """A class sandbox's instructor page, token included (keep it to yourself); None otherwise."""
-        return None if self.roster is None else self.url_for(f"/class?token={self.roster.token}")
-
-    @property
     def is_running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
