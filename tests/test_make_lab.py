@@ -7,11 +7,13 @@ already run in, so it builds nothing: no 505 MB venv appears inside the checkout
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import shutil
 import signal
 import subprocess
 import sys
+import sysconfig
 import time
 from pathlib import Path
 
@@ -53,6 +55,46 @@ def test_make_lab_serves_the_notebooks_without_opening_a_browser(tmp_path: Path)
     assert "pip install" not in output and "-m venv" not in output, output
     assert not (project / ".venv").exists() and not (ROOT / "notebooks" / ".venv").exists()
     assert (STAMP.stat().st_mtime_ns if STAMP.exists() else None) == stamp_before
+
+
+@pytest.mark.slow
+def test_the_install_step_of_make_lab_prints_no_warning_block(tmp_path: Path) -> None:
+    """The first `make lab` printed setuptools' "BuildBackendWarning: Editable installation." block, like a failure.
+
+    It runs the Makefile's own install step (venv, pip, requirements.txt, the editable install) into a new
+    virtual environment, for a copy of the project. That environment sees the test environment's packages
+    through a .pth line, so pip installs the project itself and downloads little else (pip, setuptools).
+    """
+    project = copy_of_the_project(tmp_path / "project")
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    site_packages = sysconfig.get_paths()["purelib"]
+    (Path(sysconfig.get_paths(vars={"base": str(venv)})["purelib"]) / "test_environment.pth").write_text(
+        site_packages + "\n"
+    )
+    stamp = venv / ".installed"
+    done = subprocess.run(
+        ["make", "--no-print-directory", str(stamp), f"VENV={venv}", f"PYTHON={sys.executable}"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0 and stamp.exists(), output[-3000:]
+    assert "pip install --quiet --no-deps -e ." in output  # the step that printed the block ran
+    # A Python warning category ("BuildBackendWarning: ...") or the "!!" frame setuptools draws around its notices.
+    assert not re.search(r"\w*Warning\b|!!", output), output
+    imported = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", "import helpers, perplexity_sandbox; print(helpers.__file__)"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert imported.stdout.strip() == str(project / "helpers" / "__init__.py")  # editable: the copy's own files
 
 
 def copy_of_the_project(target: Path) -> Path:
