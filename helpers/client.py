@@ -12,7 +12,9 @@ classes with the HTTP status mapping in :mod:`helpers.errors`.
 from __future__ import annotations
 
 import json
+import os
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from email.utils import parsedate_to_datetime
@@ -36,6 +38,7 @@ from helpers.responses import (
 )
 from helpers.settings import SANDBOX_DEMO_KEY, Proxy, Settings, check_transport, proxy_for, resolve_settings
 from helpers.sse import DONE_EVENTS, AnswerCollector, iter_sse
+from helpers.trust import ca_bundle_from_environment
 
 GUIDE_SYSTEM = "Be precise and concise."
 GUIDE_QUESTION = "How many stars are there in our galaxy?"
@@ -43,6 +46,8 @@ GUIDE_MODEL = "mistral-7b-instruct"
 SEARCH_RECENCY = ("hour", "day", "week", "month", "year")
 DEFAULT_TIMEOUT = (5.0, 60.0)  # (connect, read) seconds
 RETRY_STATUSES = {429, 500, 502, 503, 504}
+# Notebook setup checks that the server answers, and says so at once when it does not: within 2 seconds.
+REACHABLE_WITHIN = 1.8
 # Bytes asked for per read of a stream (requests' own default). A chunked answer, as the API sends,
 # is handed over chunk by chunk without waiting for this many bytes.
 STREAM_READ_BYTES = 512
@@ -397,6 +402,9 @@ class PerplexityClient:
                 f"Check the proxy's address, or unset {self.proxy.source} to connect directly.",
                 detail=detail,
             )
+        if isinstance(exc, requests.exceptions.SSLError):  # a certificate no CA we trust signed: say what to set
+            sentence = errors.describe_network_failure(exc) or f"The secure connection to {self.base_url} failed."
+            return errors.NetworkError(sentence, detail=detail)
         if isinstance(exc.args[0] if exc.args else None, urllib3.exceptions.ProtocolError):
             return errors.ConnectionDroppedError(
                 f"{self.base_url} closed the connection before answering. Try again in a moment.", detail=detail
@@ -459,16 +467,69 @@ class PerplexityClient:
 
 
 def open_session(proxy: Proxy | None) -> requests.Session:
-    """A session that reads nothing from the environment, and uses ``proxy`` (from :func:`proxy_for`) if any.
+    """A session that uses ``proxy`` (from :func:`proxy_for`) if any, and the CA bundle the environment names.
 
     ``trust_env`` stays off because requests would then also read ``.netrc``, whose password silently
-    replaces the Authorization header; the proxy variables are read by :func:`proxy_for`, with its rule.
+    replaces the Authorization header; the proxy variables are read by :func:`proxy_for`, with its rule,
+    and the CA variables here (``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE``, ``SSL_CERT_FILE``), so that
+    behind a TLS-inspecting proxy the package's requests trust what the learner's own ``requests.post`` does.
+    Without them: certifi's bundle, or the operating system's store once :func:`helpers.setup_notebook`
+    has put truststore in place.
     """
     session = requests.Session()
     session.trust_env = False
     if proxy is not None:
         session.proxies = {"http": proxy.url, "https": proxy.url}
+    session.verify = _ca_bundle()
     return session
+
+
+def _ca_bundle() -> str | bool:
+    """The CA file (or folder) the environment names, for ``verify``; True (the default store) without one."""
+    bundle = ca_bundle_from_environment()
+    if bundle is None:
+        return True
+    path, variable = bundle
+    if not os.path.exists(path):  # requests would raise a bare OSError at the first https request
+        raise errors.NetworkError(
+            f"{variable} names {path}, which does not exist: point it at the file that holds your network's "
+            "root certificate (PEM), or unset it."
+        )
+    return path
+
+
+def reachability_problem(url: str, *, sandbox_url: str | None = None, within: float = REACHABLE_WITHIN) -> str:
+    """ "" when the server at ``url`` answers within ``within`` seconds (any HTTP status), else one sentence.
+
+    No key is sent: no Authorization header, and ``.netrc`` is never read. The request goes through the
+    proxy :func:`proxy_for` names and trusts what :func:`open_session` trusts, as the real requests will.
+    It runs in a thread so that nothing (a name lookup hanging, say) makes it take longer than ``within``.
+    ``sandbox_url``: the class sandbox in use, for :func:`errors.describe_network_failure`.
+    """
+    outcome: list[BaseException | None] = []
+
+    def knock() -> None:
+        try:
+            with open_session(proxy_for(url, secret=False)) as session:
+                session.get(url, timeout=within, allow_redirects=False, stream=True).close()  # the status is enough
+        except Exception as error:  # reported below, as one sentence
+            outcome.append(error)
+        else:
+            outcome.append(None)
+
+    worker = threading.Thread(target=knock, name="reachability check", daemon=True)
+    worker.start()
+    worker.join(within)
+    if not outcome:
+        return errors.network_sentence("timeout", url, sandbox_url=sandbox_url)
+    problem = outcome[0]
+    if problem is None:
+        return ""
+    if isinstance(problem, errors.TutorialError):  # an unusable proxy or CA variable: its own sentence
+        return str(problem)
+    return errors.describe_network_failure(problem, sandbox_url=sandbox_url) or errors.network_sentence(
+        "unreachable", url, sandbox_url=sandbox_url
+    )
 
 
 class BearerAuth(requests.auth.AuthBase):

@@ -4,15 +4,25 @@
 (status, error type, the server's own message), already redacted: no key ever appears in either.
 :func:`error_from_status` maps an HTTP error answer to its class, in one screen;
 :func:`describe_failure` turns *any* exception into that pair, so a widget never shows a traceback.
-Everything imports this module, so it stays light: no ``requests``, no IPython.
+:func:`describe_network_failure` does the same for a failure to reach a server, raised by requests,
+urllib3, httpx or an SDK in a learner's own cell.
+Everything imports this module, so it stays light: no ``requests``, no IPython (other libraries'
+exception classes are looked up only in modules already imported).
 """
 
 from __future__ import annotations
 
+import os
+import socket
+import ssl
+import sys
+import urllib.request
 from collections.abc import Mapping, Sequence
+from urllib.parse import urlsplit
 
 from helpers.masking import redact
 from helpers.responses import BUILTIN_AGENT_MODELS, CURRENT_MODEL, LEGACY_MODELS
+from helpers.trust import verification_advice
 
 
 class TutorialError(Exception):
@@ -303,3 +313,205 @@ def describe_failure(error: BaseException, secrets: list[str] | tuple[str, ...] 
         "Your edits are kept: try again, or restart the kernel."
     )
     return message, redact(f"{type(error).__name__}: {error}", secrets)
+
+
+# --- a failure to reach a server, from any HTTP library -------------------------------------
+# A learner's own cell (requests.post, an SDK) raises its library's exception, not ours. Each library
+# wraps the operating system's error (refused, no such name, timed out, a certificate) in classes of
+# its own, one inside the other; the cause is found by walking that chain. Another library's class is
+# looked up only in a module already imported: an exception of a library never imported cannot exist.
+
+OFFLINE_ADVICE = (
+    "or set PERPLEXITY_MODE=sandbox to continue offline "
+    "(in a notebook: `%env PERPLEXITY_MODE=sandbox`, then run it again from the top)"
+)
+_CAUSES = {
+    "refused": "the connection was refused: nothing answers at that address",
+    "name": "its name could not be resolved",
+    "timeout": "it did not answer in time",
+    "tls": "the secure (TLS) connection failed",
+    "dropped": "it closed the connection before answering",
+    "unreachable": "the connection failed",
+}
+# What may start such a chain: a failure to reach a server (an unsupported URL scheme is not one).
+_TRANSPORT_CLASSES = {
+    "requests.exceptions": ("ConnectionError", "Timeout"),
+    "urllib3.exceptions": ("MaxRetryError", "NewConnectionError", "ProtocolError", "ReadTimeoutError", "SSLError"),
+    "httpx": ("NetworkError", "TimeoutException", "ProxyError", "RemoteProtocolError"),
+    "httpx2": ("NetworkError", "TimeoutException", "ProxyError", "RemoteProtocolError"),
+    "perplexity": ("APIConnectionError",),
+    "openai": ("APIConnectionError",),
+    "urllib.error": ("URLError",),
+}
+_BUILTIN_TRANSPORT = (ConnectionError, socket.gaierror, ssl.SSLError)
+_PROXY_CLASSES = {
+    "requests.exceptions": ("ProxyError",),
+    "urllib3.exceptions": ("ProxyError",),
+    "httpx": ("ProxyError",),
+    "httpx2": ("ProxyError",),
+}
+_NAME_CLASSES = {"urllib3.exceptions": ("NameResolutionError",)}
+# urllib3's NewConnectionError is (for history's sake) a ConnectTimeoutError: only its read timeout counts here.
+_TIMEOUT_CLASSES = {
+    "requests.exceptions": ("Timeout",),
+    "urllib3.exceptions": ("ReadTimeoutError",),
+    "httpx": ("TimeoutException",),
+    "httpx2": ("TimeoutException",),
+    "perplexity": ("APITimeoutError",),
+    "openai": ("APITimeoutError",),
+}
+_DROPPED_CLASSES = {
+    "urllib3.exceptions": ("ProtocolError",),
+    "httpx": ("RemoteProtocolError",),
+    "httpx2": ("RemoteProtocolError",),
+    "http.client": ("RemoteDisconnected",),
+}
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def describe_network_failure(error: BaseException, *, sandbox_url: str | None = None) -> str | None:
+    """One sentence for a failure to reach a server (what happened, which host, what to do), or None.
+
+    ``error`` is what requests, urllib3, httpx or either SDK raised: connection refused, a name that
+    does not resolve, a timeout, a certificate that cannot be verified, a proxy that refuses.
+    ``sandbox_url`` is the class sandbox in use (sandbox mode with ``PERPLEXITY_BASE_URL``): a failure
+    to reach it says that the class sandbox is down. None for any other exception, ours included.
+    """
+    if isinstance(error, TutorialError) or not _is_transport_failure(error):
+        return None
+    chain = exception_chain(error)
+    return redact(network_sentence(_failure_kind(chain), _failed_url(chain), sandbox_url=sandbox_url))
+
+
+def network_sentence(kind: str, url: str, *, sandbox_url: str | None = None) -> str:
+    """The sentence for a ``kind`` of failure (``certificate``, ``proxy``, or a key of the causes) to reach ``url``."""
+    where = _where(url)
+    if kind == "certificate":
+        return verification_advice(where)
+    if kind == "proxy":
+        variable = _proxy_variable(url)
+        proxy = f"The proxy in {variable}" if variable else "The proxy"
+        host = urlsplit(url).hostname or where
+        return (
+            f"{proxy} did not pass the request on to {where}: check the proxy's address, "
+            f"or add {host} to NO_PROXY to connect directly, {OFFLINE_ADVICE}."
+        )
+    cause = _CAUSES.get(kind, _CAUSES["unreachable"])
+    if sandbox_url and url and _origin(url) == _origin(sandbox_url):
+        return (
+            f"The class sandbox at {_origin(sandbox_url)} does not answer ({cause}): ask your instructor whether "
+            "it is running, or unset PERPLEXITY_BASE_URL to use the sandbox built into this notebook."
+        )
+    return f"Could not reach {where} ({cause}): check {_checks(url)}, {OFFLINE_ADVICE}."
+
+
+def exception_chain(error: BaseException) -> list[BaseException]:
+    """``error`` and every exception it wraps (cause, context, an argument, urllib3's ``reason``), outermost first."""
+    found: list[BaseException] = []
+    waiting: list[object] = [error]
+    while waiting and len(found) < 32:
+        item = waiting.pop(0)
+        if not isinstance(item, BaseException) or any(item is seen for seen in found):
+            continue
+        found.append(item)
+        wrapped = (getattr(item, "reason", None), getattr(item, "original_error", None), *item.args)
+        waiting += [item.__cause__, item.__context__, *wrapped]
+    return found
+
+
+def chain_summary(error: BaseException) -> str:
+    """Each exception of the chain as ``Type: message``, one per line and redacted: the detail an expert reads."""
+    lines = []
+    for item in exception_chain(error):
+        name = f"{type(item).__module__}.{type(item).__qualname__}".removeprefix("builtins.")
+        text = " ".join(str(item).split())
+        lines.append(f"{name}: {text[:300]}" if text else name)
+    return redact("\n".join(lines))
+
+
+def _is_transport_failure(error: BaseException) -> bool:
+    return isinstance(error, _BUILTIN_TRANSPORT) or _is_one_of(error, _TRANSPORT_CLASSES)
+
+
+def _failure_kind(chain: list[BaseException]) -> str:
+    """What went wrong, the most telling cause first: a certificate, a proxy, TLS, a name, a refusal, a timeout."""
+    checks = (
+        ("certificate", lambda e: isinstance(e, ssl.SSLCertVerificationError)),
+        ("proxy", lambda e: _is_one_of(e, _PROXY_CLASSES)),
+        ("tls", lambda e: isinstance(e, ssl.SSLError)),
+        ("name", lambda e: isinstance(e, socket.gaierror) or _is_one_of(e, _NAME_CLASSES)),
+        ("refused", lambda e: isinstance(e, ConnectionRefusedError)),
+        ("timeout", lambda e: isinstance(e, TimeoutError) or _is_one_of(e, _TIMEOUT_CLASSES)),
+        ("dropped", lambda e: isinstance(e, ConnectionResetError | ConnectionAbortedError | BrokenPipeError)),
+        ("dropped", lambda e: _is_one_of(e, _DROPPED_CLASSES)),
+    )
+    return next((kind for kind, matches in checks if any(matches(item) for item in chain)), "unreachable")
+
+
+def _is_one_of(error: BaseException, classes: Mapping[str, tuple[str, ...]]) -> bool:
+    for module_name, names in classes.items():
+        module = sys.modules.get(module_name)
+        if module is None:
+            continue
+        found = tuple(cls for cls in (getattr(module, name, None) for name in names) if isinstance(cls, type))
+        if found and isinstance(error, found):
+            return True
+    return False
+
+
+def _failed_url(chain: list[BaseException]) -> str:
+    """The URL the request went to: from the exception's request (requests, httpx, the SDKs), else urllib3's pool."""
+    for item in chain:
+        try:
+            url = getattr(getattr(item, "request", None), "url", None)
+        except RuntimeError:  # httpx raises it for an exception created without its request
+            url = None
+        if url:
+            return str(url)
+    for item in chain:
+        pool = getattr(item, "pool", None)
+        if getattr(pool, "host", None):
+            return f"{getattr(pool, 'scheme', 'https')}://{pool.host}:{pool.port}"
+    return ""
+
+
+def _where(url: str) -> str:
+    """``host`` or ``host:port`` (a port other than the scheme's own), for a sentence; "the server" when unknown."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return "the server"
+    if not parts.hostname:
+        return "the server"
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return host if port in (None, _DEFAULT_PORTS.get(parts.scheme)) else f"{host}:{port}"
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{_where(url)}"
+
+
+def _checks(url: str) -> str:
+    """What to check for a failure to reach ``url``: the network, and the variables that sent the request there."""
+    checks = ["your network connection"]
+    base_url = os.environ.get("PERPLEXITY_BASE_URL", "").strip()
+    if url and base_url and _where(url) == _where(base_url):
+        checks.append("PERPLEXITY_BASE_URL")
+    proxy = _proxy_variable(url)
+    if proxy:
+        checks.append(f"the proxy in {proxy}")
+    return ", ".join(checks[:-1]) + f" and {checks[-1]}" if len(checks) > 1 else checks[0]
+
+
+def _proxy_variable(url: str) -> str:
+    """The variable naming the proxy a request to ``url`` goes through by the environment's rule, or ""."""
+    parts = urlsplit(url) if url else None
+    if parts is None or not parts.hostname or urllib.request.proxy_bypass_environment(parts.netloc):
+        return ""
+    for kind in (parts.scheme, "all"):
+        names = sorted((n for n in os.environ if n.lower() == f"{kind}_proxy" and os.environ[n].strip()), reverse=True)
+        if names:
+            return names[0]  # lower case first, as requests and urllib read them
+    return ""

@@ -29,7 +29,7 @@ def ca_bundle_from_environment() -> tuple[str, str] | None:
     return None
 
 
-def system_store_active() -> bool:
+def _system_store_active() -> bool:
     """Whether ``truststore`` is injected into :mod:`ssl` (by us or by anyone else in this process)."""
     try:
         import truststore
@@ -44,14 +44,14 @@ def use_system_store() -> bool:
     Idempotent: a second call changes nothing. Without ``truststore`` (not installed) it does nothing
     and returns False: certifi's bundle stays in use.
     """
-    if system_store_active():
+    if _system_store_active():
         return True
     try:
         import truststore
     except ImportError:
         return False
     truststore.inject_into_ssl()
-    return system_store_active()
+    return _system_store_active()
 
 
 def describe_ca_source() -> str:
@@ -61,7 +61,7 @@ def describe_ca_source() -> str:
         path, variable = bundle
         missing = "" if os.path.isfile(path) else " (no such file: requests will fail until it exists)"
         return f"HTTPS certificates are checked against {variable}={path}{missing}."
-    if system_store_active():
+    if _system_store_active():
         return "HTTPS certificates are checked against the operating system's certificate store (through truststore)."
     return (
         "HTTPS certificates are checked against certifi's bundle (the operating system's store is not in use: "
