@@ -468,10 +468,14 @@ def _failed_url(chain: list[BaseException]) -> str:
             url = None
         if url:
             return str(url)
-    for item in chain:
-        pool = getattr(item, "pool", None)
-        if getattr(pool, "host", None):
-            return f"{getattr(pool, 'scheme', 'https')}://{pool.host}:{pool.port}"
+    for item in chain:  # urllib3 alone: its pool (MaxRetryError) or connection (NewConnectionError)
+        attributes = getattr(item, "__dict__", {})  # the attributes set, not urllib3's deprecated properties
+        target = attributes.get("pool") or attributes.get("conn")
+        if getattr(target, "host", None):
+            scheme = getattr(target, "scheme", None) or (
+                "https" if getattr(target, "default_port", 0) == 443 else "http"
+            )
+            return f"{scheme}://{target.host}:{target.port}"
     return ""
 
 

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import logging
+import socketserver
+import ssl
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
+import truststore
 from IPython.core.interactiveshell import InteractiveShell
 
 import perplexity_sandbox
@@ -15,7 +20,8 @@ from helpers import settings as settings_module
 from helpers.client import base_url_for, connect
 from helpers.errors import TutorialError
 from helpers.settings import resolve_settings, use_local_sandbox
-from tests.support import FAKE_KEY
+from perplexity_sandbox import Sandbox
+from tests.support import FAKE_KEY, EchoServer, LoopbackTcpServer, unused_url
 
 NO_SANDBOX = (
     "No sandbox is running in this kernel: run the notebook's first cell (`helpers.setup_notebook()`), "
@@ -27,6 +33,15 @@ NO_SANDBOX = (
 def no_registered_sandbox(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test starts with no sandbox registered; whatever it registers is forgotten afterwards."""
     monkeypatch.setattr(settings_module, "local_sandbox_url", None)
+
+
+@pytest.fixture(autouse=True)
+def ssl_left_as_found() -> Iterator[None]:
+    """Setup puts truststore into ssl for the whole process: taken out again after each test here."""
+    was_active = ssl.SSLContext is truststore.SSLContext
+    yield
+    if not was_active:
+        truststore.extract_from_ssl()
 
 
 def refuse_to_start_a_sandbox(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -114,3 +129,106 @@ def test_only_a_sandbox_on_this_computer_can_be_registered() -> None:
     assert resolve_settings({}, Path("/nonexistent/.env")).base_url == "http://127.0.0.1:8000"
     use_local_sandbox(None)
     assert resolve_settings({}, Path("/nonexistent/.env")).base_url is None
+
+
+# --- say it before it fails: the server is checked within 2 seconds ---------------------------------
+
+
+class SilentServer(LoopbackTcpServer):
+    """Accepts connections and never answers: a server (or a proxy, a firewall) that hangs."""
+
+    def __init__(self) -> None:
+        super().__init__(_Silent)
+
+
+class _Silent(socketserver.BaseRequestHandler):
+    def handle(self) -> None:
+        self.request.settimeout(5)
+        try:
+            while self.request.recv(65536):
+                pass
+        except OSError:
+            pass
+
+
+def live_mode(monkeypatch: pytest.MonkeyPatch, base_url: str | None = None) -> None:
+    refuse_to_start_a_sandbox(monkeypatch)
+    monkeypatch.setenv("PERPLEXITY_MODE", "live")
+    monkeypatch.setenv("PERPLEXITY_API_KEY", FAKE_KEY)
+    if base_url:
+        monkeypatch.setenv("PERPLEXITY_BASE_URL", base_url)
+
+
+def test_in_live_mode_an_api_that_does_not_answer_is_named_with_the_way_to_go_offline(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = unused_url()
+    live_mode(monkeypatch, url)
+    settings = setup_notebook()
+    described, warning = capsys.readouterr().out.strip().split("\n")
+    assert described == settings.describe()
+    assert warning.startswith(f"\u26a0\ufe0f Could not reach {url.removeprefix('http://')} (the connection was refused")
+    assert "PERPLEXITY_BASE_URL" in warning and "set PERPLEXITY_MODE=sandbox to continue offline" in warning
+
+
+def test_in_live_mode_a_name_that_does_not_resolve_is_said_at_once(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], off_machine_attempts: list[str]
+) -> None:
+    live_mode(monkeypatch)  # the API itself; the network guard answers its lookup as an offline computer would
+    setup_notebook()
+    shown = capsys.readouterr().out
+    assert "Could not reach api.perplexity.ai (its name could not be resolved)" in shown
+    assert off_machine_attempts == ["lookup api.perplexity.ai"] and FAKE_KEY not in shown
+
+
+def test_a_server_that_never_answers_is_reported_within_two_seconds(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with SilentServer() as silent:
+        live_mode(monkeypatch, f"http://127.0.0.1:{silent.port}")
+        started = time.monotonic()
+        setup_notebook()
+        took = time.monotonic() - started
+    assert took < 2.0
+    assert f"Could not reach 127.0.0.1:{silent.port} (it did not answer in time)" in capsys.readouterr().out
+
+
+def test_the_check_carries_no_key_and_a_server_that_answers_gets_no_warning(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with EchoServer() as echo:
+        live_mode(monkeypatch, echo.url)
+        settings = setup_notebook()
+    assert capsys.readouterr().out.strip() == settings.describe()
+    assert [(r["method"], r["path"]) for r in echo.requests] == [("GET", "/")]
+    assert "Authorization" not in echo.requests[0]["headers"]
+
+
+def test_quiet_setup_checks_nothing(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    with EchoServer() as echo:
+        live_mode(monkeypatch, echo.url)
+        setup_notebook(quiet=True)
+    assert echo.requests == [] and capsys.readouterr().out == ""
+
+
+def test_a_class_sandbox_that_does_not_answer_is_said_to_be_down(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    refuse_to_start_a_sandbox(monkeypatch)
+    url = unused_url()
+    monkeypatch.setenv("PERPLEXITY_BASE_URL", url)
+    settings = setup_notebook()
+    shown = capsys.readouterr().out.strip()
+    assert settings.is_sandbox and "Requests go to" not in shown
+    assert shown.startswith(f"\u26a0\ufe0f The class sandbox at {url} does not answer (the connection was refused")
+    assert "ask your instructor" in shown and "unset PERPLEXITY_BASE_URL" in shown
+
+
+def test_a_class_sandbox_that_answers_is_described_as_before(
+    module_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    refuse_to_start_a_sandbox(monkeypatch)
+    monkeypatch.setenv("PERPLEXITY_BASE_URL", module_sandbox.url)
+    settings = setup_notebook()
+    assert capsys.readouterr().out.strip() == settings.describe()
+    assert f"the sandbox at {module_sandbox.url}" in settings.describe()
