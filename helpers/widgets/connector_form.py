@@ -49,6 +49,8 @@ from helpers.masking import redact
 
 # Descriptions a field takes later (the Api Key field becomes "Bearer Token"): their labels must fit too.
 _LATER_LABELS = ("Bearer Token",)
+# What a drop-down gets beside its label: its longest choice ("Bearer Token Auth") and the arrow.
+_CHOICE_WIDTH = "22ch"
 
 
 class ConnectorForm:
@@ -191,8 +193,9 @@ class ConnectorForm:
             text("Header Auth Value Pattern", "Bearer %s"),
         )
         self.param_name, self.username = text("Param Auth Key", "api_key"), text("Username")
-        self.api_key = widgets.Password(description="Api Key")
-        self.password = widgets.Password(description="Password")
+        # As wide as the text fields: the placeholder says "saved: pplx-...cret (type to replace)".
+        self.api_key = widgets.Password(description="Api Key", layout=widgets.Layout(width="95%"))
+        self.password = widgets.Password(description="Password", layout=widgets.Layout(width="95%"))
         area = _field(widgets.Textarea)
         self.action_name, self.path = text("Action name"), text("Path", placeholder="/v1/agent")
         self.method = widgets.Dropdown(options=METHODS, value="POST", description="Method")
@@ -362,8 +365,11 @@ def _align_labels(box: widgets.Box) -> None:
     """
     described = [w for w in box.children if _has_label(w)]
     longest = max(len(label) for label in [*(w.description for w in described), *_LATER_LABELS])
+    label_width = f"{longest + 2}ch"
     for widget in described:
-        widget.style.description_width = f"{longest + 2}ch"
+        widget.style.description_width = label_width
+        if isinstance(widget, widgets.Dropdown):  # ipywidgets' 300px would leave the choice a few letters
+            widget.layout.width = f"calc({label_width} + {_CHOICE_WIDTH})"
 
 
 def _has_label(widget: widgets.Widget) -> bool:
