@@ -107,6 +107,11 @@ class NotebookPage:
         expect(self.outputs.filter(has_text="Error displaying widget")).to_have_count(0)
         expect(self.outputs.filter(has_text="Loading widget...")).to_have_count(0)
 
+    def expect_no_tracebacks(self) -> None:
+        """No output shows a traceback: what a failure the notebook could not avoid shows is its sentence."""
+        expect(self.outputs.filter(has_text=re.compile(r"Traceback|-{20,}"))).to_have_count(0)
+        expect(self.panel.locator(".jp-RenderedText[data-mime-type*='error']")).to_have_count(0)
+
     def widget_with_button(self, label: str) -> WidgetBox:
         """The one widget (a cell's top box: the playground, the connector form) that has a button ``label``."""
         box = self.panel.locator(TOP_WIDGET_BOX).filter(has=_button(self.page, label))

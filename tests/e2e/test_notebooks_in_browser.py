@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 import stat
 import string
+import sys
 from pathlib import Path
 
 from lab_page import NotebookPage
+from lab_server import LabServer, free_port
 from playwright.sync_api import expect
 
 KEY_NOTEBOOK = "notebooks/01_create_api_key.ipynb"
@@ -106,3 +109,64 @@ def test_connector_test_in_the_notebook_and_in_the_form(notebook: NotebookPage) 
     form.button("Test").click()
     expect(form.output_with_text("Execution failed")).to_contain_text("HTTP 400", timeout=30_000)
     expect(form.output_with_text("Successful execution")).to_have_count(0)
+
+
+# --- offline with a key: the API does not answer ------------------------------------------------------
+
+
+def offline_kernel(lab: LabServer, base_url: str) -> dict[str, str]:
+    """A kernel spec whose kernels run with a key in live mode (auto, a key saved) against ``base_url``.
+
+    The server runs every other test in sandbox mode; this spec, in the server's own data folder, changes
+    only the kernels of the notebook that names it. Returns the notebook's ``kernelspec`` metadata.
+    """
+    name = f"offline-{secrets.token_hex(4)}"
+    folder = lab.state_dir / "data" / "kernels" / name
+    folder.mkdir(parents=True)
+    spec = {
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "Python 3 (offline, with a key)",
+        "language": "python",
+        "env": {"PERPLEXITY_MODE": "auto", "PERPLEXITY_BASE_URL": base_url},
+    }
+    (folder / "kernel.json").write_text(json.dumps(spec))
+    return {"name": name, "display_name": spec["display_name"], "language": "python"}
+
+
+def test_offline_with_a_key_run_all_reaches_the_playground(
+    notebook: NotebookPage, project: Path, lab: LabServer
+) -> None:
+    """A saved key, and the API does not answer: each failing cell shows one sentence, and Run All goes on."""
+    key = fake_key()
+    env_file = project / ".env"
+    env_file.write_text(f"PERPLEXITY_API_KEY={key}\n")
+    env_file.chmod(0o600)
+    unreachable = f"http://127.0.0.1:{free_port()}"  # nothing listens there: the API, offline
+    saved = project / AUTH_NOTEBOOK
+    book = json.loads(saved.read_text())
+    book["metadata"]["kernelspec"] = offline_kernel(lab, unreachable)
+    saved.write_text(json.dumps(book, indent=1))
+
+    notebook.open(AUTH_NOTEBOOK).run_all()  # waits until every code cell has run
+    where = unreachable.removeprefix("http://")
+    notebook.expect_output("Mode: live.")
+    expect(notebook.output_with_text(f"Could not reach {where}").first).to_be_visible()  # setup said it first
+    request_failure = notebook.output_with_text(f"Could not reach {where} (the connection was refused").nth(1)
+    expect(request_failure).to_contain_text("PERPLEXITY_MODE=sandbox")
+    expect(notebook.output_with_text("was never set, because an earlier cell could not reach").first).to_be_visible()
+    notebook.expect_no_tracebacks()
+    notebook.expect_no_errors()
+
+    details = request_failure.locator("details")  # the exception chain, one click away
+    expect(details.locator("pre")).not_to_be_visible()
+    details.locator("summary").click()
+    expect(details.locator("pre")).to_contain_text("ConnectionRefusedError")
+
+    playground = notebook.widget_with_button("Send")  # Run All reached it
+    expect(playground.button("Send")).to_be_visible()
+    assert key not in notebook.page.content(), "the full key is shown somewhere on the page"
+
+    notebook.save(saved)
+    saved_text = saved.read_text()
+    assert "Could not reach" in saved_text and "Traceback" not in saved_text
+    assert key not in saved_text and key[5:] not in saved_text
