@@ -33,9 +33,13 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $(NODE_STAMP)
 
+# Kernels with CurveZMQ keys where jupyter_client and pyzmq can give them (helpers/recording.py): without, each
+# notebook opened prints "Kernel is running over TCP without encryption" here. Asked only when lab runs.
+LAB_KERNEL_KEYS = $(shell $(PY) -c "from helpers.recording import kernel_key_arguments as k; print(*k())")
+
 # LAB_ARGS passes extra options, e.g. make lab LAB_ARGS="--ServerApp.port=8890".
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab $(LAB_BROWSER) $(LAB_ROOT) --ServerApp.root_dir=notebooks $(LAB_ARGS)
+	$(VENV)/bin/jupyter lab $(LAB_BROWSER) $(LAB_ROOT) $(LAB_KERNEL_KEYS) --ServerApp.root_dir=notebooks $(LAB_ARGS)
 
 # -rfEs: the summary lists failures, errors and every skipped test with its reason.
 PYTEST_ARGS := --nbval -rfEs

@@ -103,6 +103,12 @@ def encrypted_kernel_config() -> Any:
     return Config()  # an older jupyter_client, or a libzmq without CurveZMQ: the kernel runs as before
 
 
+def kernel_key_arguments() -> list[str]:
+    """The same settings as command-line options, for `make lab`: its kernels warned in the terminal too."""
+    config = encrypted_kernel_config()
+    return [f"--{section}.{name}={value}" for section, traits in config.items() for name, value in traits.items()]
+
+
 def record(paths: list[Path], root: Path | None = None) -> list[Path]:
     """Execute and save each notebook in its canonical form; returns the paths written.
 

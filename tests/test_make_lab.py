@@ -6,6 +6,7 @@ already run in, so it builds nothing: no 505 MB venv appears inside the checkout
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from tornado import ioloop, websocket
 
 from tests.support import unused_url
 
@@ -30,6 +32,40 @@ STAMP = VENV / ".installed"
 def test_make_lab_serves_the_notebooks_without_opening_a_browser(tmp_path: Path) -> None:
     project = copy_of_the_project(tmp_path / "project")
     stamp_before = STAMP.stat().st_mtime_ns if STAMP.exists() else None
+    lab, url, token = start_make_lab(project, tmp_path)
+    try:
+        names = _notebooks_served(url, token, lab)
+    finally:
+        output = stop(lab)
+    assert names == sorted(path.name for path in (project / "notebooks").glob("*.ipynb"))  # the copy's, all of them
+    assert {"01_create_api_key.ipynb", "02_authenticate.ipynb", "03_creator_studio_connector.ipynb"} <= set(names)
+    assert "--no-browser" in output
+    assert "pip install" not in output and "-m venv" not in output, output
+    assert not (project / ".venv").exists() and not (ROOT / "notebooks" / ".venv").exists()
+    assert (STAMP.stat().st_mtime_ns if STAMP.exists() else None) == stamp_before
+
+
+def test_a_kernel_of_make_lab_runs_without_the_encryption_warning(tmp_path: Path) -> None:
+    """Each notebook opened printed "Kernel is running over TCP without encryption" in the terminal of `make lab`.
+
+    A kernel is started as JupyterLab starts one, and code runs through the server's websocket: the kernel
+    works with the keys it now gets, and the terminal shows no warning.
+    """
+    project = copy_of_the_project(tmp_path / "project")
+    lab, url, token = start_make_lab(project, tmp_path)
+    try:
+        _notebooks_served(url, token, lab)
+        kernel = requests.post(f"{url}/api/kernels", params={"token": token}, json={"name": "python3"}, timeout=60)
+        printed = ioloop.IOLoop.current().run_sync(lambda: _run_in_kernel(url, token, kernel.json()["id"]), timeout=120)
+    finally:
+        output = stop(lab)
+    assert printed == "42\n"
+    assert "without encryption" not in output and "WARNING" not in output, output
+    assert "KernelManager.transport_encryption=auto" in output  # asked of helpers.recording, where it is explained
+
+
+def start_make_lab(project: Path, tmp_path: Path) -> tuple[subprocess.Popen, str, str]:
+    """`make lab` in ``project`` with the test environment, headless, on a free port: the process, URL and token."""
     port, token = int(unused_url().rsplit(":", 1)[1]), secrets.token_hex(16)
     headless = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
     env = {**headless, "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"), "BROWSER": "false"}
@@ -44,17 +80,36 @@ def test_make_lab_serves_the_notebooks_without_opening_a_browser(tmp_path: Path)
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+    return lab, f"http://127.0.0.1:{port}", token
+
+
+def stop(lab: subprocess.Popen) -> str:
+    """Stop JupyterLab (and the kernels it started); what it printed."""
+    os.killpg(lab.pid, signal.SIGTERM)
+    return lab.communicate(timeout=30)[0]
+
+
+async def _run_in_kernel(url: str, token: str, kernel_id: str) -> str:
+    """Run ``print(6 * 7)`` through the server's kernel websocket, as JupyterLab does; what the kernel printed."""
+    channels = url.replace("http://", "ws://") + f"/api/kernels/{kernel_id}/channels?token={token}"
+    socket = await websocket.websocket_connect(channels)
+    request = {
+        "header": {"msg_id": secrets.token_hex(8), "session": secrets.token_hex(8), "username": "test"},
+        "parent_header": {},
+        "metadata": {},
+        "content": {"code": "print(6 * 7)", "silent": False},
+        "channel": "shell",
+    }
+    request["header"].update(msg_type="execute_request", version="5.3")
+    await socket.write_message(json.dumps(request))
     try:
-        names = _notebooks_served(f"http://127.0.0.1:{port}", token, lab)
+        while (message := await socket.read_message()) is not None:
+            reply = json.loads(message)
+            if reply["parent_header"].get("msg_id") == request["header"]["msg_id"] and reply["msg_type"] == "stream":
+                return reply["content"]["text"]
+        raise AssertionError("the kernel's websocket closed before it printed anything")
     finally:
-        os.killpg(lab.pid, signal.SIGTERM)
-        output = lab.communicate(timeout=30)[0]
-    assert names == sorted(path.name for path in (project / "notebooks").glob("*.ipynb"))  # the copy's, all of them
-    assert {"01_create_api_key.ipynb", "02_authenticate.ipynb", "03_creator_studio_connector.ipynb"} <= set(names)
-    assert "--no-browser" in output
-    assert "pip install" not in output and "-m venv" not in output, output
-    assert not (project / ".venv").exists() and not (ROOT / "notebooks" / ".venv").exists()
-    assert (STAMP.stat().st_mtime_ns if STAMP.exists() else None) == stamp_before
+        socket.close()
 
 
 @pytest.mark.slow
