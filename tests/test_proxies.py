@@ -10,20 +10,24 @@ from __future__ import annotations
 import base64
 import io
 import os
+import ssl
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
+import truststore
 import urllib3
 
-from helpers import errors
+from helpers import errors, setup_notebook
+from helpers import settings as settings_module
 from helpers.client import PerplexityClient
 from helpers.connector import Connector, HttpAction, ParamAuth, agent_action, guide_connector, run_test
 from helpers.doctor import PROBLEM, check_proxy, format_report, run_checks
 from helpers.settings import SANDBOX_DEMO_KEY, Proxy, proxy_for, resolve_settings
 from perplexity_sandbox import Sandbox
-from tests.support import FAKE_KEY, OTHER_KEY, ConnectProxy, EchoServer, TcpEcho, fast_client
+from tests.support import FAKE_KEY, OTHER_KEY, ConnectProxy, EchoServer, TcpEcho, fast_client, unused_url
+from tests.tls_server import HttpsServer, TestAuthority
 
 API = "https://api.perplexity.ai"
 PROXY = "http://proxy.example:3128"
@@ -314,3 +318,42 @@ def test_the_doctor_allows_the_demo_key_through_a_proxy_to_a_class_sandbox(
     check = check_proxy(settings)
     assert check.detail.startswith(f"{PROXY} (from HTTP_PROXY)") and "demo key only" in check.detail
     assert isinstance(proxy_for(settings.base_url, secret=False), Proxy)
+
+
+# --- (e) notebook setup's check goes through the same rule, and carries no key ----------------------
+
+
+@pytest.fixture
+def live_setup(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Live mode with a key, no sandbox registered; ssl is left as it was (setup puts truststore in place)."""
+    was_active = ssl.SSLContext is truststore.SSLContext
+    monkeypatch.setattr(settings_module, "local_sandbox_url", None)
+    set_environment(monkeypatch, {"PERPLEXITY_MODE": "live", "PERPLEXITY_API_KEY": FAKE_KEY})
+    yield
+    if not was_active:
+        truststore.extract_from_ssl()
+
+
+def test_setup_checks_the_api_through_the_proxy_and_sends_no_key(
+    live_setup: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A corporate network: a CONNECT proxy and its own root certificate. Setup's check tunnels through it."""
+    authority = TestAuthority(tmp_path)
+    with HttpsServer(authority) as api, ConnectProxy() as proxy:
+        variables = {"PERPLEXITY_BASE_URL": api.url, "HTTPS_PROXY": proxy.url}
+        set_environment(monkeypatch, {**variables, "REQUESTS_CA_BUNDLE": str(authority.ca_file)})
+        settings = setup_notebook()
+    assert capsys.readouterr().out.strip() == settings.describe()  # it answered: nothing more to say
+    assert proxy.request_lines == [f"CONNECT 127.0.0.1:{api.server_address[1]}"]
+    assert api.requests == ["GET /"] and api.authorizations == []
+    assert FAKE_KEY.encode() not in b"".join(proxy.received)
+
+
+def test_setup_names_the_proxy_that_refuses(
+    live_setup: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("https_proxy", unused_url())
+    setup_notebook()
+    warning = capsys.readouterr().out.strip().splitlines()[-1]
+    assert warning.startswith("\u26a0\ufe0f The proxy in https_proxy did not pass the request on to api.perplexity.ai")
+    assert "NO_PROXY" in warning and "PERPLEXITY_MODE=sandbox" in warning
