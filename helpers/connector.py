@@ -38,7 +38,7 @@ from helpers.client import GUIDE_MODEL, GUIDE_QUESTION, GUIDE_SYSTEM, guide_mess
 from helpers.errors import TransportSecurityError, TutorialError, describe_failure, ended
 from helpers.keys import find_api_key
 from helpers.masking import MaskedHeaderValue, Secret, mask_key, redact
-from helpers.progress import report_progress
+from helpers.progress import report_progress, staged_failure
 from helpers.settings import (
     CONFIGURED_KEY,
     SANDBOX_DEMO_KEY,
@@ -353,6 +353,8 @@ class Execution:
     successful: bool
     explanation: str = ""
     output_schema: dict | None = None
+    # The connector Test sent through (kept in memory, never shown): exercise 03.1 checks the result is its own.
+    connector: Connector | None = field(default=None, repr=False, compare=False)
 
 
 # --- the guide's connector and actions ------------------------------------------------------
@@ -552,11 +554,13 @@ def run_test(connector: Connector, action: HttpAction, *, send_to: str | None = 
     :func:`~helpers.settings.check_transport` allows there, and the full URL must connect to that
     same server: both are checked on the request that is then sent, before anything leaves this computer.
     """
-    result = _execute(connector, action, send_to)
+    result = replace(_execute(connector, action, send_to), connector=connector)
     if result.successful:
         report_progress(step="test")  # only in a class sandbox, under the learner's chosen name
     else:
-        report_progress(error=result.explanation)
+        # The guide's legacy action (its retired model), or a fault header: failing is what it is for.
+        staged = staged_failure(action.headers, render_body(action))  # rendered once already by _execute
+        report_progress(error=result.explanation, during="test", on_purpose=staged)
     return result
 
 

@@ -69,19 +69,35 @@ def _check_own_request(response: Any = None, cost: Any = None) -> str:
     if response.status_code != 200:
         status = response.status_code
         return f"Your request was not accepted (HTTP {status}): `helpers.explain_response(my_response)` says why."
-    body = _sent_body(response)
-    if body.get("model", GUIDE_MODEL_NOW) == GUIDE_MODEL_NOW and body.get("instructions") == GUIDE_INSTRUCTIONS:
+    if _is_the_guides_request(_sent_body(response)):
         return "Your request is the one from the notebook: change the model (or use a preset) or the instructions."
     return _check_cost(response, cost)
 
 
+def _is_the_guides_request(body: dict) -> bool:
+    """The notebook's request as it is: today's model (a preset replaces the model), the guide's instructions."""
+    same_model = "preset" not in body and body.get("model") == GUIDE_MODEL_NOW
+    return same_model and body.get("instructions") == GUIDE_INSTRUCTIONS
+
+
 def _check_cost(response: Any, cost: Any) -> str:
+    reported = _reported_cost(response)
+    if reported is None:
+        return "Your request's answer reports no cost: send it to `url` (`/v1/agent`), as the notebook does."
     if cost is None:
         return "Your request worked. Now set `my_cost` to its total cost, which the answer's `usage` reports."
-    reported = ((response.json().get("usage") or {}).get("cost") or {}).get("total_cost")
     if not isinstance(cost, int | float) or isinstance(cost, bool) or abs(cost - reported) > 1e-12:
         return "That is not the total cost: look inside `usage`, then inside `cost`, for the field named total."
     return WELL_DONE + f"your request cost ${reported:.5f}, as the server reported it."
+
+
+def _reported_cost(response: Any) -> float | None:
+    """``usage.cost.total_cost`` of the answer, or None when the answer has no such number."""
+    try:
+        reported = response.json()["usage"]["cost"]["total_cost"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    return reported if isinstance(reported, int | float) and not isinstance(reported, bool) else None
 
 
 def _sent_body(response: Any) -> dict:
@@ -97,7 +113,7 @@ def _sent_body(response: Any) -> dict:
 
 
 def _check_other_auth(connector: Any = None, result: Any = None) -> str:
-    from helpers.connector import BasicAuth, HeaderAuth  # the connector module is loaded only when needed
+    from helpers.connector import BasicAuth, Execution, HeaderAuth  # the connector module is loaded only when needed
 
     if connector is None:
         return "Not answered yet: build `my_connector` with another auth (an X-API-Key header, or Basic Auth)."
@@ -107,8 +123,12 @@ def _check_other_auth(connector: Any = None, result: Any = None) -> str:
         return "Use another auth than the guide's: Header Auth with the header X-API-Key, or Basic Auth."
     if result is None:
         return "Your connector is ready. Now Test it with `helpers.run_test(...)` and keep the result in `my_result`."
-    if not getattr(result, "successful", False):
-        return f"The Test did not succeed: {getattr(result, 'explanation', 'look at its explanation')}"
+    if not isinstance(result, Execution):
+        return "`my_result` should be what `helpers.run_test(...)` returns, not its body or its text."
+    if result.connector != connector:  # run_test records the connector it sent through
+        return "That Test result comes from another connector: Test `my_connector` itself, then check again."
+    if not result.successful:
+        return f"The Test did not succeed: {result.explanation or 'look at its explanation'}"
     return WELL_DONE + "your connector sends its key the way that API expects, and the Test succeeded."
 
 
