@@ -39,7 +39,7 @@ from helpers.display import (
 )
 from helpers.errors import InvalidRequestError, PerplexityError, describe_failure
 from helpers.keys import KEY_VARIABLE, redact
-from helpers.progress import report_progress
+from helpers.progress import report_progress, staged_failure
 from helpers.responses import AGENT_PRESETS, CURRENT_MODEL, AgentResponse, ChatCompletion
 
 # The sandbox's fault switches, part of its documented HTTP interface (docs/sandbox.md, "Faults"):
@@ -428,8 +428,8 @@ class Playground:
 
     def _build_editor(self, choices: list[ModelChoice], defaults: EditorValues) -> None:
         wide = widgets.Layout(width="95%")
-        self.model = widgets.Dropdown(
-            options=[(c.label, c) for c in choices], value=defaults.choice, description="Model"
+        self.model = fit_choices(
+            widgets.Dropdown(options=[(c.label, c) for c in choices], value=defaults.choice, description="Model")
         )
         self.max_output_tokens = widgets.BoundedIntText(
             value=defaults.max_output_tokens, min=16, max=8192, description="Max tokens"
@@ -466,10 +466,12 @@ class Playground:
 
     def _build_views(self, models_note: str) -> None:
         sandbox = self.client.mode == "sandbox"  # staged failures exist only in the sandbox
-        self.simulate = widgets.Dropdown(
-            options=list(SIMULATIONS),
-            description="Simulate",
-            layout=widgets.Layout(display=None if sandbox else "none"),
+        self.simulate = fit_choices(
+            widgets.Dropdown(
+                options=list(SIMULATIONS),
+                description="Simulate",
+                layout=widgets.Layout(display=None if sandbox else "none"),
+            )
         )
         # A background run (Agent API): Send starts it, then polls until it finishes.
         self.background = widgets.Checkbox(value=False, description="Background run", indent=False)
@@ -555,8 +557,9 @@ class Playground:
         self._remember(request, values.question, outcome)
         if outcome.ok:
             report_progress(step="answer")  # only in a class sandbox, under the learner's chosen name
-        else:
-            report_progress(error=outcome.message)
+        else:  # Simulate's fault header, or the guide's retired model: a failure on purpose
+            staged = staged_failure(SIMULATIONS[self.simulate.value][0], request.body)
+            report_progress(error=outcome.message, during="answer", on_purpose=staged)
         return outcome
 
     def _sender(self) -> PerplexityClient:
@@ -610,6 +613,17 @@ class Playground:
         # Set the outputs directly: this works in a button callback and outside a kernel alike.
         data = {"text/plain": markdown, "text/markdown": markdown}
         output.outputs = ({"output_type": "display_data", "metadata": {}, "data": data},) if markdown else ()
+
+
+def fit_choices(dropdown: widgets.Dropdown) -> widgets.Dropdown:
+    """``dropdown``, as wide as its label and its longest choice: the default 300px cut the guide's model short.
+
+    In ``ch`` (the width of a digit), which holds as many letters of a sans-serif font; four more for the arrow.
+    """
+    # Options are (label, value) pairs or plain strings, as ipywidgets takes them.
+    longest = max(len(option[0] if isinstance(option, tuple) else str(option)) for option in dropdown.options)
+    dropdown.layout.width = f"calc(var(--jp-widgets-inline-label-width) + {longest + 4}ch)"
+    return dropdown
 
 
 def playground(client: PerplexityClient | None = None) -> Playground:

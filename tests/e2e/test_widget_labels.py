@@ -1,9 +1,13 @@
-"""The connector form as JupyterLab draws it: no label is cut short ("Header Auth Value Patt..."), nor a field's text."""
+"""The connector form and the playground as JupyterLab draws them: no label or choice is cut short.
+
+"Header Auth Value Patt..." in the form, the guide's model in the playground's Model menu.
+"""
 
 from __future__ import annotations
 
 from lab_page import NotebookPage
 
+AUTH_NOTEBOOK = "notebooks/02_authenticate.ipynb"
 CONNECTOR_NOTEBOOK = "notebooks/03_creator_studio_connector.ipynb"
 # ipywidgets draws a label with overflow hidden and an ellipsis: a cut label is wider inside than its box.
 CUT_LABELS = """
@@ -44,3 +48,12 @@ def test_no_label_or_choice_of_the_connector_form_is_cut(notebook: NotebookPage)
         assert form.root.evaluate(CUT_LABELS) == [], f"labels cut with {config}"
         assert form.root.evaluate(CUT_FIELD_TEXTS) == [], f"choices or placeholders cut with {config}"
     assert {"Header Auth Value Pattern", "Api Key Auth Auth Type", "Bearer Token", "Username"} <= seen
+
+
+def test_no_label_or_choice_of_the_playground_is_cut(notebook: NotebookPage) -> None:
+    """The Model menu cut the guide's model ("mistral-7b-instruct on /chat/completions (the gu...") at 300px."""
+    notebook.open(AUTH_NOTEBOOK).run_all()
+    notebook.expect_no_errors()
+    playground = notebook.widget_with_button("Send")
+    assert playground.root.evaluate(CUT_LABELS) == []
+    assert playground.root.evaluate(CUT_FIELD_TEXTS) == []
