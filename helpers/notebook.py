@@ -23,7 +23,7 @@ from helpers.client import reachability_problem
 from helpers.errors import TutorialError, chain_summary, describe_failure, describe_network_failure
 from helpers.keys import find_api_key, install_log_redaction
 from helpers.masking import redact, redact_standard_streams
-from helpers.progress import report_progress
+from helpers.progress import report_progress, staged_error
 from helpers.settings import Settings, resolve_settings, use_local_sandbox
 from helpers.trust import use_system_store
 
@@ -153,7 +153,8 @@ def _show_friendly_error(shell, etype, error, tb, tb_offset=None) -> list[str] |
     sys.last_type, sys.last_value, sys.last_traceback = etype, error, tb
     if sys.version_info >= (3, 12):
         sys.last_exc = error
-    report_progress(error=sentence)  # the instructor's page shows the last error (class sandbox only)
+    # The instructor's page shows the last error (class sandbox only); a fault header's is on purpose.
+    report_progress(error=sentence, on_purpose=staged_error(error))
     from IPython.display import display
 
     display(failure_output(sentence, error), raw=True)

@@ -4,7 +4,9 @@ Reports go out only when both hold: the notebook talks to a class sandbox (a san
 ``--class``, on the instructor's machine) and the learner chose a display name
 (``PERPLEXITY_LEARNER_NAME``, or the name box in notebook 01). A report holds that name and a step
 reached or an error sentence, which is all the instructor page shows: never a key, never a
-question or an answer.
+question or an answer. An error also says where it came from (the notebook, and the step it
+happened at) and whether the course made it fail on purpose (:func:`staged_failure`), so the
+page shows those as expected rather than as a learner who is stuck.
 
 The first report of a name gets a learner token back: the row on the page is then this learner's,
 and nobody else's reports can change it. The kernel keeps the token in memory, and the key file
@@ -17,9 +19,11 @@ a ``.netrc`` password never rides along.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +37,19 @@ LEARNER_VARIABLE = "PERPLEXITY_LEARNER_NAME"
 SEAT_VARIABLE = "PERPLEXITY_CLASS_SEAT"  # the learner token of the class sandbox, for the other notebooks
 REPORT_SECONDS = 2.0  # the whole report, however the server answers (or does not)
 REQUEST_TIMEOUT = (1.0, REPORT_SECONDS)  # each request's connect and read timeouts
+# The header that makes the sandbox fail on purpose (the playground's Simulate sends it): the same
+# name as perplexity_sandbox.faults.FAULT_HEADER, written here because the helpers reach it over HTTP only.
+FAULT_HEADER = "X-Sandbox-Fault"
+# jupyter_server tells each kernel which notebook it runs for (the path of the notebook file).
+NOTEBOOK_VARIABLE = "JPY_SESSION_NAME"
+# Where each step is taught: the notebook an error at that step came from when the kernel does not say.
+STEP_NOTEBOOKS = {
+    "answer": "02_authenticate",
+    "test": "03_creator_studio_connector",
+    "exercise:01.1": "01_create_api_key",
+    "exercise:02.1": "02_authenticate",
+    "exercise:03.1": "03_creator_studio_connector",
+}
 log = logging.getLogger(__name__)
 _class_sandboxes: dict[str, bool] = {}  # base URL -> whether it answered GET /class/hello
 _seats: dict[tuple[str, str], str] = {}  # (class sandbox URL, display name) -> its learner token, for this kernel
@@ -64,8 +81,18 @@ def set_learner_name(name: str, env_file: Path | None = None) -> str:
     return f"Your display name is '{cleaned}'. A class sandbox shows your progress under it, never your key."
 
 
-def report_progress(step: str = "", error: str = "", settings: Settings | None = None) -> bool:
+def report_progress(
+    step: str = "",
+    error: str = "",
+    settings: Settings | None = None,
+    *,
+    during: str = "",
+    on_purpose: bool = False,
+) -> bool:
     """Tell the class sandbox about a step reached or an error; returns whether it took the report.
+
+    With an error, ``during`` names the step it happened at (one of :data:`STEP_NOTEBOOKS`), and
+    ``on_purpose`` says the notebook made it fail on purpose (decided by :func:`staged_failure`).
 
     At most :data:`REPORT_SECONDS`: the report runs in a daemon thread that is left behind when the
     server is slower than that (a server that sends its answer a byte at a time included).
@@ -81,6 +108,8 @@ def report_progress(step: str = "", error: str = "", settings: Settings | None =
             return False
         # Everything the report needs is read here, so a report left behind reads nothing later.
         report, key_file = _report_body(name, step, error, settings), env_file_path()
+        if error:
+            report.update(_error_origin(during, on_purpose))
         taken: list[bool] = []
         worker = threading.Thread(
             target=lambda: taken.append(_send_quietly(report, settings, key_file)), name="class-progress", daemon=True
@@ -106,6 +135,61 @@ def class_sandbox_url(settings: Settings) -> str | None:
     return settings.base_url if _class_sandboxes[settings.base_url] else None
 
 
+def staged_failure(headers: Mapping[str, Any] | None, body: Any) -> bool:
+    """Whether a request was made to fail on purpose, from what it carried (never from the error's words).
+
+    Two facts mark it: the sandbox's fault header (the playground's Simulate, or a learner's own
+    ``X-Sandbox-Fault``), or the guide's retired model (notebook 02's and 03's legacy cells, the
+    playground's "the guide, 2024" entry), which every server refuses, as the notebooks show.
+    ``body`` is the JSON sent: bytes, text or an already parsed object.
+    """
+    from helpers.client import GUIDE_MODEL  # the client reports progress itself: imported when asked
+
+    faulted = any(
+        str(name).lower() == FAULT_HEADER.lower() and str(value).strip() for name, value in (headers or {}).items()
+    )
+    return faulted or _sent_model(body) == GUIDE_MODEL
+
+
+def staged_request(request: Any) -> bool:
+    """:func:`staged_failure` for a request object: requests' ``PreparedRequest`` (``body``), httpx's
+    ``Request`` (``content``); False for anything else, such as None."""
+    try:
+        body = getattr(request, "body", None)
+        return staged_failure(
+            getattr(request, "headers", None), getattr(request, "content", None) if body is None else body
+        )
+    except Exception:  # an odd object, or a stream not read: not staged, and never an error of its own
+        return False
+
+
+def staged_error(error: BaseException) -> bool:
+    """Whether an exception came from a request made to fail on purpose (the fault header's ``drop``).
+
+    requests' and httpx's exceptions carry the request they failed on; httpx's property raises when
+    there is none, so it is read here, where nothing it raises can reach the learner.
+    """
+    try:
+        request = error.request  # type: ignore[attr-defined]
+    except Exception:
+        return False
+    return staged_request(request)
+
+
+def notebook_name(during: str = "") -> str:
+    """The notebook this kernel runs (its file name without ``.ipynb``), else the one that teaches ``during``.
+
+    Only the file's name is kept, never its folder (which may hold the learner's user name), cleaned
+    like a display name.
+    """
+    path = os.environ.get(NOTEBOOK_VARIABLE, "").replace("\\", "/").rsplit("/", 1)[-1]
+    stem = path.removesuffix(".ipynb")
+    kept = "".join(ch for ch in stem if ch.isalnum() or ch in "._- ")[:60].strip()
+    if kept and not find_key_shaped(kept):
+        return kept
+    return STEP_NOTEBOOKS.get(during, "")
+
+
 # --- sending a report -----------------------------------------------------------------------------
 
 
@@ -122,6 +206,28 @@ def _report_body(name: str, step: str, error: str, settings: Settings) -> dict[s
     if error:
         report["error"] = redact(error, [settings.api_key])
     return report
+
+
+def _error_origin(during: str, on_purpose: bool) -> dict[str, Any]:
+    """Where an error came from and whether it was staged: older class sandboxes ignore these fields."""
+    origin: dict[str, Any] = {"on_purpose": bool(on_purpose)}
+    if during in STEP_NOTEBOOKS:
+        origin["during"] = during
+    notebook = notebook_name(during)
+    if notebook:
+        origin["notebook"] = notebook
+    return origin
+
+
+def _sent_model(body: Any) -> str | None:
+    """The ``model`` of a JSON request body, or None when there is none."""
+    if isinstance(body, bytes | str):
+        try:
+            body = json.loads(body)
+        except ValueError:
+            return None
+    model = body.get("model") if isinstance(body, dict) else None
+    return model if isinstance(model, str) else None
 
 
 def _send_quietly(report: dict[str, Any], settings: Settings, key_file: Path) -> bool:

@@ -4,6 +4,13 @@ A class sandbox (``python -m perplexity_sandbox --class``) keeps a :class:`Class
 notebooks report to it (``POST /class/progress``) only what the page shows: a display name the
 learner chose, a step reached, or an error sentence.
 
+An error report may say where it came from (``notebook``, and ``during``: the step it happened at)
+and that the notebook made it fail on purpose (``on_purpose``: the guide's retired model, or a
+failure staged with the sandbox's fault header). The page shows such an error as expected, in grey,
+and counts only the others: learners whose last report is a real error are stuck, and the page
+groups them by error ("3 learners: <sentence>"). Reports without these fields (older notebooks)
+count as real errors from an unknown place.
+
 Who may do what:
 
 - A row belongs to the notebook kernel that created it. The first report of a name gets a
@@ -45,10 +52,19 @@ STEPS = {
     "exercise:02.1": "Exercise 02.1",
     "exercise:03.1": "Exercise 03.1",
 }
+# The same steps, as the place an error happened at: the page's "Error from" column.
+ERROR_STEPS = {
+    "answer": "sending a request",
+    "test": "Test",
+    "exercise:01.1": "Exercise 01.1",
+    "exercise:02.1": "Exercise 02.1",
+    "exercise:03.1": "Exercise 03.1",
+}
 MAX_LEARNERS = 1000  # a class, not the internet: beyond this, new names are refused
 NEW_LEARNERS_PER_ADDRESS = 400  # a hub's whole class shares one address; still below MAX_LEARNERS
 MAX_NAME_CHARS = 40
 MAX_ERROR_CHARS = 300
+MAX_NOTEBOOK_CHARS = 60  # a notebook's file name, without its folder or .ipynb
 MAX_TOKEN_CHARS = 64
 MAX_POST_BYTES = 4096  # a report is a name and a sentence
 SIGN_IN_LINKS_KEPT = 20  # unused one-time links beyond these are forgotten, oldest first
@@ -112,6 +128,10 @@ class Learner:
     looks: frozenset[str]
     steps: set[str] = field(default_factory=set)
     last_error: str = ""
+    error_notebook: str = ""  # where the last error came from, when the report said so
+    error_during: str = ""  # the step it happened at (one of STEPS), when the report said so
+    error_on_purpose: bool = False  # the notebook made it fail on purpose: expected, never "stuck"
+    stuck: bool = False  # the last report was a real error: no step reached since
     last_seen: float = 0.0
 
 
@@ -269,7 +289,9 @@ class ClassRoster:
         """``GET /class/progress.json``: for a signed-in browser, or ``Authorization: Bearer <class token>``."""
         if not self._is_instructor(target, headers):
             return _not_signed_in()
-        return Reply(200, {"steps": STEPS, "learners": self.snapshot()}, headers={"Cache-Control": "no-store"})
+        learners = self.snapshot()
+        data = {"steps": STEPS, "error_steps": ERROR_STEPS, "learners": learners, "stuck": stuck_groups(learners)}
+        return Reply(200, data, headers={"Cache-Control": "no-store"})
 
     def _open(self, code: str) -> Reply:
         """``GET /class/open?code=...``: a one-time sign-in link; used once, it is gone."""
@@ -350,16 +372,40 @@ def _report_problem(body: Any) -> str:
         return "The 'error' must be a sentence (a string)."
     if "step" not in body and "error" not in body:
         return "Report a 'step' or an 'error'."
+    return _origin_problem(body)
+
+
+def _origin_problem(body: dict) -> str:
+    """Why an error's ``notebook``, ``during`` or ``on_purpose`` cannot be taken, in one sentence; else ""."""
+    notebook = body.get("notebook")
+    if notebook is not None and not _is_notebook_name(notebook):
+        return f"The 'notebook' is a notebook's file name without '.ipynb', at most {MAX_NOTEBOOK_CHARS} characters."
+    if "during" in body and not (isinstance(body["during"], str) and body["during"] in STEPS):
+        return f"The 'during' of an error is the step it happened at: one of {', '.join(STEPS)}."
+    if "on_purpose" in body and not isinstance(body["on_purpose"], bool):
+        return "The 'on_purpose' of an error is true or false."
     return ""
+
+
+def _is_notebook_name(name: Any) -> bool:
+    """A file name's stem: letters, digits, spaces and ``._-``, no key."""
+    if not isinstance(name, str) or not 1 <= len(name) <= MAX_NOTEBOOK_CHARS:
+        return False
+    return all(ch.isalnum() or ch in " ._-" for ch in name) and scrub(name) == name
 
 
 def _apply(learner: Learner, body: dict) -> None:
     learner.last_seen = time.time()
     if "step" in body:
         learner.steps.add(body["step"])
+        learner.stuck = False  # a step reached after an error: the learner got past it
     if "error" in body:
         # Masked like every echo of the sandbox: a learner may paste a key into anything.
         learner.last_error = scrub(" ".join(body["error"].split()))[:MAX_ERROR_CHARS]
+        learner.error_notebook = body.get("notebook") or ""
+        learner.error_during = body.get("during") or ""
+        learner.error_on_purpose = body.get("on_purpose") is True
+        learner.stuck = not learner.error_on_purpose
 
 
 def _as_row(learner: Learner) -> dict:
@@ -367,8 +413,28 @@ def _as_row(learner: Learner) -> dict:
         "learner": learner.name,
         "steps": [step for step in STEPS if step in learner.steps],
         "last_error": learner.last_error,
+        "error_notebook": learner.error_notebook,
+        "error_during": learner.error_during,
+        "error_on_purpose": learner.error_on_purpose,
+        "stuck": learner.stuck,
         "seconds_ago": round(time.time() - learner.last_seen),
     }
+
+
+def stuck_groups(rows: list[dict]) -> list[dict]:
+    """Learners stuck on the same error, most learners first: what the page's summary lines say.
+
+    An error the notebook causes on purpose never counts, nor one a learner got past (a step since).
+    """
+    groups: dict[str, dict] = {}
+    for row in rows:
+        if not row["stuck"]:
+            continue
+        group = groups.setdefault(row["last_error"], {"error": row["last_error"], "learners": 0, "notebooks": []})
+        group["learners"] += 1
+        if row["error_notebook"] and row["error_notebook"] not in group["notebooks"]:
+            group["notebooks"].append(row["error_notebook"])
+    return sorted(groups.values(), key=lambda group: (-group["learners"], group["error"]))
 
 
 # --- requests and replies -------------------------------------------------------------------------
@@ -443,10 +509,15 @@ PAGE = """<!doctype html>
 body { font-family: system-ui, sans-serif; margin: 2em; }
 table { border-collapse: collapse; } th, td { border: 1px solid #ccc; padding: .3em .6em; text-align: left; }
 td.done { background: #e6f4ea; } td.error { color: #a50e0e; max-width: 30em; }
+td.expected, td.earlier { color: #6b6b6b; max-width: 30em; } td.from { color: #444; font-size: .9em; }
+#stuck li { color: #a50e0e; }
 </style></head>
 <body>
 <h1>Class progress</h1>
 <p id="summary">Waiting for the first learner&hellip;</p>
+<ul id="stuck"></ul>
+<p><small>Red: the learner's last report is an error. Grey: an error the notebook causes on purpose
+(expected), or one the learner got past (earlier).</small></p>
 <table><thead id="head"></thead><tbody id="rows"></tbody></table>
 <script>
 function cell(text, kind) {
@@ -470,6 +541,22 @@ function removeButton(name) {
   td.append(button);
   return td;
 }
+function errorCell(one) {
+  if (!one.last_error) return cell("", "");
+  if (one.stuck) return cell(one.last_error, "error");
+  if (one.error_on_purpose) return cell("expected: " + one.last_error, "expected");
+  return cell("earlier: " + one.last_error, "earlier");
+}
+function fromCell(one, errorSteps) {
+  const parts = [one.error_notebook, errorSteps[one.error_during]].filter(Boolean);
+  return cell(one.last_error ? parts.join(" \u00b7 ") : "", "from");
+}
+function stuckLine(group) {
+  const li = document.createElement("li");
+  const where = group.notebooks.length ? " (" + group.notebooks.join(", ") + ")" : "";
+  li.textContent = group.learners + (group.learners === 1 ? " learner: " : " learners: ") + group.error + where;
+  return li;
+}
 async function refresh() {
   const reply = await fetch("/class/progress.json");
   if (!reply.ok) {
@@ -478,7 +565,7 @@ async function refresh() {
   }
   const data = await reply.json();
   const head = document.createElement("tr");
-  for (const title of ["Learner", ...Object.values(data.steps), "Last error", "Last seen", ""]) {
+  for (const title of ["Learner", ...Object.values(data.steps), "Last error", "Error from", "Last seen", ""]) {
     const th = document.createElement("th");
     th.textContent = title;
     head.append(th);
@@ -492,11 +579,13 @@ async function refresh() {
       const done = one.steps.includes(step);
       tr.append(cell(done ? "\\u2713" : "", done ? "done" : ""));
     }
-    tr.append(cell(one.last_error, "error"), cell(one.seconds_ago + " s ago"), removeButton(one.learner));
+    tr.append(errorCell(one), fromCell(one, data.error_steps));
+    tr.append(cell(one.seconds_ago + " s ago"), removeButton(one.learner));
     return tr;
   });
   document.getElementById("rows").replaceChildren(...rows);
   document.getElementById("summary").textContent = data.learners.length + " learner(s)";
+  document.getElementById("stuck").replaceChildren(...data.stuck.map(stuckLine));
 }
 refresh();
 setInterval(refresh, 2000);

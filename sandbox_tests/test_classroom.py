@@ -17,7 +17,13 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from perplexity_sandbox import Sandbox
-from perplexity_sandbox.classroom import MAX_LEARNERS, MAX_POST_BYTES, NEW_LEARNERS_PER_ADDRESS, STEPS
+from perplexity_sandbox.classroom import (
+    ERROR_STEPS,
+    MAX_LEARNERS,
+    MAX_POST_BYTES,
+    NEW_LEARNERS_PER_ADDRESS,
+    STEPS,
+)
 from sandbox_tests.support import FAKE_KEY
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -102,11 +108,58 @@ def test_reports_build_each_learners_row(classroom: Sandbox) -> None:
         {"learner": FAKE_KEY[:40], "step": "answer"},  # a key pasted into the name box
         {"learner": "Ada", "step": "answer", "learner_token": 7},
         {"learner": "Ada", "step": "answer", "learner_token": "t" * 65},
+        {"learner": "Ada", "error": "x", "notebook": "notebooks/02_authenticate"},  # a name, never a folder
+        {"learner": "Ada", "error": "x", "notebook": "n" * 61},
+        {"learner": "Ada", "error": "x", "notebook": 2},
+        {"learner": "Ada", "error": "x", "notebook": FAKE_KEY[:40]},
+        {"learner": "Ada", "error": "x", "during": "hacked"},
+        {"learner": "Ada", "error": "x", "during": ["test"]},
+        {"learner": "Ada", "error": "x", "on_purpose": "yes"},
     ],
 )
 def test_bad_reports_get_a_400_with_one_sentence(classroom: Sandbox, body: object) -> None:
     reply = report(classroom, body)
     assert reply.status_code == 400 and reply.json()["error"]["message"].count(". ") == 0
+
+
+def test_errors_on_purpose_are_expected_and_real_ones_are_grouped(fresh_class: Sandbox) -> None:
+    """What progress.json says about errors: where each came from, which are expected, who is stuck on what."""
+    refused = "The request was refused (HTTP 400): 'input' is required."
+    for name in ("Ada", "Grace"):
+        report(fresh_class, {"learner": name, "error": refused, "notebook": "02_authenticate", "during": "answer"})
+    report(fresh_class, {"learner": "Linus", "error": refused})  # an older notebook: no origin, no mark
+    retired = {"error": "The model 'mistral-7b-instruct' is retired (HTTP 400).", "on_purpose": True, "during": "test"}
+    report(fresh_class, {"learner": "Hedy", "notebook": "03_creator_studio_connector", **retired})
+    listed = requests.get(
+        fresh_class.url_for("/class/progress.json"), headers=instructor(fresh_class), timeout=5
+    ).json()
+    seen = {row["learner"]: row for row in listed["learners"]}
+    assert [seen[name]["stuck"] for name in ("Ada", "Grace", "Linus", "Hedy")] == [True, True, True, False]
+    assert (seen["Hedy"]["error_on_purpose"], seen["Hedy"]["error_notebook"], seen["Hedy"]["error_during"]) == (
+        True,
+        "03_creator_studio_connector",
+        "test",
+    )
+    assert (seen["Linus"]["error_notebook"], seen["Linus"]["error_during"]) == ("", "")
+    assert listed["stuck"] == [{"error": refused, "learners": 3, "notebooks": ["02_authenticate"]}]
+    assert list(listed["error_steps"]) == list(listed["steps"]) == list(STEPS) == list(ERROR_STEPS)
+    grace = report(fresh_class, {"learner": "Grace", "error": refused, "learner_token": "x"})
+    assert grace.status_code == 409  # a step or an error changes a row only with its token
+
+
+def test_a_step_reached_after_an_error_is_no_longer_stuck(fresh_class: Sandbox) -> None:
+    token = report(fresh_class, {"learner": "Ada", "error": "No answer within 60 s."}).json()["learner_token"]
+    assert rows(fresh_class)["Ada"]["stuck"]
+    report(fresh_class, {"learner": "Ada", "step": "answer", "learner_token": token})
+    assert not rows(fresh_class)["Ada"]["stuck"] and rows(fresh_class)["Ada"]["last_error"] == "No answer within 60 s."
+    on_purpose = {
+        "learner": "Ada",
+        "error": "Too many requests (HTTP 429).",
+        "on_purpose": True,
+        "learner_token": token,
+    }
+    report(fresh_class, on_purpose)
+    assert not rows(fresh_class)["Ada"]["stuck"] and rows(fresh_class)["Ada"]["error_on_purpose"]
 
 
 def test_a_key_in_an_error_is_masked(classroom: Sandbox) -> None:

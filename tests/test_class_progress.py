@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import socketserver
 import time
@@ -13,10 +14,33 @@ import requests
 
 import helpers
 from helpers import progress
+from helpers.client import GUIDE_MODEL
 from helpers.keys import env_file_path, read_env_file
-from helpers.progress import REPORT_SECONDS, SEAT_VARIABLE, learner_name, report_progress
-from perplexity_sandbox import Sandbox
-from tests.support import FAKE_KEY, EchoServer, LoopbackTcpServer, act_as, play_three_learners
+from helpers.progress import (
+    FAULT_HEADER,
+    NOTEBOOK_VARIABLE,
+    REPORT_SECONDS,
+    SEAT_VARIABLE,
+    learner_name,
+    report_progress,
+    staged_error,
+    staged_failure,
+)
+from helpers.settings import SANDBOX_DEMO_KEY
+from helpers.widgets.playground import FAULT_HEADER as PLAYGROUND_FAULT_HEADER
+from helpers.widgets.playground import Playground
+from perplexity_sandbox import Sandbox, faults
+from perplexity_sandbox.classroom import stuck_groups
+from tests.support import (
+    CLASS_GUIDE,
+    FAKE_KEY,
+    EchoServer,
+    LoopbackTcpServer,
+    act_as,
+    fast_client,
+    play_three_learners,
+    unused_url,
+)
 
 
 @pytest.fixture
@@ -196,3 +220,126 @@ def test_reporting_gives_up_after_two_seconds_whatever_the_server_does(monkeypat
         started = time.monotonic()
         assert not report_progress(step="answer")
         assert time.monotonic() - started < REPORT_SECONDS + 0.5
+
+
+# --- errors on purpose, where each error came from, and who is stuck --------------------------------
+
+
+def demo_post(sandbox: Sandbox, path: str, body: dict, **headers: str) -> requests.Response:
+    """A request sent by hand, as notebook 02's cells send it (the demo key: sandbox mode)."""
+    headers = {"Authorization": f"Bearer {SANDBOX_DEMO_KEY}", **headers}
+    return requests.post(sandbox.url_for(path), headers=headers, json=body, timeout=5)
+
+
+def guide_chat_body() -> dict:
+    """Notebook 02's legacy cell: the guide's 2024 request, with its retired model."""
+    return {"model": GUIDE_MODEL, "messages": helpers.client.guide_messages()}
+
+
+def test_the_notebooks_deliberate_failures_are_reported_as_on_purpose(
+    class_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    act_as(monkeypatch, "Ada")  # notebook 02's legacy cell: the guide's retired model
+    assert "HTTP 400" in helpers.explain_response(demo_post(class_sandbox, "/chat/completions", guide_chat_body()))
+    act_as(monkeypatch, "Grace")  # notebook 03's legacy Test
+    legacy = helpers.run_test(
+        helpers.guide_connector(SANDBOX_DEMO_KEY), helpers.guide_legacy_action(), send_to=class_sandbox.url
+    )
+    assert not legacy.successful
+    act_as(monkeypatch, "Linus")  # the playground's Simulate
+    with fast_client(class_sandbox.url, SANDBOX_DEMO_KEY) as client:
+        pg = Playground(client)
+        pg.simulate.value = "service error (HTTP 500)"
+        assert not pg.send().ok
+    act_as(monkeypatch, "Hedy")  # a fault header of her own, on a request sent by hand
+    staged = demo_post(class_sandbox, "/v1/agent", CLASS_GUIDE, **{FAULT_HEADER: "rate_limit"})
+    assert "HTTP 429" in helpers.explain_response(staged)
+    seen = rows(class_sandbox)
+    assert {name: (row["error_on_purpose"], row["stuck"]) for name, row in seen.items()} == dict.fromkeys(
+        ("Ada", "Grace", "Linus", "Hedy"), (True, False)
+    )
+    assert (seen["Ada"]["error_notebook"], seen["Ada"]["error_during"]) == ("02_authenticate", "answer")
+    assert (seen["Grace"]["error_notebook"], seen["Grace"]["error_during"]) == ("03_creator_studio_connector", "test")
+    assert stuck_groups(class_sandbox.roster.snapshot()) == []
+
+
+def test_a_real_error_is_stuck_and_counted_with_the_others_on_it(
+    class_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("Ada", "Grace", "Linus"):  # three learners send a body the API refuses
+        act_as(monkeypatch, name)
+        helpers.explain_response(demo_post(class_sandbox, "/v1/agent", {"model": "perplexity/sonar"}))
+    act_as(monkeypatch, "Hedy")  # her sentence names the retired model, but her request did not use it
+    helpers.explain_response(demo_post(class_sandbox, "/v1/agent", {**CLASS_GUIDE, "model": "mistral-7b-instruct-v2"}))
+    seen = rows(class_sandbox)
+    assert all(row["stuck"] and not row["error_on_purpose"] for row in seen.values())
+    groups = stuck_groups(class_sandbox.roster.snapshot())
+    assert [(group["learners"], group["notebooks"]) for group in groups] == [
+        (3, ["02_authenticate"]),
+        (1, ["02_authenticate"]),
+    ]
+    assert groups[0]["error"] == seen["Ada"]["last_error"] and "mistral" in groups[1]["error"]
+    act_as(monkeypatch, "Ada")  # Ada gets past it: she is no longer counted, and her row keeps the error
+    helpers.explain_response(demo_post(class_sandbox, "/v1/agent", CLASS_GUIDE))
+    assert [group["learners"] for group in stuck_groups(class_sandbox.roster.snapshot())] == [2, 1]
+    assert not rows(class_sandbox)["Ada"]["stuck"] and rows(class_sandbox)["Ada"]["last_error"]
+
+
+def test_the_report_names_the_kernels_notebook_never_its_folder(
+    class_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """jupyter_server gives each kernel its notebook's path: only the file's name goes out."""
+    monkeypatch.setenv(NOTEBOOK_VARIABLE, "/home/ada.lovelace/course/notebooks/appendix_playground.ipynb")
+    with EchoServer() as recorder:
+        monkeypatch.setenv("PERPLEXITY_BASE_URL", recorder.url)
+        act_as(monkeypatch, "Ada")
+        assert report_progress(error="The server had a problem on its side (HTTP 500).", during="answer")
+    sent = json.loads(recorder.requests[1]["body"])
+    sent.pop("learner_token", None)  # Ada's row from an earlier test of this session, if any
+    assert sent == {
+        "learner": "Ada",
+        "error": "The server had a problem on its side (HTTP 500).",
+        "on_purpose": False,
+        "during": "answer",
+        "notebook": "appendix_playground",
+    }
+    assert "ada.lovelace" not in recorder.requests[1]["body"]
+
+
+def test_a_report_of_an_error_holds_no_question_no_answer_and_no_key(
+    class_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with EchoServer() as recorder, fast_client(class_sandbox.url, FAKE_KEY) as client:
+        monkeypatch.setenv("PERPLEXITY_BASE_URL", recorder.url)
+        act_as(monkeypatch, "Ada")
+        pg = Playground(client)
+        pg.editors["question"].value = "What is my secret plan?"
+        pg.simulate.value = "rate limit (HTTP 429)"
+        assert not pg.send().ok
+    sent = json.loads(recorder.requests[-1]["body"])
+    assert set(sent) <= {"learner", "error", "during", "notebook", "on_purpose", "learner_token"}
+    assert (
+        sent["on_purpose"] is True
+        and "secret plan" not in str(recorder.requests)
+        and FAKE_KEY not in str(recorder.requests)
+    )
+
+
+def test_the_mark_comes_from_what_the_request_carried() -> None:
+    assert staged_failure({"x-sandbox-fault": "drop"}, None)
+    assert staged_failure({}, json.dumps(guide_chat_body()).encode())
+    assert not staged_failure({}, {"model": "perplexity/sonar", "input": "mistral-7b-instruct?"})
+    assert not staged_failure({FAULT_HEADER: " "}, b"not json")
+    assert FAULT_HEADER == faults.FAULT_HEADER == PLAYGROUND_FAULT_HEADER  # the sandbox's documented header
+
+
+def test_an_error_raised_by_a_staged_request_is_on_purpose(module_sandbox: Sandbox) -> None:
+    """notebook setup reports a network failure the notebook shows as a sentence: a dropped connection
+    staged with the fault header is on purpose, one without it is not."""
+    for fault, expected in (("drop", True), ("", False)):
+        headers = {"Authorization": f"Bearer {SANDBOX_DEMO_KEY}", **({FAULT_HEADER: fault} if fault else {})}
+        url = module_sandbox.url_for("/v1/agent") if fault else unused_url() + "/v1/agent"
+        with pytest.raises(requests.ConnectionError) as raised:
+            requests.post(url, json=CLASS_GUIDE, headers=headers, timeout=5)
+        assert staged_error(raised.value) is expected
+    assert not staged_error(ValueError("no request here"))
