@@ -13,7 +13,19 @@ from helpers.errors import TutorialError, describe_failure
 from helpers.progress import learner_name, set_learner_name
 
 
-def learner_name_entry() -> widgets.VBox:
+class NameEntry(widgets.VBox):
+    """The name box's layout, with a one-line text form: what nbval records, and what shows where widgets cannot."""
+
+    def _repr_mimebundle_(self, **kwargs: object) -> dict:
+        bundle = super()._repr_mimebundle_(**kwargs)
+        bundle["text/plain"] = (
+            "NameEntry: a box for the display name a class sandbox shows your instructor, "
+            "shown when this cell runs in a live kernel with Jupyter widgets (JupyterLab, Notebook 7)."
+        )
+        return bundle
+
+
+def learner_name_entry() -> NameEntry:
     """A text box and a Save button for the display name (any name you like, never derived from a key)."""
     name = widgets.Text(value=learner_name(), description="Your name", placeholder="e.g. Ada L.")
     save = widgets.Button(description="Save name", icon="user")
@@ -23,7 +35,7 @@ def learner_name_entry() -> widgets.VBox:
         status.value = escape(save_name_message(name.value))
 
     save.on_click(on_save)
-    return widgets.VBox([widgets.HBox([name, save]), status])
+    return NameEntry([widgets.HBox([name, save]), status])
 
 
 def save_name_message(name: str) -> str:
