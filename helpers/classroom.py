@@ -1,13 +1,21 @@
 """Links for running the notebooks where a class runs them: a JupyterHub (nbgitpuller), Binder and Colab.
 
-The repository's public address lives here and nowhere else in the package: the nbgitpuller link,
-the Binder and Colab badges and Colab's install cell are all built from :data:`REPOSITORY_URL`.
-``python -m helpers classroom-link --hub URL`` prints a hub's link (see docs/teaching.md).
+The repository's public address lives here and nowhere else in the package: README's Binder and
+Colab badges (:func:`binder_badge`, :func:`colab_badge`) and each notebook's install cell
+(:func:`install_cell`) are built from :data:`REPOSITORY_URL`, and tests/test_classroom_link.py
+checks that README and the notebooks say exactly that.
+
+``python -m helpers classroom-link --hub URL`` prints a hub's link (see docs/teaching.md) for the
+repository the instructor's copy was cloned from (:func:`origin_repository`), or the one ``--repo``
+names: never a default address that may not be the class's course.
 """
 
 from __future__ import annotations
 
-from urllib.parse import quote, urlencode, urlsplit
+import re
+import subprocess
+from pathlib import Path
+from urllib.parse import SplitResult, quote, urlencode, urlsplit
 
 from helpers.masking import mask_url, url_has_credentials
 
@@ -17,6 +25,15 @@ BRANCH = "main"
 FIRST_NOTEBOOK = "01_create_api_key.ipynb"
 DISTRIBUTION = "perplexity-onboarding-notebooks"
 NOTEBOOKS_FOLDER = "notebooks"
+# Addresses learners can clone without credentials of their own. file:// serves a hub's own disk.
+CLONABLE_SCHEMES = ("https", "http", "file")
+SSH_SCHEMES = ("ssh", "git+ssh", "ssh+git")
+# git's other way of writing an SSH address: [user@]host:path, with no scheme (a Windows drive has a one-letter host).
+SCP_LIKE = re.compile(r"^(?:[^@/]+@)?(?P<host>[^:/@]{2,}):(?P<path>(?!//).+)$")
+NO_ORIGIN = (
+    "This folder has no git remote 'origin' to take the course's repository from: give the address learners "
+    "pull with --repo, such as --repo https://github.com/owner/name."
+)
 
 
 def course_folder(repo: str = REPOSITORY_URL) -> str:
@@ -29,9 +46,35 @@ def course_folder(repo: str = REPOSITORY_URL) -> str:
     return name.removesuffix(".git") or "course"
 
 
+def classroom_link(
+    hub: str,
+    repo: str | None = None,
+    branch: str = BRANCH,
+    notebook: str = FIRST_NOTEBOOK,
+    app: str = "lab",
+    folder: Path | None = None,
+) -> str:
+    """What ``classroom-link`` prints: :func:`nbgitpuller_link` for the course in ``folder``.
+
+    ``repo`` defaults to ``folder``'s git remote ``origin`` in the form learners can clone
+    (:func:`public_repository`); without one, a ValueError says to give ``--repo``. ``notebook`` must
+    be one of the notebooks in ``folder``'s ``notebooks/``. ``folder`` defaults to the course checkout
+    found from the working directory (:func:`helpers.keys.find_checkout`).
+    """
+    from helpers.keys import find_checkout  # platformdirs and dotenv: only when a link is asked for
+
+    _checked_hub(hub)  # what the instructor typed first is checked first
+    folder = folder or find_checkout() or Path.cwd()
+    if repo is None:
+        repo = origin_repository(folder)
+        if repo is None:
+            raise ValueError(NO_ORIGIN)
+    return nbgitpuller_link(hub, repo, branch, checked_notebook(notebook, folder), app)
+
+
 def nbgitpuller_link(
     hub: str,
-    repo: str = REPOSITORY_URL,
+    repo: str,
     branch: str = BRANCH,
     notebook: str = FIRST_NOTEBOOK,
     app: str = "lab",
@@ -42,11 +85,108 @@ def nbgitpuller_link(
     rule), so the same link serves the first lesson and every one after it.
     """
     hub_url = _checked_hub(hub)
-    _refuse_credentials(repo, "repository", "https://github.com/owner/name")
+    repo = checked_repository(repo)
     urlpath = f"{app}/tree/{course_folder(repo)}/{NOTEBOOKS_FOLDER}/{notebook}"
     fields = {"repo": repo, "branch": branch, "targetpath": course_folder(repo), "urlpath": urlpath}
     query = urlencode(fields, quote_via=quote, safe="")
     return f"{hub_url}/hub/user-redirect/git-pull?{query}"
+
+
+def origin_repository(folder: Path) -> str | None:
+    """The repository ``folder`` was cloned from (``git remote get-url origin``), as learners can clone it.
+
+    None when there is no git, no repository or no ``origin``. An origin that cannot be made public
+    (a folder on this computer) is a ValueError, in one sentence.
+    """
+    try:
+        found = subprocess.run(
+            ["git", "-C", str(folder), "remote", "get-url", "origin"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):  # no git on this computer, or it hung
+        return None
+    origin = found.stdout.strip()
+    return public_repository(origin) if found.returncode == 0 and origin else None
+
+
+def public_repository(url: str) -> str:
+    """The https address of a git remote: an SSH one (``git@github.com:o/r.git``, ``ssh://...``) becomes
+    ``https://github.com/o/r``; user info (a token in ``https://user:token@...``), a port of SSH, the
+    query and ``.git`` are left out. A ValueError for a remote that is a folder on this computer.
+    """
+    url = url.strip()
+    scp = _scp_like(url)
+    if scp:
+        host, path = scp["host"], "/" + scp["path"].lstrip("/")
+        scheme = "https"
+    else:
+        parts = urlsplit(url)
+        port = _port(parts) if parts.scheme in ("https", "http") else None  # an SSH port is not the web's
+        if parts.scheme not in ("https", "http", *SSH_SCHEMES, "git") or not parts.hostname or port == -1:
+            raise ValueError(
+                f"The git remote 'origin' is '{mask_url(url)}', which learners cannot pull from: give the "
+                "repository's public address with --repo, such as --repo https://github.com/owner/name."
+            )
+        host = parts.hostname + (f":{port}" if port else "")
+        scheme = parts.scheme if parts.scheme in ("https", "http") else "https"
+        path = parts.path
+    return f"{scheme}://{host}{path.rstrip('/').removesuffix('.git')}"
+
+
+def _port(parts: SplitResult) -> int | None:
+    """The URL's port, None without one, -1 for one that is not a number (``host:abc``)."""
+    try:
+        return parts.port
+    except ValueError:
+        return -1
+
+
+def checked_repository(repo: str) -> str:
+    """``repo`` when learners can clone it as it is; a ValueError (one sentence, masked) when not.
+
+    An SSH address needs each learner's own SSH key, and user info hands a credential to the whole class.
+    """
+    repo = repo.strip()
+    if is_ssh_address(repo):
+        try:
+            instead = public_repository(repo)
+        except ValueError:
+            instead = "https://github.com/owner/name"
+        raise ValueError(
+            f"The repository '{mask_url(repo)}' is an SSH address, which learners cannot clone without an SSH "
+            f"key of their own: give its https address, such as {instead}."
+        )
+    _refuse_credentials(repo, "repository", "https://github.com/owner/name")
+    if urlsplit(repo).scheme not in CLONABLE_SCHEMES:
+        raise ValueError(
+            f"The repository URL must start with https:// (or http://, or file:// on the hub itself), as "
+            f"https://github.com/owner/name does: '{mask_url(repo)}'."
+        )
+    return repo
+
+
+def is_ssh_address(url: str) -> bool:
+    """Whether git would reach ``url`` over SSH: ``ssh://...``, or the scheme-less ``user@host:path``."""
+    return _scp_like(url) is not None or urlsplit(url).scheme in SSH_SCHEMES
+
+
+def _scp_like(url: str) -> re.Match[str] | None:
+    return SCP_LIKE.match(url) if "://" not in url else None
+
+
+def checked_notebook(notebook: str, folder: Path) -> str:
+    """``notebook`` when it is a notebook in ``folder``'s ``notebooks/``; a ValueError naming those there."""
+    there = sorted(path.name for path in (folder / NOTEBOOKS_FOLDER).glob("*.ipynb"))
+    if notebook in there:
+        return notebook
+    if not there:
+        raise ValueError(
+            f"There is no {NOTEBOOKS_FOLDER}/ folder with notebooks in {folder}: run the command in the course folder."
+        )
+    raise ValueError(f"'{notebook}' is not a notebook in {NOTEBOOKS_FOLDER}/: choose one of {', '.join(there)}.")
 
 
 def _checked_hub(hub: str) -> str:

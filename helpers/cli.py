@@ -65,13 +65,13 @@ def _main(argv: list[str]) -> int:
 
 
 def _add_classroom_link(commands: argparse._SubParsersAction) -> None:
-    """``classroom-link``: its options default to this repository, its main branch and notebook 01."""
+    """``classroom-link``: its options default to this copy's git origin, its main branch and notebook 01."""
     from helpers import classroom
 
     link = commands.add_parser("classroom-link", help="print the nbgitpuller link that gives a class the notebooks")
     link.add_argument("--hub", required=True, help="the JupyterHub's address, e.g. https://hub.example.org")
     link.add_argument(
-        "--repo", default=classroom.REPOSITORY_URL, help="the git repository to pull (default: %(default)s)"
+        "--repo", help="the git repository learners pull (default: this folder's git remote 'origin', as https)"
     )
     link.add_argument("--branch", default=classroom.BRANCH, help="the branch to pull (default: %(default)s)")
     link.add_argument(
@@ -83,10 +83,10 @@ def _add_classroom_link(commands: argparse._SubParsersAction) -> None:
 
 
 def _classroom_link(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
-    from helpers.classroom import nbgitpuller_link
+    from helpers.classroom import classroom_link
 
     try:
-        print(nbgitpuller_link(args.hub, args.repo, args.branch, args.notebook, args.app))
+        print(classroom_link(args.hub, args.repo, args.branch, args.notebook, args.app))
     except ValueError as error:
         parser.error(str(error))  # one sentence and exit status 2, as for any wrong option
     return 0

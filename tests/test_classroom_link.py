@@ -2,24 +2,41 @@
 
 The link must be what nbgitpuller reads: ``/hub/user-redirect/git-pull`` with ``repo``, ``branch``,
 ``targetpath`` and an ``urlpath`` that opens a notebook inside the folder the course is pulled into.
-The hub test (tests/test_jupyterhub.py) follows such a link on a real hub.
+Its repository is the one the instructor's copy was cloned from (its git ``origin``, as learners can
+clone it) or the one ``--repo`` names. The hub test (tests/test_jupyterhub.py) follows such a link on a real hub.
+
+README's badges and each notebook's install cell and Colab badge are checked here against
+helpers.classroom, the one place that names the published repository and branch.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import nbformat
 import pytest
 
 from helpers import classroom
-from helpers.classroom import REPOSITORY_URL, course_folder, nbgitpuller_link
+from helpers.classroom import (
+    NO_ORIGIN,
+    REPOSITORY_URL,
+    classroom_link,
+    course_folder,
+    nbgitpuller_link,
+    origin_repository,
+)
 from tests.hub.course import copy_repository
 
 ROOT = Path(__file__).resolve().parent.parent
+HUB = "https://hub.example.org"
+NOTEBOOKS = sorted(path.name for path in (ROOT / "notebooks").glob("*.ipynb"))
+SetOrigin = Callable[[str | None], Path]
 
 
 def query_of(link: str) -> dict[str, str]:
@@ -27,7 +44,7 @@ def query_of(link: str) -> dict[str, str]:
 
 
 def test_the_link_pulls_this_repository_and_opens_notebook_01() -> None:
-    link = nbgitpuller_link("https://hub.example.org")
+    link = nbgitpuller_link("https://hub.example.org", REPOSITORY_URL)
     assert link.startswith("https://hub.example.org/hub/user-redirect/git-pull?")
     assert query_of(link) == {
         "repo": REPOSITORY_URL,
@@ -47,7 +64,7 @@ def test_the_link_pulls_this_repository_and_opens_notebook_01() -> None:
     ],
 )
 def test_the_hub_address_may_be_written_as_people_copy_it(hub: str) -> None:
-    assert nbgitpuller_link(hub).startswith("https://hub.example.org/hub/user-redirect/git-pull?")
+    assert nbgitpuller_link(hub, REPOSITORY_URL).startswith("https://hub.example.org/hub/user-redirect/git-pull?")
 
 
 @pytest.mark.parametrize(
@@ -68,19 +85,8 @@ def test_the_notebook_opens_inside_the_folder_the_course_is_pulled_into(repo: st
 
 
 def test_the_classic_notebook_interface_can_be_chosen() -> None:
-    assert query_of(nbgitpuller_link("https://hub.example.org", app="notebook"))["urlpath"].startswith("notebook/tree/")
-
-
-def test_the_command_prints_the_link() -> None:
-    shown = subprocess.run(
-        [sys.executable, "-m", "helpers", "classroom-link", "--hub", "https://hub.example.org", "--branch", "spring"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    assert shown.stdout == nbgitpuller_link("https://hub.example.org", branch="spring") + "\n"
+    link = nbgitpuller_link("https://hub.example.org", REPOSITORY_URL, app="notebook")
+    assert query_of(link)["urlpath"].startswith("notebook/tree/")
 
 
 def test_a_hub_address_without_a_scheme_is_refused_in_one_sentence() -> None:
@@ -172,7 +178,9 @@ CREDENTIAL_URLS = {
 
 @pytest.mark.parametrize(("option", "url", "masked"), CREDENTIAL_URLS.values(), ids=CREDENTIAL_URLS.keys())
 def test_a_url_with_credentials_is_refused_in_one_sentence_masked(option: str, url: str, masked: str) -> None:
-    arguments = {"hub": url} if option == "hub" else {"hub": "https://hub.example.org", "repo": url}
+    arguments = (
+        {"hub": url, "repo": REPOSITORY_URL} if option == "hub" else {"hub": "https://hub.example.org", "repo": url}
+    )
     with pytest.raises(ValueError, match="holds a user name, password or token") as refused:
         nbgitpuller_link(**arguments)
     sentence = str(refused.value)
@@ -194,3 +202,153 @@ def test_the_command_refuses_a_hub_url_with_a_password_without_echoing_it() -> N
     assert shown.returncode == 2 and shown.stdout == ""
     assert "'https://****@hub.example.org' holds a user name, password or token" in shown.stderr
     assert "hunter2secret" not in shown.stderr and "Traceback" not in shown.stderr
+
+
+# --- the repository: the instructor's clone, or --repo ----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The instructor's copy of the course: a git repository of its own, whose origin each test sets."""
+    folder = copy_repository(tmp_path_factory.mktemp("instructor") / "course")
+    git(folder, "init", "-q")
+    return folder
+
+
+@pytest.fixture
+def origin(clone: Path) -> Iterator[SetOrigin]:
+    """Set the clone's ``origin`` (None: no origin at all); removed again after the test."""
+
+    def set_origin(url: str | None) -> Path:
+        git(clone, "remote", "remove", "origin", check=False)
+        if url is not None:
+            git(clone, "remote", "add", "origin", url)
+        return clone
+
+    yield set_origin
+    set_origin(None)
+
+
+def git(folder: Path, *arguments: str, check: bool = True) -> None:
+    subprocess.run(["git", "-C", str(folder), *arguments], capture_output=True, timeout=60, check=check)
+
+
+def classroom_command(folder: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
+    """``python -m helpers classroom-link --hub ...`` run in ``folder``, as an instructor runs it there."""
+    command = [sys.executable, "-m", "helpers", "classroom-link", "--hub", HUB, *arguments]
+    env = {name: value for name, value in os.environ.items() if not name.startswith("GIT_")}
+    return subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True, timeout=60, check=False)
+
+
+@pytest.mark.parametrize(
+    ("remote", "public"),
+    [
+        ("git@github.com:someone/course.git", "https://github.com/someone/course"),
+        ("ssh://git@github.com:22/someone/course.git", "https://github.com/someone/course"),
+        (
+            "https://x-access-token:ghp_abcd1234secret@github.com/someone/course.git",
+            "https://github.com/someone/course",
+        ),
+        ("https://github.com/someone/course/", "https://github.com/someone/course"),
+        ("https://gitlab.example.org:8443/group/course.git", "https://gitlab.example.org:8443/group/course"),
+    ],
+)
+def test_the_repository_is_the_clones_origin_as_learners_can_clone_it(
+    origin: SetOrigin, remote: str, public: str
+) -> None:
+    clone = origin(remote)
+    assert origin_repository(clone) == public
+    assert query_of(classroom_link(HUB, folder=clone))["repo"] == public
+
+
+def test_the_command_takes_the_origin_of_the_folder_it_runs_in(origin: SetOrigin) -> None:
+    shown = classroom_command(origin("git@github.com:someone/course.git"), "--branch", "spring")
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout == nbgitpuller_link(HUB, "https://github.com/someone/course", branch="spring") + "\n"
+
+
+def test_without_an_origin_the_command_asks_for_repo_in_one_sentence(origin: SetOrigin) -> None:
+    clone = origin(None)
+    with pytest.raises(ValueError, match="no git remote 'origin'"):
+        classroom_link(HUB, folder=clone)
+    shown = classroom_command(clone)
+    assert shown.returncode == 2 and shown.stdout == "" and NO_ORIGIN in shown.stderr
+    assert REPOSITORY_URL not in shown.stdout + shown.stderr  # never a default address that may not exist
+    given = classroom_command(clone, "--repo", "https://github.com/someone/course")
+    assert given.returncode == 0 and query_of(given.stdout.strip())["repo"] == "https://github.com/someone/course"
+
+
+def test_an_origin_that_is_a_folder_on_this_computer_asks_for_repo(origin: SetOrigin, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="learners cannot pull from: give the repository's public address with --repo"):
+        classroom_link(HUB, folder=origin(str(tmp_path / "course.git")))
+
+
+@pytest.mark.parametrize(
+    ("typed", "words"),
+    [
+        ("git@github.com:someone/course.git", "SSH address, which learners cannot clone without an SSH key"),
+        ("ssh://git@github.com/someone/course.git", "SSH address, which learners cannot clone without an SSH key"),
+        ("https://ann@github.com/someone/course", "holds a user name, password or token"),
+        ("ftp://files.example.org/course.git", "must start with https://"),
+        ("github.com/someone/course", "must start with https://"),
+    ],
+)
+def test_a_typed_repo_learners_cannot_clone_is_refused(origin: SetOrigin, typed: str, words: str) -> None:
+    shown = classroom_command(origin("https://github.com/someone/course"), "--repo", typed)
+    assert shown.returncode == 2 and shown.stdout == "" and words in shown.stderr, shown.stderr
+    assert "Traceback" not in shown.stderr
+    if "SSH" in words:
+        assert "https://github.com/someone/course." in shown.stderr  # the address to give instead
+
+
+@pytest.mark.parametrize("notebook", ["04_missing.ipynb", "../README.md", "notebooks/01_create_api_key.ipynb", ""])
+def test_a_notebook_that_is_not_in_notebooks_is_refused(origin: SetOrigin, notebook: str) -> None:
+    shown = classroom_command(origin("https://github.com/someone/course"), "--notebook", notebook)
+    assert shown.returncode == 2 and shown.stdout == ""
+    assert "is not a notebook in notebooks/: choose one of 01_create_api_key.ipynb" in shown.stderr
+
+
+def test_any_notebook_of_the_course_may_be_opened(origin: SetOrigin) -> None:
+    clone = origin("https://github.com/someone/course")
+    for notebook in NOTEBOOKS:
+        assert query_of(classroom_link(HUB, notebook=notebook, folder=clone))["urlpath"].endswith(f"/{notebook}")
+
+
+# --- README and the notebooks name what helpers.classroom names ---------------------------------------
+
+
+def badges_in(text: str) -> list[str]:
+    return re.findall(r"\[!\[[^\]]*\]\([^)]*\)\]\([^)]*\)", text)
+
+
+def test_readmes_badges_are_the_ones_helpers_classroom_builds() -> None:
+    readme = (ROOT / "README.md").read_text()
+    expected = [classroom.binder_badge(), classroom.colab_badge(classroom.FIRST_NOTEBOOK)]
+    expected += [classroom.colab_badge(notebook) for notebook in NOTEBOOKS]
+    assert badges_in(readme) == expected
+    for notebook in NOTEBOOKS:  # each in its own row of the table
+        assert re.search(
+            rf"(?m)^\| `notebooks/{re.escape(notebook)}` .*{re.escape(classroom.colab_badge(notebook))}", readme
+        )
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS)
+def test_each_notebooks_install_cell_and_badge_are_the_ones_helpers_classroom_builds(notebook: str) -> None:
+    cells = nbformat.read(ROOT / "notebooks" / notebook, as_version=4).cells
+    install = [cell.source for cell in cells if cell.cell_type == "code" and "pip" in cell.source]
+    assert install == [classroom.install_cell()]
+    assert badges_in("\n".join(cell.source for cell in cells if cell.cell_type == "markdown")) == [
+        classroom.colab_badge(notebook)
+    ]
+
+
+def test_no_other_repository_is_named_in_readme_or_the_notebooks() -> None:
+    """A changed address or branch in helpers.classroom, with README or a notebook left behind, fails the
+    tests above; this one fails for any other GitHub repository named for learners to install or open."""
+    texts = [(ROOT / "README.md").read_text()]
+    texts += [(ROOT / "notebooks" / notebook).read_text() for notebook in NOTEBOOKS]
+    owner_and_name = classroom.github_path()
+    pattern = r"(?:github(?:\.com)?|/gh)/([\w.-]+/[\w.-]+?)(?:\.git)?[/@)\"\\\s]"
+    named = [found for text in texts for found in re.findall(pattern, text)]
+    assert len(named) >= len(NOTEBOOKS) * 3  # README's badges, and each notebook's badge and install cell
+    assert set(named) == {owner_and_name}, named
