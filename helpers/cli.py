@@ -5,6 +5,7 @@ Commands:
   record    re-run notebooks in sandbox mode and save their outputs (all, or the paths given)
   doctor    check Python, packages, the key, .env and the API; print one fix per problem
   classroom-link  the nbgitpuller link that pulls the course into each learner's home on a JupyterHub
+  check-live  compare the live API with the sandbox (four small requests with your key); exit 1 on a difference
 
 This module imports nothing but the standard library at its top: ``helpers/__init__.py`` calls
 :func:`require_dependencies` from here before it imports any other package, so that a Python without
@@ -54,7 +55,12 @@ def _main(argv: list[str]) -> int:
         help="the course folder whose notebooks to check for (default: the one the doctor can find from here)",
     )
     _add_classroom_link(commands)
+    _add_check_live(commands)
     args = parser.parse_args(argv)
+    if args.command == "check-live":
+        from helpers.live_check import run_check_live
+
+        return run_check_live(base_url=args.base_url, record=args.record)
     if args.command == "doctor":
         from helpers.doctor import run_doctor
 
@@ -79,6 +85,22 @@ def _add_classroom_link(commands: argparse._SubParsersAction) -> None:
     )
     link.add_argument(
         "--app", choices=("lab", "notebook"), default="lab", help="JupyterLab or Notebook 7 (default: lab)"
+    )
+
+
+def _add_check_live(commands: argparse._SubParsersAction) -> None:
+    """``check-live``: whether the sandbox (and so the recorded notebooks) still answers as the live API does."""
+    check = commands.add_parser(
+        "check-live",
+        help="compare the live API with the sandbox: exit 0 (same), 1 (differences, one line each), 2 (cannot check)",
+    )
+    check.add_argument(
+        "--base-url",
+        metavar="URL",
+        help="the live server to compare, read as PERPLEXITY_BASE_URL in live mode (default: that, else the API)",
+    )
+    check.add_argument(
+        "--record", type=Path, metavar="DIR", help="write the live requests and answers there (keys removed)"
     )
 
 
