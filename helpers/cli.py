@@ -22,7 +22,7 @@ from pathlib import Path
 # How to activate .venv, as the README says, for both kinds of shell a learner may have.
 ACTIVATE = "`source .venv/bin/activate` on Linux and macOS or `.venv\\Scripts\\activate` on Windows"
 # The import names of the runtime dependencies (pyproject.toml's ``dependencies``; a test keeps them in step).
-DEPENDENCY_MODULES = ("ipywidgets", "requests", "tornado", "dotenv", "pystache", "genson", "platformdirs")
+DEPENDENCY_MODULES = ("ipywidgets", "requests", "tornado", "dotenv", "pystache", "genson", "platformdirs", "truststore")
 
 
 def main(argv: list[str] | None = None) -> int:

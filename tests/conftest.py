@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import ssl
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +22,27 @@ def off_machine_attempts() -> Iterator[list[str]]:
     """Every test runs with connections limited to this computer; the list records refused attempts."""
     with loopback_only() as attempts:
         yield attempts
+
+
+@pytest.fixture(autouse=True)
+def process_left_as_found() -> Iterator[None]:
+    """Undo what a test's ``setup_notebook()`` or widgets leave in the process, so no test sees another's.
+
+    truststore's injection into :mod:`ssl` is process-wide, and every live widget is in the state
+    Jupyter would save: a key a test typed into one must not show up in the next test's checks. The
+    environment too: saving a display name sets ``PERPLEXITY_LEARNER_NAME`` for the kernel, as it should.
+    """
+    ssl_context, environment = ssl.SSLContext, dict(os.environ)
+    yield
+    if os.environ != environment:
+        os.environ.clear()
+        os.environ.update(environment)
+    if ssl.SSLContext is not ssl_context:
+        import truststore
+
+        truststore.extract_from_ssl()
+    if "ipywidgets" in sys.modules:
+        sys.modules["ipywidgets"].Widget.close_all()
 
 
 @pytest.fixture
