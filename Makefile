@@ -13,7 +13,7 @@ LAB_BROWSER := $(if $(or $(DISPLAY),$(WAYLAND_DISPLAY),$(filter Darwin,$(shell u
 # Containers and CI machines often run as root, which JupyterLab refuses without this flag.
 LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: lab test test-quick browser record lint format clean
+.PHONY: lab test test-quick test-live browser record lint format clean
 
 # Exactly the README's plain pip path, then the tutorial's package made editable (--no-deps: nothing more is
 # installed) so that a change to helpers/ shows in the notebooks without reinstalling.
@@ -62,6 +62,11 @@ test-quick: $(DEV_STAMP) $(NODE_STAMP)
 
 record: $(STAMP)
 	$(PY) -m helpers record
+
+# The notebooks top to bottom against the live API, with your key (it costs a few cents, said before it starts):
+# every cell runs, none shows an error, every answer has text and a usage.cost. Structure, not text.
+test-live: $(STAMP)
+	$(PY) -m helpers.live_notebooks
 
 lint: $(DEV_STAMP)
 	$(PY) -m ruff check .

@@ -218,14 +218,17 @@ def live_environment(base_url: str | None) -> Iterator[None]:
                 os.environ[name] = value
 
 
-def live_settings() -> Settings:
-    """The live settings (key and base URL), or one sentence saying why the check cannot run."""
+def live_settings(needs_key: str = "check-live compares the live API with the sandbox") -> Settings:
+    """The live settings (key and base URL), or one sentence saying why the check cannot run.
+
+    ``needs_key`` says why a key is needed, in the sentence for a missing one.
+    """
     try:
         return resolve_settings()
     except errors.AuthenticationError:
         raise CannotCheckError(
-            "No API key is configured, and check-live compares the live API with the sandbox: save a key with "
-            "notebook 01 or set PERPLEXITY_API_KEY, then run it again."
+            f"No API key is configured, and {needs_key}: save a key with notebook 01 or set PERPLEXITY_API_KEY, "
+            "then run it again."
         ) from None
     except (errors.TutorialError, OSError) as error:  # a base URL that cannot be read, an unreadable key file
         raise CannotCheckError(redact(str(error))) from None

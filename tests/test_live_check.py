@@ -13,7 +13,6 @@ import json
 import re
 import subprocess
 import sys
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -23,12 +22,11 @@ from helpers.live_check import AGENT_REQUEST, compare_shapes, run_check_live
 from helpers.masking import find_key_shaped, mask_key
 from helpers.settings import SANDBOX_DEMO_KEY
 from perplexity_sandbox import Sandbox
+from tests.live_support import DROPPED_MODEL, STRAY_KEY, DriftedServer
 from tests.network_guard import names_resolve_to
-from tests.support import FAKE_KEY, CannedServer, EchoServer, LoopbackServer, unused_url
+from tests.support import FAKE_KEY, CannedServer, EchoServer, unused_url
 
 ROOT = Path(__file__).resolve().parent.parent
-DROPPED_MODEL = "openai/gpt-5.5"
-RENAMED_EVENT = ("response.output_text.delta", "response.text.delta")
 RETIRED = "/chat/completions (the guide's retired model)"
 # What the drifted server must produce, each difference in one line, in the order the probes are sent.
 DRIFT_LINES = [
@@ -39,66 +37,6 @@ DRIFT_LINES = [
     f"{RETIRED}: error.type invalid_request live, invalid_model in the sandbox",
     f"{RETIRED}: error.code 422 live, 400 in the sandbox",
 ]
-# Another key-shaped word the drifted server echoes: redaction must catch keys nobody named too.
-STRAY_KEY = "pplx-" + "str4y" * 10
-
-
-class DriftedServer(LoopbackServer):
-    """The live API on the day it changed: a proxy to a sandbox that alters what the sandbox answers.
-
-    It also echoes the Authorization header it received, and a stray key-shaped word, in a response header
-    and in the Agent API answer: a record of what "live" answered must still hold no key.
-    """
-
-    def __init__(self, upstream: str) -> None:
-        super().__init__(_DriftHandler)
-        self.upstream = upstream
-
-
-class _DriftHandler(BaseHTTPRequestHandler):
-    server: DriftedServer
-
-    def _forward(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else None
-        with requests.Session() as session:
-            session.trust_env = False
-            upstream = session.request(
-                self.command,
-                self.server.upstream + self.path,
-                data=body,
-                headers={"Content-Type": "application/json", "Authorization": "Bearer pplx-sandbox-demo-key"},
-                timeout=10,
-            )
-        content_type = upstream.headers.get("Content-Type", "")
-        status, payload = self._drift(upstream.status_code, upstream.content, content_type)
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(payload)))
-        self.send_header("X-Echo", f"{self.headers.get('Authorization')} {STRAY_KEY}")
-        self.end_headers()
-        self.wfile.write(payload)
-
-    do_GET = do_POST = _forward  # noqa: N815 - http.server's names
-
-    def _drift(self, status: int, payload: bytes, content_type: str) -> tuple[int, bytes]:
-        if content_type.startswith("text/event-stream"):
-            old, new = RENAMED_EVENT
-            return status, payload.replace(old.encode(), new.encode())
-        body = json.loads(payload)
-        if self.path == "/v1/models":
-            body["data"] = [model for model in body["data"] if model["id"] != DROPPED_MODEL]
-        elif self.path == "/v1/agent":
-            del body["usage"]["cost"]
-            body["usage"]["search_context_size"] = "low"  # a field only live sends: reported, not failed
-            body["echo"] = f"{self.headers.get('Authorization')} {STRAY_KEY}"
-        elif self.path == "/chat/completions":
-            status = 422
-            body["error"].update(type="invalid_request", code=422)
-        return status, json.dumps(body).encode()
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
-        pass
 
 
 @pytest.fixture
