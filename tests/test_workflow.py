@@ -7,6 +7,8 @@ The rest reads the workflow: a fork runs it as it is, on every supported Python,
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shutil
 import subprocess
@@ -93,3 +95,190 @@ def test_it_checks_out_the_z2jh_chart_at_a_pinned_commit_for_the_schema_tests() 
 def test_a_plain_nbval_run_needs_no_extra_flags() -> None:
     pyproject = (ROOT / "pyproject.toml").read_text()
     assert "--nbval-sanitize-with tests/nbval_sanitize.cfg" in pyproject and "--nbval-current-env" in pyproject
+
+
+# --- live-check.yml: the weekly comparison of the live API with the sandbox (issue 22) ----------------
+
+LIVE_WORKFLOW = ROOT / ".github/workflows/live-check.yml"
+GITHUB_SHELL = ("bash", "--noprofile", "--norc", "-eo", "pipefail")  # what GitHub runs a `run:` script with
+KEY_SECRET = "${{ secrets.PERPLEXITY_API_KEY }}"
+
+
+def live_workflow() -> dict:
+    return yaml.safe_load(LIVE_WORKFLOW.read_text())
+
+
+def live_step(name: str) -> dict:
+    (step,) = [step for job in live_workflow()["jobs"].values() for step in job["steps"] if step.get("name") == name]
+    return step
+
+
+def run_step(step: dict, folder: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """Run a step's script as GitHub would (bash -eo pipefail) in ``folder``, with ``env`` as its environment."""
+    if shutil.which("bash") is None:
+        pytest.skip("the workflow's scripts are bash")
+    script = folder / "step.sh"
+    script.write_text(step["run"])
+    return subprocess.run(
+        [*GITHUB_SHELL, str(script)], capture_output=True, text=True, timeout=120, check=False, cwd=folder, env=env
+    )
+
+
+def step_environment(folder: Path, **variables: str) -> dict[str, str]:
+    """A runner's environment: this Python first on PATH (as setup-python puts it), GITHUB_OUTPUT a file."""
+    output = folder / "github-output"
+    output.write_text("")
+    path = os.pathsep.join([str(folder / "bin"), str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    keep = {name: os.environ[name] for name in ("HOME", "PERPLEXITY_ENV_FILE", "PERPLEXITY_MODE") if name in os.environ}
+    return {**keep, "PATH": path, "GITHUB_OUTPUT": str(output), **variables}
+
+
+def outputs(folder: Path) -> dict[str, str]:
+    """GITHUB_OUTPUT read as the runner reads it: name=value lines, and name<<DELIMITER blocks."""
+    lines, found = (folder / "github-output").read_text().splitlines(), {}
+    while lines:
+        line = lines.pop(0)
+        if "<<" in line:
+            name, delimiter = line.split("<<", 1)
+            end = lines.index(delimiter)
+            found[name], lines = "\n".join(lines[:end]), lines[end + 1 :]
+        else:
+            name, _, value = line.partition("=")
+            found[name] = value
+    return found
+
+
+def test_the_live_check_workflow_matches_githubs_schema() -> None:
+    done = run(tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", str(LIVE_WORKFLOW))
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_zizmor_finds_nothing_in_the_live_check_workflow() -> None:
+    done = run(tool("zizmor"), "--offline", "--no-progress", str(LIVE_WORKFLOW))
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_live_check_runs_weekly_and_on_demand_with_pinned_actions() -> None:
+    workflow = live_workflow()
+    triggers = workflow.get(True) or workflow.get("on")  # YAML 1.1 reads the key `on` as True
+    assert set(triggers) == {"schedule", "workflow_dispatch"}
+    (schedule,) = triggers["schedule"]
+    minute, hour, day_of_month, month, weekday = schedule["cron"].split()
+    assert (day_of_month, month) == ("*", "*") and weekday.isdigit() and minute.isdigit() and hour.isdigit()
+    uses = [step["uses"] for job in workflow["jobs"].values() for step in job["steps"] if "uses" in step]
+    assert uses and all(re.fullmatch(r"actions/[a-z-]+@[0-9a-f]{40}", use) for use in uses)
+    checkouts = [s for j in workflow["jobs"].values() for s in j["steps"] if s.get("uses", "").startswith("actions/c")]
+    assert all(step["with"]["persist-credentials"] is False for step in checkouts)
+
+
+def test_each_job_gets_the_least_permissions_and_only_the_issue_job_may_write_issues() -> None:
+    workflow = live_workflow()
+    assert workflow["permissions"] == {}
+    assert workflow["jobs"]["check"]["permissions"] == {"contents": "read"}
+    assert workflow["jobs"]["report"]["permissions"] == {"issues": "write"}
+    assert workflow["jobs"]["report"]["if"] == "needs.check.outputs.differs == 'true'"
+
+
+def test_the_key_reaches_one_step_as_a_variable_and_is_never_echoed() -> None:
+    text = LIVE_WORKFLOW.read_text()
+    assert text.count("secrets.PERPLEXITY_API_KEY") == 1
+    compare = live_step("Compare the live API with the sandbox")
+    assert compare["env"] == {"PERPLEXITY_API_KEY": KEY_SECRET}
+    scripts = [step.get("run", "") for job in live_workflow()["jobs"].values() for step in job["steps"]]
+    assert not any("secrets." in script or "set -x" in script for script in scripts)
+    # The script reads the variable once, to test that it is set; it never prints it or passes it on.
+    uses = [line.strip() for line in compare["run"].splitlines() if re.search(r"\$\{?PERPLEXITY_API_KEY", line)]
+    assert uses == ['if [ -z "$PERPLEXITY_API_KEY" ]; then']
+
+
+def test_without_the_secret_the_check_ends_green_with_a_notice_and_sends_nothing(tmp_path: Path) -> None:
+    done = run_step(live_step("Compare the live API with the sandbox"), tmp_path, step_environment(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("::notice title=Live check skipped::This repository has no PERPLEXITY_API_KEY")
+    assert outputs(tmp_path) == {} and not (tmp_path / "build").exists()
+
+
+def test_on_differences_the_check_hands_its_report_to_the_issue_job(tmp_path: Path) -> None:
+    from perplexity_sandbox import Sandbox
+    from tests.live_support import DriftedServer
+    from tests.support import FAKE_KEY
+
+    with Sandbox() as upstream, DriftedServer(upstream.url) as live:
+        env = step_environment(tmp_path, PERPLEXITY_API_KEY=FAKE_KEY, PERPLEXITY_BASE_URL=live.url)
+        done = run_step(live_step("Compare the live API with the sandbox"), tmp_path, env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "::warning title=Live check::The sandbox no longer answers as the live API does" in done.stdout
+    found = outputs(tmp_path)
+    assert found["differs"] == "true"
+    assert "/v1/agent: usage.cost missing live" in found["report"].splitlines()
+    assert FAKE_KEY not in done.stdout + done.stderr + found["report"]
+
+
+def test_the_check_fails_red_when_it_cannot_check(tmp_path: Path) -> None:
+    """A key that is set but refused, or an API that does not answer: exit 2, the job fails, and no issue."""
+    from tests.support import FAKE_KEY, unused_url
+
+    env = step_environment(tmp_path, PERPLEXITY_API_KEY=FAKE_KEY, PERPLEXITY_BASE_URL=unused_url())
+    done = run_step(live_step("Compare the live API with the sandbox"), tmp_path, env)
+    assert done.returncode == 2 and done.stderr.startswith("Could not reach 127.0.0.1:")
+    assert outputs(tmp_path) == {}
+
+
+FAKE_GH = """#!{python}
+import json, os, subprocess, sys
+
+arguments = sys.argv[1:]
+entry = {{"arguments": arguments}}
+if "--body-file" in arguments:
+    entry["body"] = open(arguments[arguments.index("--body-file") + 1]).read()
+with open(os.environ["GH_LOG"], "a") as log:
+    log.write(json.dumps(entry) + "\\n")
+if arguments[:2] == ["issue", "list"]:
+    issues = os.environ["OPEN_ISSUES"]
+    jq = arguments[arguments.index("--jq") + 1]
+    print(subprocess.run(["jq", "-r", jq], input=issues, capture_output=True, text=True, check=True).stdout, end="")
+"""
+
+
+def run_issue_job(folder: Path, open_issues: list[dict]) -> list[dict]:
+    """The issue job's script, with ``gh`` standing in for GitHub (it logs each call; jq reads its --jq)."""
+    if shutil.which("jq") is None:
+        pytest.skip("gh's --jq is stood in for by jq, which is not installed here")
+    (folder / "bin").mkdir(exist_ok=True)
+    gh = folder / "bin" / "gh"
+    gh.write_text(FAKE_GH.format(python=sys.executable))
+    gh.chmod(0o755)
+    step = live_step("Open or update the live-check issue")
+    variables = {name: value for name, value in step["env"].items() if "${{" not in value}
+    env = step_environment(
+        folder,
+        **variables,
+        GH_LOG=str(folder / "gh.log"),
+        OPEN_ISSUES=json.dumps(open_issues),
+        REPORT="model perplexity/sonar not listed live\n1 difference: the sandbox no longer answers as live does.",
+        RUN_URL="https://github.com/owner/course/actions/runs/1",
+    )
+    done = run_step(step, folder, env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return [json.loads(line) for line in (folder / "gh.log").read_text().splitlines()]
+
+
+def test_the_issue_job_opens_one_issue(tmp_path: Path) -> None:
+    title = live_step("Open or update the live-check issue")["env"]["TITLE"]
+    calls = run_issue_job(tmp_path, [{"number": 3, "title": "Something else " + title}])
+    assert [call["arguments"][:2] for call in calls] == [["issue", "list"], ["issue", "create"]]
+    create = calls[1]
+    assert create["arguments"][2:4] == ["--title", title]
+    assert "```\nmodel perplexity/sonar not listed live\n1 difference:" in create["body"]
+    assert "(https://github.com/owner/course/actions/runs/1)" in create["body"]
+
+
+def test_the_issue_job_updates_the_issue_still_open(tmp_path: Path) -> None:
+    title = live_step("Open or update the live-check issue")["env"]["TITLE"]
+    calls = run_issue_job(tmp_path, [{"number": 3, "title": "Unrelated"}, {"number": 7, "title": title}])
+    assert [call["arguments"][:3] for call in calls] == [
+        ["issue", "list", "--state"],
+        ["issue", "edit", "7"],
+        ["issue", "comment", "7"],
+    ]
+    assert "model perplexity/sonar not listed live" in calls[1]["body"]
