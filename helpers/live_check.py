@@ -203,11 +203,17 @@ def live_environment(base_url: str | None) -> Iterator[None]:
 
     Set in the environment, not passed around: :func:`check_transport` reads the mode and the base URL in
     force from there, so ``--base-url`` is held to exactly the rule ``PERPLEXITY_BASE_URL`` is held to.
+    Without ``--base-url``, a ``PERPLEXITY_BASE_URL`` is kept only when the set-up is in live mode already:
+    in sandbox mode it names a sandbox (a class's, perhaps), and switching to live mode must not make it a
+    place the key goes. The check then goes to the API itself.
     """
     saved = {name: os.environ.get(name) for name in (MODE_VARIABLE, BASE_URL_VARIABLE)}
+    already_live = _mode_in_force() == "live"
     os.environ[MODE_VARIABLE] = "live"
     if base_url is not None:
         os.environ[BASE_URL_VARIABLE] = base_url
+    elif not already_live:
+        os.environ.pop(BASE_URL_VARIABLE, None)
     try:
         yield
     finally:
@@ -216,6 +222,14 @@ def live_environment(base_url: str | None) -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+def _mode_in_force() -> str:
+    """The mode the set-up resolves to as it is ("" when it does not resolve: no mode is in force then)."""
+    try:
+        return resolve_settings().mode
+    except (errors.TutorialError, OSError):
+        return ""
 
 
 def live_settings(needs_key: str = "check-live compares the live API with the sandbox") -> Settings:

@@ -188,6 +188,18 @@ def test_base_url_is_held_to_the_key_rule_of_perplexity_base_url(
     assert recorder.requests == []
 
 
+def test_a_sandbox_named_by_perplexity_base_url_in_sandbox_mode_never_gets_the_key(
+    configured_key: str, monkeypatch: pytest.MonkeyPatch, off_machine_attempts: list[str]
+) -> None:
+    """Sandbox mode (the tests' default) with PERPLEXITY_BASE_URL: a sandbox, which check-live's live mode must
+    not turn into a place the key goes. The check goes to the API instead (which this test's guard refuses)."""
+    with EchoServer() as class_sandbox:
+        monkeypatch.setenv("PERPLEXITY_BASE_URL", class_sandbox.url)
+        assert run_check_live() == 2
+    assert class_sandbox.requests == []
+    assert off_machine_attempts == ["lookup api.perplexity.ai"]
+
+
 def test_an_unwritable_record_folder_stops_it_before_anything_is_sent(
     configured_key: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

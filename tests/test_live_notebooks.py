@@ -32,8 +32,10 @@ ANSWERED = re.compile(r'"POST (/v1/agent|/v1/responses|/chat/completions)" 200 .
 
 @pytest.fixture
 def live_key(project: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """A made-up key as the configured one, from the environment (the test default is sandbox mode)."""
+    """A made-up key as the configured one, in live mode (the tests' default is sandbox mode, where the
+    PERPLEXITY_BASE_URL these tests set would name a sandbox, and the run would go to the API instead)."""
     monkeypatch.setenv("PERPLEXITY_API_KEY", FAKE_KEY)
+    monkeypatch.setenv("PERPLEXITY_MODE", "live")
     return FAKE_KEY
 
 

@@ -204,7 +204,9 @@ def test_on_differences_the_check_hands_its_report_to_the_issue_job(tmp_path: Pa
     from tests.support import FAKE_KEY
 
     with Sandbox() as upstream, DriftedServer(upstream.url) as live:
-        env = step_environment(tmp_path, PERPLEXITY_API_KEY=FAKE_KEY, PERPLEXITY_BASE_URL=live.url)
+        env = step_environment(
+            tmp_path, PERPLEXITY_API_KEY=FAKE_KEY, PERPLEXITY_MODE="live", PERPLEXITY_BASE_URL=live.url
+        )
         done = run_step(live_step("Compare the live API with the sandbox"), tmp_path, env)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "::warning title=Live check::The sandbox no longer answers as the live API does" in done.stdout
@@ -218,7 +220,9 @@ def test_the_check_fails_red_when_it_cannot_check(tmp_path: Path) -> None:
     """A key that is set but refused, or an API that does not answer: exit 2, the job fails, and no issue."""
     from tests.support import FAKE_KEY, unused_url
 
-    env = step_environment(tmp_path, PERPLEXITY_API_KEY=FAKE_KEY, PERPLEXITY_BASE_URL=unused_url())
+    env = step_environment(
+        tmp_path, PERPLEXITY_API_KEY=FAKE_KEY, PERPLEXITY_MODE="live", PERPLEXITY_BASE_URL=unused_url()
+    )
     done = run_step(live_step("Compare the live API with the sandbox"), tmp_path, env)
     assert done.returncode == 2 and done.stderr.startswith("Could not reach 127.0.0.1:")
     assert outputs(tmp_path) == {}
