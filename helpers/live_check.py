@@ -385,9 +385,9 @@ def compare(sandbox: dict[Probe, Answer], live: dict[Probe, Answer]) -> Findings
 
 def compare_models(sandbox: Answer, live: Answer) -> Findings:
     """The model ids each lists (a model the sandbox lists must be listed live), then the list's shape."""
-    status = status_difference(sandbox, live)
-    if status:
-        return Findings([status])
+    problem = status_difference(sandbox, live) or not_json_difference(live)
+    if problem:
+        return Findings([problem])
     sandbox_ids, live_ids = model_ids(sandbox.json()), model_ids(live.json())
     findings = Findings(
         [f"model {model} not listed live" for model in sandbox_ids if model not in live_ids],
@@ -404,9 +404,9 @@ def model_ids(body: Any) -> list[str]:
 
 def compare_answers(sandbox: Answer, live: Answer) -> Findings:
     """An Agent API answer: the same status, then the same shape."""
-    status = status_difference(sandbox, live)
-    if status:
-        return Findings([status])
+    problem = status_difference(sandbox, live) or not_json_difference(live)
+    if problem:
+        return Findings([problem])
     return compare_shapes(sandbox.probe.name, sandbox.json(), live.json())
 
 
@@ -452,9 +452,7 @@ def compare_errors(sandbox: Answer, live: Answer) -> Findings:
     if live.status != sandbox.status:
         findings.differences.append(f"{name}: HTTP {live.status} live, {sandbox.status} in the sandbox")
     if live.json() is None:
-        findings.differences.append(
-            f"{name}: the answer is not JSON live ({live.content_type}), an error envelope in the sandbox"
-        )
+        findings.differences.append(not_json_difference(live))
         return findings
     findings.add(compare_shapes(name, sandbox.json(), live.json()))
     sandbox_error, live_error = sandbox.error_info(), live.error_info()
@@ -476,6 +474,13 @@ def status_difference(sandbox: Answer, live: Answer) -> str:
     return f"{sandbox.probe.name}: HTTP {live.status} live, {sandbox.status} in the sandbox" + (
         f" ({said})" if said else ""
     )
+
+
+def not_json_difference(live: Answer) -> str:
+    """One line when the live answer is not JSON (an HTML page from a proxy, say), else ""."""
+    if live.json() is not None:
+        return ""
+    return f"{live.probe.name}: the answer is not JSON live ({live.content_type})"
 
 
 # --- shapes -----------------------------------------------------------------------------

@@ -27,9 +27,11 @@ class DriftedServer(LoopbackServer):
     and in the Agent API answer: a record of what "live" answered must still hold no key.
     """
 
-    def __init__(self, upstream: str) -> None:
+    def __init__(self, upstream: str, *, legacy_removed: bool = False) -> None:
         super().__init__(_DriftHandler)
         self.upstream = upstream
+        # The day public chat completions end: the guide's endpoint is a web server's HTML "404 Not Found".
+        self.legacy_removed = legacy_removed
 
 
 class _DriftHandler(BaseHTTPRequestHandler):
@@ -49,6 +51,8 @@ class _DriftHandler(BaseHTTPRequestHandler):
             )
         content_type = upstream.headers.get("Content-Type", "")
         status, payload = self._drift(upstream.status_code, upstream.content, content_type)
+        if self.server.legacy_removed and self.path == "/chat/completions":
+            status, payload, content_type = 404, b"<html><body><h1>404 Not Found</h1></body></html>", "text/html"
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(payload)))

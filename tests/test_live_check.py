@@ -110,6 +110,18 @@ def test_the_command_prints_each_difference_of_a_drifted_api_in_one_line_and_exi
     assert configured_key not in done.stdout and STRAY_KEY not in done.stdout
 
 
+def test_an_endpoint_that_is_gone_live_is_named_in_two_lines(
+    configured_key: str, module_sandbox: Sandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with DriftedServer(module_sandbox.url, legacy_removed=True) as live:
+        assert run_check_live(base_url=live.url) == 1
+    retired = [line for line in lines(capsys.readouterr().out) if line.startswith(RETIRED)]
+    assert retired == [
+        f"{RETIRED}: HTTP 404 live, 400 in the sandbox",
+        f"{RETIRED}: the answer is not JSON live (text/html)",
+    ]
+
+
 # --- --record DIR: what live answered, and no key ------------------------------------------
 
 
