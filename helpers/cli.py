@@ -58,9 +58,7 @@ def _main(argv: list[str]) -> int:
     _add_check_live(commands)
     args = parser.parse_args(argv)
     if args.command == "check-live":
-        from helpers.live_check import run_check_live
-
-        return run_check_live(base_url=args.base_url, record=args.record)
+        return _check_live(args)
     if args.command == "doctor":
         from helpers.doctor import run_doctor
 
@@ -102,6 +100,15 @@ def _add_check_live(commands: argparse._SubParsersAction) -> None:
     check.add_argument(
         "--record", type=Path, metavar="DIR", help="write the live requests and answers there (keys removed)"
     )
+
+
+def _check_live(args: argparse.Namespace) -> int:
+    """The comparison, with a sandbox of its own on this computer (only entry points start one)."""
+    from helpers.live_check import run_check_live
+    from perplexity_sandbox import Sandbox
+
+    with Sandbox() as sandbox:
+        return run_check_live(sandbox.url, base_url=args.base_url, record=args.record)
 
 
 def _classroom_link(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:

@@ -2,7 +2,7 @@
 
 Every test of this project runs against the sandbox, so the suite stays green while the real API drifts
 away from it (a model retired, a field renamed). This command sends the same four small requests to the
-live API, with the configured key, and to a sandbox started here, with its demo key: the model list, one
+live API, with the configured key, and to a sandbox (the command starts one), with its demo key: the model list, one
 Agent API answer, one streamed answer, and the guide's retired-model request for the error envelope. It
 compares what the notebooks rely on:
 
@@ -167,18 +167,17 @@ class Findings:
 # --- the command ----------------------------------------------------------------------------
 
 
-def run_check_live(base_url: str | None = None, record: Path | None = None) -> int:
-    """Compare the live API with a local sandbox; print each difference and the cost; return the exit status."""
+def run_check_live(sandbox_url: str, base_url: str | None = None, record: Path | None = None) -> int:
+    """Compare the live API with the sandbox at ``sandbox_url``; print each difference and the cost; return the
+    exit status. The sandbox gets its demo key: the configured key never goes to a sandbox."""
     try:
-        return _check(base_url, record)
+        return _check(sandbox_url, base_url, record)
     except CannotCheckError as error:
         print(str(error), file=sys.stderr)
         return CANNOT_CHECK
 
 
-def _check(base_url: str | None, record: Path | None) -> int:
-    from perplexity_sandbox import Sandbox  # the sandbox is only started here, for the comparison
-
+def _check(sandbox_url: str, base_url: str | None, record: Path | None) -> int:
     with live_environment(base_url):
         settings = live_settings()
         key = settings.api_key
@@ -190,8 +189,7 @@ def _check(base_url: str | None, record: Path | None) -> int:
         live = ask_all(settings.base_url, key)
     if record is not None:
         write_record(record, live, key)
-    with Sandbox() as sandbox:
-        local = ask_all(sandbox.url, Secret(SANDBOX_DEMO_KEY))
+    local = ask_all(sandbox_url, Secret(SANDBOX_DEMO_KEY))
     findings = compare(local, live)
     report(findings, live)
     return DIFFERENCES if findings.differences else NO_DIFFERENCE

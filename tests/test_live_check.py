@@ -13,6 +13,7 @@ import json
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -46,6 +47,13 @@ def configured_key(project: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     return FAKE_KEY
 
 
+@pytest.fixture(scope="module")
+def reference() -> Iterator[Sandbox]:
+    """The sandbox check-live compares with (the command line starts one of its own), never the "live" one."""
+    with Sandbox() as server:
+        yield server
+
+
 @pytest.fixture
 def drifted(module_sandbox: Sandbox) -> DriftedServer:
     with DriftedServer(module_sandbox.url) as server:
@@ -60,9 +68,9 @@ def lines(text: str) -> list[str]:
 
 
 def test_a_second_sandbox_as_the_live_api_shows_no_difference(
-    configured_key: str, module_sandbox: Sandbox, capsys: pytest.CaptureFixture[str]
+    reference: Sandbox, configured_key: str, module_sandbox: Sandbox, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert run_check_live(base_url=module_sandbox.url) == 0
+    assert run_check_live(reference.url, base_url=module_sandbox.url) == 0
     out, err = capsys.readouterr()
     assert err == ""
     assert lines(out)[0].startswith(f"Comparing the live API at {module_sandbox.url} (key pplx-...t3st from the ")
@@ -111,10 +119,10 @@ def test_the_command_prints_each_difference_of_a_drifted_api_in_one_line_and_exi
 
 
 def test_an_endpoint_that_is_gone_live_is_named_in_two_lines(
-    configured_key: str, module_sandbox: Sandbox, capsys: pytest.CaptureFixture[str]
+    reference: Sandbox, configured_key: str, module_sandbox: Sandbox, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with DriftedServer(module_sandbox.url, legacy_removed=True) as live:
-        assert run_check_live(base_url=live.url) == 1
+        assert run_check_live(reference.url, base_url=live.url) == 1
     retired = [line for line in lines(capsys.readouterr().out) if line.startswith(RETIRED)]
     assert retired == [
         f"{RETIRED}: HTTP 404 live, 400 in the sandbox",
@@ -126,7 +134,7 @@ def test_an_endpoint_that_is_gone_live_is_named_in_two_lines(
 
 
 def test_the_record_keeps_what_live_answered_without_any_key(
-    project: Path, drifted: DriftedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    reference: Sandbox, project: Path, drifted: DriftedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A key of another format (one Perplexity may issue some day) is not key-shaped: only passing the
     # configured key itself to redact() removes it.
@@ -134,7 +142,7 @@ def test_the_record_keeps_what_live_answered_without_any_key(
     assert not find_key_shaped(odd_key)
     monkeypatch.setenv("PERPLEXITY_API_KEY", odd_key)
     folder = tmp_path / "live-answers"
-    assert run_check_live(base_url=drifted.url, record=folder) == 1
+    assert run_check_live(reference.url, base_url=drifted.url, record=folder) == 1
     files = sorted(folder.iterdir())
     assert [path.name for path in files] == ["1-models.json", "2-agent.json", "3-stream.json", "4-retired-model.json"]
     for path in files:
@@ -156,9 +164,9 @@ def test_the_record_keeps_what_live_answered_without_any_key(
 
 
 def test_without_a_key_it_says_so_in_one_sentence_and_exits_2(
-    project: Path, capsys: pytest.CaptureFixture[str]
+    reference: Sandbox, project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert run_check_live() == 2
+    assert run_check_live(reference.url) == 2
     out, err = capsys.readouterr()
     assert out == ""
     assert err == (
@@ -168,19 +176,21 @@ def test_without_a_key_it_says_so_in_one_sentence_and_exits_2(
 
 
 def test_a_host_that_does_not_answer_is_one_sentence_and_exit_2(
-    configured_key: str, capsys: pytest.CaptureFixture[str]
+    reference: Sandbox, configured_key: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     url = unused_url()
-    assert run_check_live(base_url=url) == 2
+    assert run_check_live(reference.url, base_url=url) == 2
     _, err = capsys.readouterr()
     assert len(lines(err)) == 1 and err.startswith(f"Could not reach {url.removeprefix('http://')} (")
     assert err.endswith("or the address in --base-url or PERPLEXITY_BASE_URL, then run check-live again.\n")
 
 
-def test_a_refused_key_is_one_sentence_and_exit_2(configured_key: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_refused_key_is_one_sentence_and_exit_2(
+    reference: Sandbox, configured_key: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     envelope = {"error": {"message": "Invalid API key", "type": "invalid_api_key", "code": 401}}
     with CannedServer(json.dumps(envelope).encode(), "application/json", status=401) as live:
-        assert run_check_live(base_url=live.url) == 2
+        assert run_check_live(reference.url, base_url=live.url) == 2
     _, err = capsys.readouterr()
     assert err == (
         "The live API refused the key (HTTP 401 on /v1/models): check it in the API portal (console.perplexity.ai) "
@@ -189,11 +199,11 @@ def test_a_refused_key_is_one_sentence_and_exit_2(configured_key: str, capsys: p
 
 
 def test_base_url_is_held_to_the_key_rule_of_perplexity_base_url(
-    configured_key: str, capsys: pytest.CaptureFixture[str]
+    reference: Sandbox, configured_key: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Plain http to another computer (a name that resolves to a recorder here): the key may not go there."""
     with names_resolve_to({"api.elsewhere.example": "127.0.0.1"}), EchoServer() as recorder:
-        assert run_check_live(base_url=f"http://api.elsewhere.example:{recorder.server_address[1]}") == 2
+        assert run_check_live(reference.url, base_url=f"http://api.elsewhere.example:{recorder.server_address[1]}") == 2
     _, err = capsys.readouterr()
     assert err.startswith("Refusing to send your own key to http://api.elsewhere.example:")
     assert len(lines(err)) == 1 and FAKE_KEY not in err
@@ -201,24 +211,24 @@ def test_base_url_is_held_to_the_key_rule_of_perplexity_base_url(
 
 
 def test_a_sandbox_named_by_perplexity_base_url_in_sandbox_mode_never_gets_the_key(
-    configured_key: str, monkeypatch: pytest.MonkeyPatch, off_machine_attempts: list[str]
+    reference: Sandbox, configured_key: str, monkeypatch: pytest.MonkeyPatch, off_machine_attempts: list[str]
 ) -> None:
     """Sandbox mode (the tests' default) with PERPLEXITY_BASE_URL: a sandbox, which check-live's live mode must
     not turn into a place the key goes. The check goes to the API instead (which this test's guard refuses)."""
     with EchoServer() as class_sandbox:
         monkeypatch.setenv("PERPLEXITY_BASE_URL", class_sandbox.url)
-        assert run_check_live() == 2
+        assert run_check_live(reference.url) == 2
     assert class_sandbox.requests == []
     assert off_machine_attempts == ["lookup api.perplexity.ai"]
 
 
 def test_an_unwritable_record_folder_stops_it_before_anything_is_sent(
-    configured_key: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    reference: Sandbox, configured_key: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("")
     with CannedServer(b"{}", "application/json") as live:
-        assert run_check_live(base_url=live.url, record=blocker / "answers") == 2
+        assert run_check_live(reference.url, base_url=live.url, record=blocker / "answers") == 2
     _, err = capsys.readouterr()
     assert err.startswith(f"--record {blocker / 'answers'}: that folder cannot be written (")
 
