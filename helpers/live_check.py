@@ -2,9 +2,9 @@
 
 Every test of this project runs against the sandbox, so the suite stays green while the real API drifts
 away from it (a model retired, a field renamed). This command sends the same four small requests to the
-live API, with the configured key, and to a sandbox (the command starts one), with its demo key: the model list, one
-Agent API answer, one streamed answer, and the guide's retired-model request for the error envelope. It
-compares what the notebooks rely on:
+live API, with the configured key, and to a sandbox (the command starts one), with its demo key: the model
+list, one Agent API answer, one streamed answer, and the guide's retired-model request for the error
+envelope. It compares what the notebooks rely on:
 
 - the model ids: a model the sandbox lists that the live API does not is a difference;
 - the shape of each answer: a schema of each, as genson infers it; a field the sandbox sends that is
