@@ -24,10 +24,9 @@ from urllib.parse import quote, urlsplit
 import requests
 import urllib3
 
-from helpers import errors
+from helpers import errors, events
 from helpers.keys import check_key_characters
 from helpers.masking import MaskedHeaderValue, Secret, mask_key, redact
-from helpers.progress import report_progress, staged_request
 from helpers.responses import (
     BUILTIN_AGENT_MODELS,
     CURRENT_LEGACY_MODEL,
@@ -629,11 +628,11 @@ def error_from_response(response: requests.Response, path: str, secrets: list[st
 def explain_response(response: requests.Response) -> str:
     """One sentence for any answer to a request sent by hand: accepted, or what went wrong and what to do."""
     if response.status_code < 300:
-        report_progress(step="answer")
+        events.emit(events.STEP, step="answer")
         return f"HTTP {response.status_code}: the server accepted the key and answered."
     sentence = str(error_from_response(response, urlsplit(response.url).path, []))  # it names the status
-    # Notebook 02's legacy cell sends the guide's retired model to fail: the class page shows it as expected.
-    report_progress(error=sentence, during="answer", on_purpose=staged_request(response.request))
+    # Notebook 02's legacy cell sends the guide's retired model to fail: the request tells a listener so.
+    events.emit(events.ERROR, error=sentence, during="answer", request=response.request)
     return sentence
 
 

@@ -34,11 +34,11 @@ from pystache.context import KeyNotFoundError
 from urllib3.exceptions import LocationParseError
 from urllib3.util import parse_url
 
+from helpers import events
 from helpers.client import GUIDE_MODEL, GUIDE_QUESTION, GUIDE_SYSTEM, guide_messages, open_session
 from helpers.errors import TransportSecurityError, TutorialError, describe_failure, ended
 from helpers.keys import find_api_key
 from helpers.masking import MaskedHeaderValue, Secret, mask_key, redact
-from helpers.progress import report_progress, staged_failure
 from helpers.settings import (
     CONFIGURED_KEY,
     SANDBOX_DEMO_KEY,
@@ -556,11 +556,12 @@ def run_test(connector: Connector, action: HttpAction, *, send_to: str | None = 
     """
     result = replace(_execute(connector, action, send_to), connector=connector)
     if result.successful:
-        report_progress(step="test")  # only in a class sandbox, under the learner's chosen name
+        events.emit(events.STEP, step="test")  # a class sandbox's page shows it (helpers.progress)
     else:
-        # The guide's legacy action (its retired model), or a fault header: failing is what it is for.
-        staged = staged_failure(action.headers, render_body(action))  # rendered once already by _execute
-        report_progress(error=result.explanation, during="test", on_purpose=staged)
+        # The guide's legacy action (its retired model), or a fault header: what it carried says it failed on purpose.
+        events.emit(
+            events.ERROR, error=result.explanation, during="test", headers=action.headers, body=render_body(action)
+        )
     return result
 
 

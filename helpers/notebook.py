@@ -7,7 +7,8 @@ log output and out of anything printed (``sys.stdout`` and ``sys.stderr`` pass t
 :func:`~helpers.masking.redact`, so ``http.client.HTTPConnection.debuglevel = 1`` shows ``pplx-...``
 in the headers it prints), makes HTTPS trust the operating system's certificate store (truststore,
 as pip does: a TLS-inspecting corporate proxy's root is there), says at once when the server does
-not answer, and, in sandbox mode, starts the local sandbox the notebook talks to over HTTP.
+not answer, and, in sandbox mode, starts the local sandbox the notebook talks to over HTTP. With a
+class sandbox, it subscribes the progress reporter to the events the helpers emit (:mod:`helpers.events`).
 Importing ``helpers`` does none of this: only this call (or a command-line entry point) changes the process.
 """
 
@@ -19,11 +20,12 @@ import sys
 from html import escape
 from typing import Any
 
+from helpers import events
 from helpers.client import reachability_problem
 from helpers.errors import TutorialError, chain_summary, describe_failure, describe_network_failure
 from helpers.keys import find_api_key, install_log_redaction
 from helpers.masking import redact, redact_standard_streams
-from helpers.progress import report_progress, staged_error
+from helpers.progress import follow_class_sandbox
 from helpers.settings import Settings, resolve_settings, use_local_sandbox
 from helpers.trust import use_system_store
 
@@ -37,6 +39,8 @@ def setup_notebook(*, quiet: bool = False) -> Settings:
     certificate store (each once: running the cell again changes nothing); then, in sandbox mode
     without ``PERPLEXITY_BASE_URL``, starts this kernel's sandbox (once; it streams at a readable pace)
     and registers its URL, so that :func:`helpers.connect` and the widgets send requests there.
+    With a class sandbox (and only then), the steps and errors of this kernel go to its page
+    (:func:`~helpers.progress.follow_class_sandbox`).
     Unless ``quiet``, it checks within 2 seconds that any other server (the API, a class sandbox)
     answers, and says so before the first request fails.
     """
@@ -50,6 +54,7 @@ def setup_notebook(*, quiet: bool = False) -> Settings:
 
         use_local_sandbox(shared_sandbox(_sandbox_port()).url)
         settings = resolve_settings()
+    follow_class_sandbox(settings)
     if not quiet:
         print(where_requests_go(settings))
     return settings
@@ -142,7 +147,8 @@ def friendly_lines(error: BaseException) -> list[str]:
 def _show_friendly_error(shell, etype, error, tb, tb_offset=None) -> list[str] | None:
     if isinstance(error, TutorialError):
         return _show_tutorial_error(shell, etype, error, tb, tb_offset)
-    sentence = _sentence_for_failure(shell, error)
+    settings = _current_settings()  # once: for the sentence, and for whoever listens to the error
+    sentence = _sentence_for_failure(shell, error, settings)
     if sentence is None:  # not ours: IPython's own traceback, as without this handler
         shell.showtraceback((etype, error, tb), tb_offset=tb_offset, running_compiled_code=True)
         return None
@@ -153,17 +159,17 @@ def _show_friendly_error(shell, etype, error, tb, tb_offset=None) -> list[str] |
     sys.last_type, sys.last_value, sys.last_traceback = etype, error, tb
     if sys.version_info >= (3, 12):
         sys.last_exc = error
-    # The instructor's page shows the last error (class sandbox only); a fault header's is on purpose.
-    report_progress(error=sentence, on_purpose=staged_error(error))
+    # A class sandbox's page shows the last error; one raised by a request with a fault header is on purpose.
+    events.emit(events.ERROR, error=sentence, exception=error, settings=settings)
     from IPython.display import display
 
     display(failure_output(sentence, error), raw=True)
     return []
 
 
-def _sentence_for_failure(shell: Any, error: BaseException) -> str | None:
+def _sentence_for_failure(shell: Any, error: BaseException, settings: Settings | None) -> str | None:
     """The sentence for a failure to reach a server, or for a name such a failure left unset; else None."""
-    sentence = describe_network_failure(error, sandbox_url=_class_sandbox_url())
+    sentence = describe_network_failure(error, sandbox_url=_class_sandbox_url(settings))
     if sentence is None and isinstance(error, NameError) and error.name in _unset_names:
         sentence = (
             f"`{error.name}` was never set, because an earlier cell could not reach its server (see the message "
@@ -189,13 +195,19 @@ def failure_output(sentence: str, error: BaseException) -> dict[str, str]:
     return {"text/plain": plain, "text/html": html}
 
 
-def _class_sandbox_url() -> str | None:
-    """The class sandbox in use (sandbox mode with ``PERPLEXITY_BASE_URL``), else None."""
+def _current_settings() -> Settings | None:
+    """The settings in force now, or None when they cannot be read (the failure being shown may be why)."""
     try:
-        settings = resolve_settings()
+        return resolve_settings()
     except (TutorialError, OSError):
         return None
-    return settings.base_url if settings.is_sandbox and not settings.local_sandbox else None
+
+
+def _class_sandbox_url(settings: Settings | None) -> str | None:
+    """The remote sandbox in use (sandbox mode with ``PERPLEXITY_BASE_URL``), else None."""
+    if settings is None or not settings.is_sandbox or settings.local_sandbox:
+        return None
+    return settings.base_url
 
 
 def _names_set_by(shell: Any, source: str) -> set[str]:
@@ -234,7 +246,7 @@ def _count_as_run(result: Any) -> None:
 
 def _show_tutorial_error(shell, etype, error, tb, tb_offset=None) -> list[str]:
     lines = friendly_lines(error)
-    report_progress(error=str(error))  # the instructor's page shows the last error (class sandbox only)
+    events.emit(events.ERROR, error=str(error), on_purpose=False)  # a class sandbox's page shows the last error
     # IPython ignores what a custom handler returns, so show the lines the way IPython shows a
     # traceback: in a kernel that is the cell's error output, in a terminal it is printed.
     shell._showtraceback(etype, error, lines)

@@ -1,5 +1,9 @@
 """Progress reports to a class sandbox, so that the instructor sees who is stuck.
 
+The teaching core knows nothing of this: it emits events (:mod:`helpers.events`), and notebook setup
+subscribes :func:`report_event` when, and only when, a class sandbox is in use
+(:func:`follow_class_sandbox`). :func:`report_progress` sends one report, and a cell can call it directly.
+
 Reports go out only when both hold: the notebook talks to a class sandbox (a sandbox started with
 ``--class``, on the instructor's machine) and the learner chose a display name
 (``PERPLEXITY_LEARNER_NAME``, or the name box in notebook 01). A report holds that name and a step
@@ -29,6 +33,8 @@ from typing import Any
 
 import requests
 
+from helpers import events
+from helpers.client import GUIDE_MODEL
 from helpers.keys import env_file_path, read_env_file, save_setting
 from helpers.masking import find_key_shaped, redact
 from helpers.settings import Settings, proxy_for, resolve_settings
@@ -121,6 +127,37 @@ def report_progress(
     return bool(taken and taken[0])
 
 
+def report_event(kind: str, **facts: Any) -> None:
+    """The listener notebook setup subscribes in a class sandbox: a step or an error event becomes a report.
+
+    The facts are :mod:`helpers.events`' own; whether an error was made on purpose is decided here
+    (:func:`staged_failure`) from what the failed request carried, unless the emitter said it.
+    """
+    settings = facts.get("settings")
+    if kind == events.STEP:
+        report_progress(step=str(facts.get("step") or ""), settings=settings)
+    elif kind == events.ERROR:
+        sentence, during = str(facts.get("error") or ""), str(facts.get("during") or "")
+        report_progress(error=sentence, settings=settings, during=during, on_purpose=_on_purpose(facts))
+
+
+def follow_class_sandbox(settings: Settings) -> bool:
+    """Notebook setup's choice: report this kernel's events when ``settings`` name a class sandbox, else not.
+
+    A class sandbox is sandbox mode with a ``PERPLEXITY_BASE_URL`` that answers ``GET /class/hello``
+    (:func:`class_sandbox_url`). One that does not answer yet (the instructor starts it later) may
+    still be one: the reporter is then subscribed too, and asks again before each report.
+    Returns whether the reporter now listens; running notebook setup again decides again.
+    """
+    if _may_be_class_sandbox(settings) and (
+        class_sandbox_url(settings) is not None or settings.base_url not in _class_sandboxes
+    ):
+        events.subscribe(report_event)
+        return True
+    events.unsubscribe(report_event)
+    return False
+
+
 def class_sandbox_url(settings: Settings) -> str | None:
     """The base URL when it is a class sandbox (asked once per kernel), else None."""
     if not _may_be_class_sandbox(settings):
@@ -143,8 +180,6 @@ def staged_failure(headers: Mapping[str, Any] | None, body: Any) -> bool:
     playground's "the guide, 2024" entry), which every server refuses, as the notebooks show.
     ``body`` is the JSON sent: bytes, text or an already parsed object.
     """
-    from helpers.client import GUIDE_MODEL  # the client reports progress itself: imported when asked
-
     faulted = any(
         str(name).lower() == FAULT_HEADER.lower() and str(value).strip() for name, value in (headers or {}).items()
     )
@@ -217,6 +252,17 @@ def _error_origin(during: str, on_purpose: bool) -> dict[str, Any]:
     if notebook:
         origin["notebook"] = notebook
     return origin
+
+
+def _on_purpose(facts: Mapping[str, Any]) -> bool:
+    """Whether an error event was staged: as its emitter said, else from the exception or request it carries."""
+    if facts.get("on_purpose") is not None:
+        return bool(facts["on_purpose"])
+    if facts.get("exception") is not None:
+        return staged_error(facts["exception"])
+    if facts.get("request") is not None:
+        return staged_request(facts["request"])
+    return staged_failure(facts.get("headers"), facts.get("body"))
 
 
 def _sent_model(body: Any) -> str | None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers import events
 from helpers import settings as settings_module
 from helpers.client import PerplexityClient
 from perplexity_sandbox import Sandbox
@@ -32,8 +33,10 @@ def process_left_as_found() -> Iterator[None]:
     Jupyter would save: a key a test typed into one must not show up in the next test's checks. The
     environment too: saving a display name sets ``PERPLEXITY_LEARNER_NAME`` for the kernel, as it should.
     """
-    ssl_context, environment = ssl.SSLContext, dict(os.environ)
+    ssl_context, environment, listeners = ssl.SSLContext, dict(os.environ), events.listeners()
     yield
+    for listener in set(events.listeners()) - set(listeners):  # notebook setup's progress reporter, for one
+        events.unsubscribe(listener)
     if os.environ != environment:
         os.environ.clear()
         os.environ.update(environment)

@@ -326,11 +326,15 @@ def act_as(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
     """Be the learner with this display name (what notebook 01's name box saves), on their own computer.
 
     Each learner has their own key file, beside the test's: that is where a kernel keeps the learner
-    token the class sandbox gave it, and a learner's notebooks never see a classmate's.
+    token the class sandbox gave it, and a learner's notebooks never see a classmate's. Their notebook
+    setup found a class sandbox, so the progress reporter listens (tests/conftest.py stops it after the test).
     """
+    from helpers import events, progress
+
     own = hashlib.sha256(name.encode()).hexdigest()[:12]
     monkeypatch.setenv("PERPLEXITY_ENV_FILE", str(Path(os.environ["PERPLEXITY_ENV_FILE"]).parent / f"{own}.env"))
     monkeypatch.setenv("PERPLEXITY_LEARNER_NAME", name)
+    events.subscribe(progress.report_event)
 
 
 def _post_demo(sandbox: Sandbox, path: str, body: dict) -> requests.Response:

@@ -15,13 +15,13 @@ import truststore
 from IPython.core.interactiveshell import InteractiveShell
 
 import perplexity_sandbox
-from helpers import keys, setup_notebook
+from helpers import events, explain_response, keys, progress, setup_notebook
 from helpers import settings as settings_module
 from helpers.client import base_url_for, connect
 from helpers.errors import TutorialError
-from helpers.settings import resolve_settings, use_local_sandbox
+from helpers.settings import SANDBOX_DEMO_KEY, resolve_settings, use_local_sandbox
 from perplexity_sandbox import Sandbox
-from tests.support import FAKE_KEY, EchoServer, LoopbackTcpServer, unused_url
+from tests.support import CLASS_GUIDE, FAKE_KEY, EchoServer, LoopbackTcpServer, unused_url
 
 NO_SANDBOX = (
     "No sandbox is running in this kernel: run the notebook's first cell (`helpers.setup_notebook()`), "
@@ -232,3 +232,57 @@ def test_a_class_sandbox_that_answers_is_described_as_before(
     settings = setup_notebook()
     assert capsys.readouterr().out.strip() == settings.describe()
     assert f"the sandbox at {module_sandbox.url}" in settings.describe()
+
+
+def test_setup_subscribes_the_progress_reporter_in_a_class_sandbox_and_only_there(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The teaching core emits events; notebook setup decides, each time it runs, whether a class page hears them."""
+    refuse_to_start_a_sandbox(monkeypatch)
+    with Sandbox(classroom=True) as classroom, Sandbox() as plain:
+        monkeypatch.setenv("PERPLEXITY_BASE_URL", plain.url)
+        setup_notebook(quiet=True)
+        assert progress.report_event not in events.listeners()  # a sandbox, but not a class's
+        monkeypatch.setenv("PERPLEXITY_BASE_URL", classroom.url)
+        setup_notebook(quiet=True)
+        assert events.listeners() == (progress.report_event,)
+        monkeypatch.setenv("PERPLEXITY_LEARNER_NAME", "Ada")
+        headers = {"Authorization": f"Bearer {SANDBOX_DEMO_KEY}"}
+        answer = requests.post(classroom.url_for("/v1/agent"), headers=headers, json=CLASS_GUIDE, timeout=5)
+        explain_response(answer)
+        assert [(row["learner"], row["steps"]) for row in classroom.roster.snapshot()] == [("Ada", ["answer"])]
+        monkeypatch.setenv("PERPLEXITY_API_KEY", FAKE_KEY)
+        monkeypatch.setenv("PERPLEXITY_MODE", "live")
+        monkeypatch.delenv("PERPLEXITY_BASE_URL")
+        setup_notebook(quiet=True)  # the learner switched to live mode: nothing goes to the class page any more
+        assert events.listeners() == ()
+
+
+def test_a_class_sandbox_started_after_setup_still_gets_the_reports(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The instructor may start the class sandbox after the learner ran the first cell: not asked yet is not 'no'."""
+    refuse_to_start_a_sandbox(monkeypatch)
+    url = unused_url()
+    monkeypatch.setenv("PERPLEXITY_BASE_URL", url)
+    setup_notebook(quiet=True)
+    assert events.listeners() == (progress.report_event,)
+
+
+def test_the_error_handler_emits_the_sentence_shown_with_the_settings_it_read(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    heard: list[tuple[str, dict]] = []
+    stop = events.subscribe(lambda kind, **facts: heard.append((kind, facts)))
+    shell = InteractiveShell.instance()
+    try:
+        setup_notebook(quiet=True)
+        shell.run_cell("from helpers.errors import TutorialError\nraise TutorialError('Run the first cell.')")
+        shell.run_cell(f"import requests\nrequests.get('{unused_url()}', timeout=2)")
+        shown = capsys.readouterr().out
+    finally:
+        stop()
+        shell.set_custom_exc((), None)
+        InteractiveShell.clear_instance()
+    (tutorial_kind, tutorial), (network_kind, network) = heard
+    assert (tutorial_kind, tutorial) == ("error", {"error": "Run the first cell.", "on_purpose": False})
+    assert network_kind == "error" and network["error"] in shown and network["settings"] == resolve_settings()
+    assert isinstance(network["exception"], requests.ConnectionError)

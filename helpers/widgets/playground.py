@@ -19,6 +19,7 @@ from html import escape
 import ipywidgets as widgets
 from IPython.display import Markdown, display
 
+from helpers import events
 from helpers.client import (
     GUIDE_MODEL,
     GUIDE_QUESTION,
@@ -39,7 +40,6 @@ from helpers.display import (
 )
 from helpers.errors import InvalidRequestError, PerplexityError, describe_failure
 from helpers.keys import KEY_VARIABLE, redact
-from helpers.progress import report_progress, staged_failure
 from helpers.responses import AGENT_PRESETS, CURRENT_MODEL, AgentResponse, ChatCompletion
 
 # The sandbox's fault switches, part of its documented HTTP interface (docs/sandbox.md, "Faults"):
@@ -556,10 +556,10 @@ class Playground:
         self._show_outcome(outcome)
         self._remember(request, values.question, outcome)
         if outcome.ok:
-            report_progress(step="answer")  # only in a class sandbox, under the learner's chosen name
-        else:  # Simulate's fault header, or the guide's retired model: a failure on purpose
-            staged = staged_failure(SIMULATIONS[self.simulate.value][0], request.body)
-            report_progress(error=outcome.message, during="answer", on_purpose=staged)
+            events.emit(events.STEP, step="answer")  # a class sandbox's page shows it (helpers.progress)
+        else:  # Simulate's fault header, or the guide's retired model: what it carried says it failed on purpose
+            headers = SIMULATIONS[self.simulate.value][0]
+            events.emit(events.ERROR, error=outcome.message, during="answer", headers=headers, body=request.body)
         return outcome
 
     def _sender(self) -> PerplexityClient:
