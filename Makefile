@@ -51,6 +51,7 @@ browser:
 test: $(DEV_STAMP) $(NODE_STAMP) browser
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m pytest $(PYTEST_ARGS) tests sandbox_tests notebooks
 
 # The same without the browser tests (e2e) and the slow ones (fresh virtual environments for plain pip and
@@ -58,6 +59,7 @@ test: $(DEV_STAMP) $(NODE_STAMP) browser
 test-quick: $(DEV_STAMP) $(NODE_STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m pytest $(PYTEST_ARGS) -m "not e2e and not slow" tests sandbox_tests notebooks
 
 record: $(STAMP)
