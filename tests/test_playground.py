@@ -332,13 +332,6 @@ def test_unexpected_response() -> None:
     assert "streamed answer was expected" in shown
 
 
-def test_show_outcome_prints_the_sentence_of_a_failure(capsys: pytest.CaptureFixture[str]) -> None:
-    from helpers.widgets.playground import Outcome, show_outcome
-
-    show_outcome(Outcome(message="Too many requests (HTTP 429).", detail="x", error_type="RateLimitError"))
-    assert capsys.readouterr().out == "Too many requests (HTTP 429).\n"
-
-
 def test_a_failure_never_shows_the_clients_key_even_when_short() -> None:
     short_key = "pplx-" + "q" * 15  # the shortest key validation accepts
     with (

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from html import escape
 
 import ipywidgets as widgets
-from IPython.display import Markdown, display
 
 from helpers import events
 from helpers.client import (
@@ -378,14 +377,6 @@ def final_markdown(outcome: Outcome, mode: str = "live") -> str:
     if outcome.partial_text:
         return outcome.partial_text + "\n\n*(The answer stopped here.)*"
     return ""
-
-
-def show_outcome(outcome: Outcome, mode: str = "live") -> None:
-    """Display what the Send button shows: the answer, or the one-sentence failure."""
-    if outcome.ok or outcome.partial_text:
-        display(Markdown(final_markdown(outcome, mode)))
-    if not outcome.ok:
-        print(outcome.message)
 
 
 # --- the widget -----------------------------------------------------------------------------
