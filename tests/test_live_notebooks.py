@@ -58,7 +58,9 @@ def test_without_a_key_it_refuses_to_start_in_one_sentence(project: Path) -> Non
 
 def test_make_test_live_runs_the_notebooks_live() -> None:
     """The Makefile target is this module (a dry run: nothing is executed)."""
-    done = subprocess.run(["make", "-n", "test-live"], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    # --no-print-directory: under `make test` this make is a sub-make, which would add "Leaving directory" lines.
+    command = ["make", "--no-print-directory", "-n", "test-live"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == ".venv/bin/python -m helpers.live_notebooks"
 

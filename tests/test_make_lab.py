@@ -6,6 +6,7 @@ already run in, so it builds nothing: no 505 MB venv appears inside the checkout
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -16,11 +17,12 @@ import subprocess
 import sys
 import sysconfig
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 import requests
-from tornado import ioloop, websocket
+from tornado import websocket
 
 from tests.support import unused_url
 
@@ -56,7 +58,10 @@ def test_a_kernel_of_make_lab_runs_without_the_encryption_warning(tmp_path: Path
     try:
         _notebooks_served(url, token, lab)
         kernel = requests.post(f"{url}/api/kernels", params={"token": token}, json={"name": "python3"}, timeout=60)
-        printed = ioloop.IOLoop.current().run_sync(lambda: _run_in_kernel(url, token, kernel.json()["id"]), timeout=120)
+        # In a thread of its own, with its own event loop: the browser tests' Playwright owns this thread's loop.
+        running = _run_in_kernel(url, token, kernel.json()["id"])
+        with ThreadPoolExecutor(1) as thread:
+            printed = thread.submit(asyncio.run, asyncio.wait_for(running, timeout=120)).result()
     finally:
         output = stop(lab)
     assert printed == "42\n"
