@@ -17,12 +17,17 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import requests
 import urllib3
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import MaxRetryError, ResponseError
+from urllib3.util import Retry
 
 from helpers import errors, events
 from helpers.keys import check_key_characters
@@ -115,7 +120,7 @@ class PerplexityClient:
         self.headers = dict(headers or {})
         self.on_retry = on_retry
         self._models: list[str] | None = None
-        self._session = open_session(self.proxy)
+        self._session = open_session(self.proxy, retry=self._retry_policy())
 
     def __repr__(self) -> str:
         # getattr: a traceback may show a client whose __init__ refused its key before setting the rest.
@@ -325,29 +330,52 @@ class PerplexityClient:
                     detail=self.redact(response.text[:300]),
                 ) from exc
 
+    def _retry_policy(self) -> ClientRetry:
+        """What urllib3 follows on this client's session: 429 and 5xx answers, at most ``max_retries`` times.
+
+        Only answers are retried, for every method, POST included: the server said it produced no answer.
+        A dropped connection or a timeout is never retried (``connect=0``, ``read=False``: urllib3 then
+        raises it as requests' default adapter does), since a POST may have been processed already.
+        """
+        return ClientRetry(
+            total=self.max_retries,
+            connect=0,
+            read=False,
+            other=0,
+            status_forcelist=RETRY_STATUSES,
+            allowed_methods=None,  # every method: see above
+            raise_on_status=False,  # the last answer comes back, and becomes one of our errors
+            base_delay=self.retry_base_delay,
+            max_delay=self.retry_max_delay,
+            deadline=self.deadline,
+            on_retry=self._announce_retry,
+        )
+
     def _send(self, method: str, path: str, body: dict | None, stream: bool = False) -> requests.Response:
-        """Send with retries for 429 and 5xx (exponential backoff, jitter, ``Retry-After``, deadline)."""
-        started = time.monotonic()
-        for attempt in range(self.max_retries + 1):
-            remaining = self.deadline - (time.monotonic() - started)
-            # A stream's read timeout applies to every chunk: cutting it to the deadline would end a healthy one.
-            read_timeout = self.timeout[1] if stream else max(0.1, min(self.timeout[1], remaining))
+        """Send; the session's adapter retries 429 and 5xx answers (see :class:`ClientRetry`)."""
+        # urllib3 sends every retry with the same timeouts: only the first try's read timeout can be cut to
+        # the deadline. A stream's read timeout applies to every chunk: cutting it would end a healthy one.
+        read_timeout = self.timeout[1] if stream else max(0.1, min(self.timeout[1], self.deadline))
+        in_flight = _IN_FLIGHT.set(_InFlight(time.monotonic(), path))
+        try:
             response = self._send_once(method, path, body, stream, read_timeout)
-            if response.status_code < 400:
-                return response
-            error = self._error_for(response, path)
-            wait = retry_delay(attempt, error, self.retry_base_delay, self.retry_max_delay)
-            too_long = wait is not None and (
-                wait > self.retry_max_delay or time.monotonic() - started + wait > self.deadline
-            )
-            if wait is None or too_long or attempt == self.max_retries:
-                if attempt:
-                    error.detail += f" (after {attempt + 1} attempts)"
-                raise error
-            if self.on_retry:
-                self.on_retry(attempt + 1, wait, error)
-            time.sleep(wait)
-        raise AssertionError("unreachable")
+        finally:
+            _IN_FLIGHT.reset(in_flight)
+        if response.status_code < 400:
+            return response
+        tries = attempts_made(response)
+        error = self._error_for(response, path)
+        if tries > 1:
+            error.detail += f" (after {tries} attempts)"
+        raise error
+
+    def _announce_retry(self, number: int, wait: float, answer: urllib3.BaseHTTPResponse) -> None:
+        """Hand ``on_retry`` the error this answer would have raised, before urllib3 waits and retries."""
+        if self.on_retry is None:
+            return
+        body = answer.read(decode_content=True).decode("utf-8", "replace")
+        path = _IN_FLIGHT.get().path
+        self.on_retry(number, wait, error_from_parts(answer.status, answer.headers, body, path, [self._key]))
 
     def _send_once(
         self, method: str, path: str, body: dict | None, stream: bool, read_timeout: float
@@ -465,8 +493,11 @@ class PerplexityClient:
         )
 
 
-def open_session(proxy: Proxy | None) -> requests.Session:
+def open_session(proxy: Proxy | None, *, retry: Retry | None = None) -> requests.Session:
     """A session that uses ``proxy`` (from :func:`proxy_for`) if any, and the CA bundle the environment names.
+
+    ``retry``: the urllib3 ``Retry`` its adapters follow (the client's :class:`ClientRetry`); without
+    one, requests' default (no retry).
 
     ``trust_env`` stays off because requests would then also read ``.netrc``, whose password silently
     replaces the Authorization header; the proxy variables are read by :func:`proxy_for`, with its rule,
@@ -480,6 +511,10 @@ def open_session(proxy: Proxy | None) -> requests.Session:
     if proxy is not None:
         session.proxies = {"http": proxy.url, "https": proxy.url}
     session.verify = _ca_bundle()
+    if retry is not None:
+        adapter = HTTPAdapter(max_retries=retry)
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
     return session
 
 
@@ -601,14 +636,113 @@ def chat_body(messages: list[dict], *, model: str = CURRENT_LEGACY_MODEL, **fiel
 def retry_delay(attempt: int, error: errors.PerplexityError, base: float = 0.5, cap: float = 8.0) -> float | None:
     """Seconds to wait before retry number ``attempt + 1``, or None when this error is not worth retrying.
 
-    Exponential backoff (``base`` doubling, at most ``cap``) with jitter, so that many learners
-    hitting a limit together do not all come back at the same instant; never less than ``Retry-After``.
+    The wait :class:`ClientRetry` makes: :func:`backoff_delay`, and never less than ``Retry-After``.
     """
     if error.status not in RETRY_STATUSES:
         return None
-    backoff = min(cap, base * 2**attempt) * random.uniform(0.5, 1.0)
     retry_after = getattr(error, "retry_after", None)
+    return _longest(backoff_delay(attempt, base, cap), retry_after)
+
+
+def backoff_delay(attempt: int, base: float = 0.5, cap: float = 8.0) -> float:
+    """Exponential backoff (``base`` doubling, at most ``cap``) with jitter in proportion, so that many
+    learners hitting a limit together do not all come back at the same instant."""
+    return min(cap, base * 2**attempt) * random.uniform(0.5, 1.0)
+
+
+def _longest(backoff: float, retry_after: float | None) -> float:
     return max(backoff, retry_after) if retry_after is not None else backoff
+
+
+@dataclass(frozen=True)
+class _InFlight:
+    """The request urllib3 may retry: when it started (for the deadline) and its path (for the sentence)."""
+
+    started: float
+    path: str
+
+
+# Set by PerplexityClient._send around each request: urllib3 runs the retries in the caller's thread.
+_IN_FLIGHT: ContextVar[_InFlight] = ContextVar("request in flight")
+
+
+class ClientRetry(Retry):
+    """urllib3's ``Retry``, on the client session's adapter, with what the client promises and Retry lacks.
+
+    urllib3 counts the tries, reads the status list and the methods, drains the answer and sends the
+    request again. This subclass chooses the wait and may give up:
+
+    - the wait is :func:`retry_delay`'s: ``base_delay`` doubling per retry with jitter in proportion,
+      never less than ``Retry-After``. Retry's own backoff is 0 before the first retry and adds a fixed
+      jitter, and its ``Retry-After`` replaces the backoff, refuses "1.5" with an exception and knows no
+      ``retry-after-ms``: :meth:`get_backoff_time`, :meth:`get_retry_after` and :meth:`sleep` say ours.
+    - a wait longer than ``max_delay``, or one that would pass the request's ``deadline`` (seconds),
+      is not made: Retry would cap a long ``Retry-After`` and wait anyway; here the answer comes back
+      at once, and the learner decides.
+    - ``on_retry(retry_number, wait_seconds, answer)`` is called before each wait: Retry has no callback.
+    """
+
+    # A 413 with Retry-After is the learner's to fix, not to wait for: no status beyond the status list.
+    RETRY_AFTER_STATUS_CODES = frozenset({429, 503})
+
+    def __init__(
+        self,
+        *args: Any,
+        base_delay: float = 0.5,
+        max_delay: float = 8.0,
+        deadline: float | None = None,
+        on_retry: Callable[[int, float, urllib3.BaseHTTPResponse], None] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.base_delay, self.max_delay, self.deadline, self.on_retry = base_delay, max_delay, deadline, on_retry
+        self.wait = 0.0  # chosen by increment(), made by sleep()
+
+    def new(self, **changes: Any) -> ClientRetry:
+        retry = super().new(**changes)
+        retry.base_delay, retry.max_delay = self.base_delay, self.max_delay
+        retry.deadline, retry.on_retry = self.deadline, self.on_retry
+        return retry
+
+    def get_backoff_time(self) -> float:
+        return backoff_delay(len(self.history) - 1, self.base_delay, self.max_delay)
+
+    def get_retry_after(self, response: urllib3.BaseHTTPResponse) -> float | None:
+        return _retry_after_seconds(response.headers)
+
+    def increment(
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: urllib3.BaseHTTPResponse | None = None,
+        error: Exception | None = None,
+        _pool: Any = None,
+        _stacktrace: Any = None,
+    ) -> ClientRetry:
+        retry = super().increment(method, url, response, error, _pool, _stacktrace)  # raises once exhausted
+        if response is None:
+            return retry
+        retry.wait = _longest(retry.get_backoff_time(), retry.get_retry_after(response))
+        in_flight = _IN_FLIGHT.get(None)
+        late = (
+            in_flight
+            and self.deadline is not None
+            and time.monotonic() - in_flight.started + retry.wait > self.deadline
+        )
+        if retry.wait > self.max_delay or late:
+            raise MaxRetryError(_pool, url, ResponseError(f"a wait of {retry.wait:.1f} s is too long"))
+        if self.on_retry:
+            self.on_retry(len(retry.history), retry.wait, response)
+        return retry
+
+    def sleep(self, response: urllib3.BaseHTTPResponse | None = None) -> None:
+        time.sleep(self.wait)
+
+
+def attempts_made(response: requests.Response) -> int:
+    """How many times the request behind this answer was sent (urllib3 keeps the retries' history on it)."""
+    retries = getattr(response.raw, "retries", None)
+    return len(retries.history) + 1 if retries is not None else 1
 
 
 # --- reading an error answer ----------------------------------------------------------------
@@ -617,12 +751,18 @@ def retry_delay(attempt: int, error: errors.PerplexityError, base: float = 0.5, 
 def error_from_response(response: requests.Response, path: str, secrets: list[str]) -> errors.PerplexityError:
     """Read an HTTP error answer (its error envelope, ``Retry-After``) and close it; the class and
     sentence come from :func:`helpers.errors.error_from_status`."""
-    status = response.status_code
-    info = _error_info(response, secrets)
-    detail = redact(f"HTTP {status} {info.get('type', '')}: {info.get('message') or response.text[:200]}", secrets)
-    retry_after = _retry_after_seconds(response.headers)
+    text = response.text
     response.close()
-    return errors.error_from_status(status, info, path, detail, retry_after=retry_after)
+    return error_from_parts(response.status_code, response.headers, text, path, secrets)
+
+
+def error_from_parts(
+    status: int, headers: Mapping[str, str], text: str, path: str, secrets: list[str]
+) -> errors.PerplexityError:
+    """The error for an answer's status, headers and body text (from requests or, while retrying, urllib3)."""
+    info = _error_info(text, secrets)
+    detail = redact(f"HTTP {status} {info.get('type', '')}: {info.get('message') or text[:200]}", secrets)
+    return errors.error_from_status(status, info, path, detail, retry_after=_retry_after_seconds(headers))
 
 
 def explain_response(response: requests.Response) -> str:
@@ -636,10 +776,10 @@ def explain_response(response: requests.Response) -> str:
     return sentence
 
 
-def _error_info(response: requests.Response, secrets: list[str]) -> dict[str, str]:
+def _error_info(text: str, secrets: list[str]) -> dict[str, str]:
     """The documented error envelope's fields as redacted strings; empty when the body has another shape."""
     try:
-        error = response.json().get("error")
+        error = json.loads(text).get("error")
     except (ValueError, AttributeError):
         return {}
     if not isinstance(error, dict):
