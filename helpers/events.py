@@ -1,8 +1,8 @@
 """What happened, said by the teaching core to whoever listens: the core itself knows no listener.
 
 The client, the connector, the exercises, the playground and the notebook's error handler
-:func:`emit` an event when a learner reaches a step or meets an error. Nobody listens unless
-something :func:`subscribe`\\ d: notebook setup subscribes the class-progress reporter
+:func:`emit` an event when a learner reaches a step or meets an error. Nobody listens unless a
+listener was added with :func:`subscribe`: notebook setup adds the class-progress reporter
 (:mod:`helpers.progress`) when, and only when, a class sandbox is in use. So the teaching core
 imports no classroom tooling (``make test`` checks it), and without a listener an event costs one
 empty loop.

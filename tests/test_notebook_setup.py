@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import socketserver
 import ssl
 import time
 from collections.abc import Iterator
@@ -14,6 +13,7 @@ import requests
 import truststore
 from IPython.core.interactiveshell import InteractiveShell
 
+import helpers
 import perplexity_sandbox
 from helpers import events, explain_response, keys, progress, setup_notebook
 from helpers import settings as settings_module
@@ -21,7 +21,7 @@ from helpers.client import base_url_for, connect
 from helpers.errors import TutorialError
 from helpers.settings import SANDBOX_DEMO_KEY, resolve_settings, use_local_sandbox
 from perplexity_sandbox import Sandbox
-from tests.support import CLASS_GUIDE, FAKE_KEY, EchoServer, LoopbackTcpServer, unused_url
+from tests.support import CLASS_GUIDE, FAKE_KEY, EchoServer, SilentServer, unused_url
 
 NO_SANDBOX = (
     "No sandbox is running in this kernel: run the notebook's first cell (`helpers.setup_notebook()`), "
@@ -132,23 +132,6 @@ def test_only_a_sandbox_on_this_computer_can_be_registered() -> None:
 
 
 # --- say it before it fails: the server is checked within 2 seconds ---------------------------------
-
-
-class SilentServer(LoopbackTcpServer):
-    """Accepts connections and never answers: a server (or a proxy, a firewall) that hangs."""
-
-    def __init__(self) -> None:
-        super().__init__(_Silent)
-
-
-class _Silent(socketserver.BaseRequestHandler):
-    def handle(self) -> None:
-        self.request.settimeout(5)
-        try:
-            while self.request.recv(65536):
-                pass
-        except OSError:
-            pass
 
 
 def live_mode(monkeypatch: pytest.MonkeyPatch, base_url: str | None = None) -> None:
@@ -263,8 +246,12 @@ def test_a_class_sandbox_started_after_setup_still_gets_the_reports(monkeypatch:
     refuse_to_start_a_sandbox(monkeypatch)
     url = unused_url()
     monkeypatch.setenv("PERPLEXITY_BASE_URL", url)
+    monkeypatch.setenv("PERPLEXITY_LEARNER_NAME", "Ada")
     setup_notebook(quiet=True)
     assert events.listeners() == (progress.report_event,)
+    with Sandbox(port=int(url.rsplit(":", 1)[1]), classroom=True) as classroom:
+        helpers.check_exercise("01.1", letter="B")
+        assert [(row["learner"], row["steps"]) for row in classroom.roster.snapshot()] == [("Ada", ["exercise:01.1"])]
 
 
 def test_the_error_handler_emits_the_sentence_shown_with_the_settings_it_read(
