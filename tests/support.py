@@ -191,6 +191,27 @@ class _EchoBytes(socketserver.BaseRequestHandler):
             pass
 
 
+class SilentServer(LoopbackTcpServer):
+    """Accepts connections and never answers: a server (or a proxy, a firewall) that hangs."""
+
+    def __init__(self) -> None:
+        super().__init__(_Silent)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+class _Silent(socketserver.BaseRequestHandler):
+    def handle(self) -> None:
+        self.request.settimeout(5)
+        try:
+            while self.request.recv(65536):
+                pass
+        except OSError:
+            pass
+
+
 class ConnectProxy(LoopbackTcpServer):
     """A tiny HTTP proxy that only tunnels: ``CONNECT host:port``, then bytes both ways.
 
@@ -355,3 +376,18 @@ def play_three_learners(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> No
     helpers.explain_response(_post_demo(sandbox, "/chat/completions", CLASS_RETIRED))
     act_as(monkeypatch, "Linus")
     helpers.explain_response(_post_demo(sandbox, "/chat/completions", CLASS_RETIRED))
+
+
+# --- reading the doctor's report ---------------------------------------------------------------
+
+
+def report_line(report: str, name: str) -> str:
+    """The doctor's line for the check ``name`` (after its 9-character status column)."""
+    (found,) = [text for text in report.splitlines() if text[9:].startswith(f"{name}:")]
+    return found
+
+
+def fix_under(report: str, name: str) -> str:
+    """The fix the doctor printed under the line for ``name``."""
+    lines = report.splitlines()
+    return lines[lines.index(report_line(report, name)) + 1].strip()

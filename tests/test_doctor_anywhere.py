@@ -24,7 +24,7 @@ from helpers.cli import DEPENDENCY_MODULES
 from helpers.doctor import DISTRIBUTION, NOTE, OK, PROBLEM, check_packages
 from helpers.keys import mask_key
 from helpers.recording import CLEARED_ENV
-from tests.support import FAKE_KEY
+from tests.support import FAKE_KEY, fix_under, report_line
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("helpers", "perplexity_sandbox")
@@ -74,14 +74,8 @@ def doctor_in(cwd: Path, package_dir: Path, *options: str, python: str = sys.exe
     )
 
 
-def line(report: str, name: str) -> str:
-    (found,) = [text for text in report.splitlines() if text[9:].startswith(f"{name}:")]
-    return found
-
-
 def tip_under(report: str, name: str) -> str:
-    lines = report.splitlines()
-    following = lines[lines.index(line(report, name)) + 1].strip()
+    following = fix_under(report, name)
     assert following.startswith(("Tip: ", "Fix: ")), report
     return following
 
@@ -102,7 +96,7 @@ def test_an_editable_install_run_elsewhere_finds_its_course_folders_key(tmp_path
     result = doctor_in(elsewhere, course)
     assert result.returncode == 0 and "Traceback" not in result.stderr, result.stdout + result.stderr
     assert f"Key: {mask_key(FAKE_KEY)} from the .env file" in result.stdout
-    assert line(result.stdout, "Key file").startswith(f"ok       Key file: {course / '.env'}: the project's own")
+    assert report_line(result.stdout, "Key file").startswith(f"ok       Key file: {course / '.env'}: the project's own")
     assert FAKE_KEY not in result.stdout + result.stderr
 
 
@@ -115,12 +109,12 @@ def test_an_installed_package_run_elsewhere_says_it_cannot_know_and_how_to_point
     result = doctor_in(elsewhere, site)
     assert result.returncode == 0 and "Traceback" not in result.stderr, result.stdout + result.stderr
     user_file = tmp_path / "config" / "perplexity-tutorial" / ".env"
-    assert line(result.stdout, "Key file").startswith(f"{NOTE:<8} Key file: {user_file}")
+    assert report_line(result.stdout, "Key file").startswith(f"{NOTE:<8} Key file: {user_file}")
     tip = tip_under(result.stdout, "Key file")
     assert "cannot know whether your notebooks run in a course folder" in tip
     assert "--project DIR" in tip and "PERPLEXITY_ENV_FILE" in tip
     assert (
-        line(result.stdout, "Key")
+        report_line(result.stdout, "Key")
         == f"{NOTE:<8} Key: none configured, so notebooks outside a course folder use the sandbox."
     )
 
@@ -132,7 +126,7 @@ def test_the_project_option_checks_the_key_of_that_course_folder(tmp_path: Path,
     result = doctor_in(elsewhere, site, "--project", str(course / "notebooks"))
     assert result.returncode == 0 and "Traceback" not in result.stderr, result.stdout + result.stderr
     assert f"Key: {mask_key(FAKE_KEY)} from the .env file" in result.stdout
-    key_file = line(result.stdout, "Key file")
+    key_file = report_line(result.stdout, "Key file")
     assert key_file.startswith(f"{OK:<8} Key file: {course / '.env'}")
     assert f"Checked for the notebooks in {course / 'notebooks'} (--project)." in key_file
     assert "cannot know" not in result.stdout and FAKE_KEY not in result.stdout + result.stderr
@@ -155,7 +149,7 @@ def test_a_package_pip_installed_from_a_course_folder_is_checked_for_that_folder
     result = doctor_in(elsewhere, site)
     assert result.returncode == 0 and "Traceback" not in result.stderr, result.stdout + result.stderr
     assert f"Key: {mask_key(FAKE_KEY)} from the .env file" in result.stdout
-    key_file = line(result.stdout, "Key file")
+    key_file = report_line(result.stdout, "Key file")
     assert key_file.startswith(f"{OK:<8} Key file: {course / '.env'}") and "this package came from" in key_file
 
 

@@ -21,7 +21,7 @@ import pytest
 
 from helpers.doctor import PROBLEM, SKIPPED, check_certificates, format_report
 from helpers.recording import CLEARED_ENV, MASKS_FILE, read_masks
-from tests.support import FAKE_KEY, CannedServer
+from tests.support import FAKE_KEY, CannedServer, fix_under, report_line
 
 x509 = pytest.importorskip("cryptography.x509", reason="the test CA is made with cryptography (JupyterHub needs it)")
 from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402 - after the skip above
@@ -137,16 +137,6 @@ def doctor(tmp_path: Path, api: HttpsModels, **variables: str) -> subprocess.Com
         timeout=120,
         check=False,
     )
-
-
-def report_line(report: str, name: str) -> str:
-    (found,) = [text for text in report.splitlines() if text[9:].startswith(f"{name}:")]
-    return found
-
-
-def fix_under(report: str, name: str) -> str:
-    lines = report.splitlines()
-    return lines[lines.index(report_line(report, name)) + 1].strip()
 
 
 def assert_one_fix_per_problem(report: str) -> None:

@@ -9,7 +9,6 @@ and what to do; in a notebook it replaces the traceback, and the cell counts as 
 from __future__ import annotations
 
 import re
-import socketserver
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -30,33 +29,12 @@ from helpers.errors import chain_summary, describe_network_failure
 from helpers.masking import mask_key
 from helpers.notebook import failure_output
 from helpers.recording import CLEARED_ENV
-from tests.support import FAKE_KEY, LoopbackTcpServer, unused_url
+from tests.support import FAKE_KEY, SilentServer, unused_url
 from tests.tls_server import HttpsServer, TestAuthority
 
 ROOT = Path(__file__).resolve().parent.parent
 OFFLINE = "set PERPLEXITY_MODE=sandbox to continue offline"
 QUICK = 0.5  # seconds: every timeout staged here
-
-
-class SilentServer(LoopbackTcpServer):
-    """Accepts connections and never answers."""
-
-    def __init__(self) -> None:
-        super().__init__(_Silent)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-
-class _Silent(socketserver.BaseRequestHandler):
-    def handle(self) -> None:
-        self.request.settimeout(5)
-        try:
-            while self.request.recv(65536):
-                pass
-        except OSError:
-            pass
 
 
 @pytest.fixture
