@@ -16,6 +16,7 @@ import functools
 import time
 from typing import TYPE_CHECKING
 
+from tornado import httputil
 from tornado.iostream import IOStream, StreamClosedError, UnsatisfiableReadError
 
 from perplexity_sandbox.core import (
@@ -88,7 +89,9 @@ class Connection:
 class WireRequest:
     """One request on a connection: its head checked by the core, its body read, its answer written."""
 
-    def __init__(self, connection: Connection, method: str, target: str, version: str, headers: object) -> None:
+    def __init__(
+        self, connection: Connection, method: str, target: str, version: str, headers: httputil.HTTPHeaders
+    ) -> None:
         self.connection, self.server, self.stream = connection, connection.server, connection.stream
         self.started = time.perf_counter()
         self.method, self.target, self.http10 = method, target, version == "HTTP/1.0"
