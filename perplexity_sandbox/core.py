@@ -98,7 +98,9 @@ class SandboxRequest:
             self.headers = Headers(self.headers)
 
     @classmethod
-    def from_target(cls, method: str, target: str, headers: Any = (), body: bytes = b"", client: str = "-") -> Any:
+    def from_target(
+        cls, method: str, target: str, headers: Any = (), body: bytes = b"", client: str = "-"
+    ) -> SandboxRequest:
         """A request from its request-target (the path and query as an HTTP request line carries them)."""
         path, _, query = target.partition("?")
         return cls(method, path, query, headers, body, client)
