@@ -42,6 +42,7 @@ from helpers.responses import (
 )
 from helpers.settings import SANDBOX_DEMO_KEY, Proxy, Settings, check_transport, proxy_for, resolve_settings
 from helpers.sse import DONE_EVENTS, AnswerCollector, iter_sse
+from helpers.text import clause, duration
 from helpers.trust import ca_bundle_from_environment
 
 GUIDE_SYSTEM = "Be precise and concise."
@@ -262,7 +263,7 @@ class PerplexityClient:
                 return run
             if time.monotonic() + poll_every > deadline:
                 raise errors.APITimeoutError(
-                    f"The background run is still {seen.replace('_', ' ')} after {errors.duration(timeout)}. "
+                    f"The background run is still {seen.replace('_', ' ')} after {duration(timeout)}. "
                     f"Ask again later with wait_for_response('{response_id}')."
                 )
             time.sleep(poll_every)
@@ -395,13 +396,13 @@ class PerplexityClient:
             )
         except requests.ConnectTimeout as exc:
             raise errors.APITimeoutError(
-                f"Could not connect to {self.base_url} within {errors.duration(connect_timeout)}. "
+                f"Could not connect to {self.base_url} within {duration(connect_timeout)}. "
                 "Check your internet connection, then try again.",
                 detail=self.redact(str(exc)),
             ) from None
         except requests.Timeout as exc:
             raise errors.APITimeoutError(
-                f"No answer from {self.base_url} within {errors.duration(read_timeout)}. "
+                f"No answer from {self.base_url} within {duration(read_timeout)}. "
                 "Try again, or ask for a shorter answer (fewer max output tokens).",
                 detail=self.redact(str(exc)),
             ) from None
@@ -468,7 +469,7 @@ class PerplexityClient:
         except requests.ConnectionError as exc:
             if isinstance(exc.args[0] if exc.args else None, urllib3.exceptions.ReadTimeoutError):
                 raise errors.APITimeoutError(
-                    f"The answer stalled for more than {errors.duration(self.timeout[1])}. Try again in a moment.",
+                    f"The answer stalled for more than {duration(self.timeout[1])}. Try again in a moment.",
                     detail=self.redact(str(exc)),
                 ) from None
             raise _interrupted(detail=self.redact(str(exc))) from None
@@ -480,7 +481,7 @@ class PerplexityClient:
 
     def _run_failed(self, status: str, error: dict | str | None) -> errors.RunFailedError:
         message = error.get("message") if isinstance(error, dict) else error
-        reason = errors.clause(str(message or "")) or "no reason given"  # inside parentheses: no stop of its own
+        reason = clause(str(message or "")) or "no reason given"  # inside parentheses: no stop of its own
         detail = self.redact(json.dumps(error))
         if status == "cancelled":
             return errors.RunFailedError(

@@ -21,6 +21,7 @@ import base64
 import json
 import re
 import time
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
@@ -36,7 +37,7 @@ from urllib3.util import parse_url
 
 from helpers import events
 from helpers.client import GUIDE_MODEL, GUIDE_QUESTION, GUIDE_SYSTEM, guide_messages, open_session
-from helpers.errors import TransportSecurityError, TutorialError, describe_failure, ended
+from helpers.errors import TransportSecurityError, TutorialError, describe_failure
 from helpers.keys import find_api_key
 from helpers.masking import MaskedHeaderValue, Secret, mask_key, redact
 from helpers.settings import (
@@ -47,6 +48,7 @@ from helpers.settings import (
     proxy_for,
     read_base_url,
 )
+from helpers.text import ended
 
 GUIDE_BASE_URL = "https://api.perplexity.ai"
 TEST_TIMEOUT_SECONDS = 60  # Creator Studio's limit
@@ -193,7 +195,7 @@ class ParamAuth:
 
 
 @dataclass(frozen=True)
-class BearerAuth:
+class BearerTokenAuth:
     """Bearer Token Auth: ``Authorization: Bearer <token>`` (a header-only subset of API Key Auth)."""
 
     token: str = field(repr=False)
@@ -245,7 +247,7 @@ class BasicAuth:
         return {"Auth Config": self.config, "Username": self.username, "Password": HIDDEN}
 
 
-Auth = NoAuth | HeaderAuth | ParamAuth | BearerAuth | BasicAuth
+Auth = NoAuth | HeaderAuth | ParamAuth | BearerTokenAuth | BasicAuth
 
 
 # --- connector and action -------------------------------------------------------------------
@@ -714,7 +716,7 @@ def _resolved_auth(auth: Auth, key: Secret | None) -> Auth:
         return auth
     if isinstance(auth, HeaderAuth | ParamAuth):
         return replace(auth, api_key=_resolved(auth.api_key, key))
-    if isinstance(auth, BearerAuth):
+    if isinstance(auth, BearerTokenAuth):
         return replace(auth, token=_resolved(auth.token, key))
     if isinstance(auth, BasicAuth):
         return replace(auth, password=_resolved(auth.password, key))
@@ -863,3 +865,18 @@ def _check_key(secret: str, what: str) -> None:
 
 def _pairs(table: dict[str, Any], separator: str) -> str:
     return ", ".join(f"{k}{separator}{v}" for k, v in table.items())
+
+
+def __getattr__(name: str) -> type:
+    """``BearerAuth``, the old name of :class:`BearerTokenAuth`: kept for learners' older notebooks.
+
+    It was renamed because :class:`helpers.client.BearerAuth` is another thing (requests' auth for the client).
+    """
+    if name == "BearerAuth":
+        warnings.warn(
+            "helpers.connector.BearerAuth is now BearerTokenAuth (Creator Studio's 'Bearer Token Auth').",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return BearerTokenAuth
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

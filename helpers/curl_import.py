@@ -82,20 +82,20 @@ GUIDE_CURL = """curl --request POST \\
 class Rule:
     """What one curl option does to the import.
 
-    ``does`` names the request field the option sets (a key of ``_SETTERS``), or is ``"note"``
+    ``effect`` names the request field the option sets (a key of ``_SETTERS``), or is ``"note"``
     (accepted: it changes only how curl runs, so the action needs nothing) or ``"refuse"`` (a
     Creator Studio action cannot express it). ``why`` is the note's reason, or the refusal's
     sentence after "The curl option -X".
     """
 
-    does: str
+    effect: str
     short: str = ""  # the one-letter form, without "-"
     value: bool = False  # whether it takes a value: the next word, or the rest of a short cluster
     why: str = ""
 
 
-def _sets(does: str, short: str = "", value: bool = True) -> Rule:
-    return Rule(does, short, value)
+def _sets(effect: str, short: str = "", value: bool = True) -> Rule:
+    return Rule(effect, short, value)
 
 
 def _note(why: str, short: str = "", value: bool = False) -> Rule:
@@ -499,7 +499,7 @@ def _after_command(operator: str) -> list[str]:
 
 
 @dataclass(frozen=True)
-class _Given:
+class _CommandOption:
     """One option as the command gives it: its spelling (``-s``, ``--silent``; a bare word is a URL),
     its long name and rule (``None``: not one the import knows), its value, and whether it was
     written ``--name=value``, which curl does not read."""
@@ -511,51 +511,51 @@ class _Given:
     equals: bool = False
 
 
-def _scan(words: list[str]) -> Iterator[_Given]:
+def _scan(words: list[str]) -> Iterator[_CommandOption]:
     """Each option of ``words`` (after ``curl``), read by curl's rules: ``-sSL`` is three options,
     ``-XPOST`` is ``-X POST``, a bare word is a URL, and after ``--`` every word is a URL."""
     rest = iter(words[1:])
     for word in rest:
         if word == "--":
-            yield from (_Given(url, "url", OPTION_POLICY["url"], url) for url in rest)
+            yield from (_CommandOption(url, "url", OPTION_POLICY["url"], url) for url in rest)
         elif word.startswith("--"):
             yield _long_option(word, rest)
         elif word.startswith("-") and len(word) > 1:
             yield from _short_options(word, rest)
         else:
-            yield _Given(word, "url", OPTION_POLICY["url"], word)
+            yield _CommandOption(word, "url", OPTION_POLICY["url"], word)
 
 
-def _long_option(word: str, rest: Iterator[str]) -> _Given:
+def _long_option(word: str, rest: Iterator[str]) -> _CommandOption:
     name, equals, attached = word[2:].partition("=")
     rule = OPTION_POLICY.get(name) or _negated(name)
     if rule is None or (equals and not rule.value):
-        return _Given(f"--{name}", name, None)
+        return _CommandOption(f"--{name}", name, None)
     if equals:
-        return _Given(f"--{name}", name, rule, attached, equals=True)
-    return _Given(word, name, rule, next(rest, None) if rule.value else None)
+        return _CommandOption(f"--{name}", name, rule, attached, equals=True)
+    return _CommandOption(word, name, rule, next(rest, None) if rule.value else None)
 
 
 def _negated(name: str) -> Rule | None:
     """``--no-silent`` and the like: curl's ``--no-`` form of an option that only changes how curl runs."""
     rule = OPTION_POLICY.get(name.removeprefix("no-")) if name.startswith("no-") else None
-    return rule if rule and rule.does == "note" and not rule.value else None
+    return rule if rule and rule.effect == "note" and not rule.value else None
 
 
-def _short_options(word: str, rest: Iterator[str]) -> Iterator[_Given]:
+def _short_options(word: str, rest: Iterator[str]) -> Iterator[_CommandOption]:
     for index, letter in enumerate(word[1:], start=2):
         name = _SHORT.get(letter, "")
         rule = OPTION_POLICY.get(name)
         if rule is None:
-            yield _Given(f"-{letter}", name, None)
+            yield _CommandOption(f"-{letter}", name, None)
             return
         if rule.value:  # the rest of the word is its value, or else the next word
-            yield _Given(f"-{letter}", name, rule, word[index:] or next(rest, None))
+            yield _CommandOption(f"-{letter}", name, rule, word[index:] or next(rest, None))
             return
-        yield _Given(f"-{letter}", name, rule)
+        yield _CommandOption(f"-{letter}", name, rule)
 
 
-def _apply(request: CurlRequest, given: _Given) -> None:
+def _apply(request: CurlRequest, given: _CommandOption) -> None:
     """Apply one option as the policy says: set a request field, note why it is ignored, or refuse it.
 
     A refusal names the option, never its value: the value may be a key or a password.
@@ -569,13 +569,13 @@ def _apply(request: CurlRequest, given: _Given) -> None:
         )
     if rule.value and given.value is None:
         raise ConnectorError(f"The curl option {spelling} needs a value after it.")
-    if rule.does == "refuse":
+    if rule.effect == "refuse":
         raise ConnectorError(f"The curl option {spelling} {rule.why}.")
-    if rule.does == "note":
+    if rule.effect == "note":
         also = f" (--{given.name})" if spelling != f"--{given.name}" else ""
         request.notes.append(f"ignored {spelling}{also}: {rule.why}")
     else:
-        _SETTERS[rule.does](request, given.value or "")
+        _SETTERS[rule.effect](request, given.value or "")
 
 
 def _finish(request: CurlRequest) -> None:
@@ -864,21 +864,21 @@ def _basic_from(token: str, notes: list[str]) -> HeaderAuth | BasicAuth:
 # --- keeping secrets out of sentences -----------------------------------------------------------
 
 
-def _secrets_of(given: _Given) -> list[str]:
+def _secrets_of(given: _CommandOption) -> list[str]:
     """The secrets one option carries (a header's credential, a password, a cookie, a URL's user info)."""
     value = given.value or ""
-    does = given.rule.does if given.rule else ""
-    if does == "header":
+    effect = given.rule.effect if given.rule else ""
+    if effect == "header":
         name, colon, header_value = value.partition(":")
         return list(secret_values({name: header_value} if colon else {value.split(" ")[0]: value}))
     if given.name in {"user", "proxy-user"}:
         username, colon, password = value.partition(":")
         return [value, password, *([username] if colon and not password else [])]
-    if does in {"bearer", "cookie"}:
+    if effect in {"bearer", "cookie"}:
         return [value, *(pair.partition("=")[2] for pair in value.split(";"))]
-    if does in {"data", "raw", "urlencode", "url-query"}:
+    if effect in {"data", "raw", "urlencode", "url-query"}:
         return [pair_value for name, pair_value in parse_qsl(value) if is_secret_name(name)]
-    if does == "url" and ("://" in value or "@" in value):
+    if effect == "url" and ("://" in value or "@" in value):
         return _url_secrets(value)
     return []
 

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 from helpers.masking import redact
 from helpers.responses import BUILTIN_AGENT_MODELS, CURRENT_MODEL, LEGACY_MODELS
+from helpers.text import clause, duration, ended
 from helpers.trust import verification_advice
 
 
@@ -255,25 +256,6 @@ def invalid_model_error(
         model=name,
         alternatives=tuple(alternatives),
     )
-
-
-def duration(seconds: float) -> str:
-    """``seconds`` in words: "1 second", "0.3 seconds"."""
-    return f"{seconds:g} second" + ("" if seconds == 1 else "s")
-
-
-def clause(text: str) -> str:
-    """``text`` (a server's message) to quote inside a sentence: without the full stops it ended with.
-
-    The sentence around it adds its own stop; the server's would make "truncate_stream.." of it.
-    """
-    return text.strip().rstrip(".").rstrip()
-
-
-def ended(text: str) -> str:
-    """``text`` ending with exactly one stop: its own "!", "?" or "…", else one full stop."""
-    text = clause(text)
-    return text if text.endswith(("!", "?", "…")) else text + "."
 
 
 def _is_legacy(path: str) -> bool:

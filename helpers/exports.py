@@ -25,7 +25,7 @@ from urllib.parse import quote_plus
 
 from helpers.connector import (
     BasicAuth,
-    BearerAuth,
+    BearerTokenAuth,
     Connector,
     HeaderAuth,
     HttpAction,
@@ -163,7 +163,7 @@ def _postman_auth(connector: Connector) -> tuple[dict[str, Any], list[dict[str, 
     """The collection's auth block, and the variables it uses (the secret ones left empty)."""
     auth, key = connector.auth, _var(key_variable(connector))
     secret = [{"key": key_variable(connector), "value": "", "type": "string"}]
-    if isinstance(auth, BearerAuth) or (isinstance(auth, HeaderAuth) and auth.is_plain_bearer):
+    if isinstance(auth, BearerTokenAuth) or (isinstance(auth, HeaderAuth) and auth.is_plain_bearer):
         return {"type": "bearer", "bearer": [_kv("token", key)]}, secret
     if isinstance(auth, HeaderAuth):
         value = auth.value_pattern.replace("%s", key)
@@ -228,7 +228,7 @@ def _security_scheme(connector: Connector) -> dict[str, Any] | None:
     auth = connector.auth
     if isinstance(auth, NoAuth):
         return None
-    if isinstance(auth, BearerAuth) or (isinstance(auth, HeaderAuth) and auth.is_plain_bearer):
+    if isinstance(auth, BearerTokenAuth) or (isinstance(auth, HeaderAuth) and auth.is_plain_bearer):
         return {"type": "http", "scheme": "bearer"}
     if isinstance(auth, HeaderAuth):
         return {
@@ -373,7 +373,7 @@ def _auth_secret_names(connector: Connector) -> dict[str, str]:
     auth = connector.auth
     if isinstance(auth, HeaderAuth | ParamAuth):
         return {auth.api_key: key_variable(connector)}
-    if isinstance(auth, BearerAuth):
+    if isinstance(auth, BearerTokenAuth):
         return {auth.token: key_variable(connector)}
     if isinstance(auth, BasicAuth):
         return {auth.password: f"{_slug(connector.name)}_password"}

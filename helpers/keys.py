@@ -168,7 +168,7 @@ def env_file_path(root: Path | None = None) -> Path:
 # --- finding a key ----------------------------------------------------------------------
 
 
-class _Place(NamedTuple):
+class _KeyCandidate(NamedTuple):
     """One place a key may be: its value there (None: not set), the variable, and where (a file or a label)."""
 
     value: str | None
@@ -177,7 +177,7 @@ class _Place(NamedTuple):
     hint: str = ""
 
     def __repr__(self) -> str:
-        return f"_Place(value={mask_key(self.value)!r}, variable={self.variable!r}, where={self.where!r})"
+        return f"_KeyCandidate(value={mask_key(self.value)!r}, variable={self.variable!r}, where={self.where!r})"
 
 
 ENVIRONMENT, COLAB = "the environment", "Colab Secrets"
@@ -192,7 +192,7 @@ def find_api_key(environ: dict[str, str] | None = None, env_file: Path | None = 
     return None
 
 
-def _source(place: _Place) -> str:
+def _source(place: _KeyCandidate) -> str:
     """How a message names where a key came from ("Using the key ... from the <source>")."""
     if place.where == ENVIRONMENT:
         return f"environment variable {place.variable}"
@@ -215,7 +215,7 @@ def key_sources(environ: dict[str, str] | None = None, env_file: Path | None = N
     return "\n".join(lines)
 
 
-def _key_candidates(environ: dict[str, str] | None, env_file: Path | None) -> list[_Place]:
+def _key_candidates(environ: dict[str, str] | None, env_file: Path | None) -> list[_KeyCandidate]:
     """Each place a key may be, in lookup order.
 
     Colab Secrets belong to this process's own environment: they are asked only when the lookup is
@@ -226,27 +226,27 @@ def _key_candidates(environ: dict[str, str] | None, env_file: Path | None) -> li
     in_file, legacy_in_file = _file_places(env_file)  # first: an unreadable file fails before any key is held here
     real = environ is None or environ is os.environ
     environ = os.environ if environ is None else environ
-    places = [_Place(environ.get(KEY_VARIABLE), KEY_VARIABLE, ENVIRONMENT)]
+    places = [_KeyCandidate(environ.get(KEY_VARIABLE), KEY_VARIABLE, ENVIRONMENT)]
     if real and (colab := colab_secret(KEY_VARIABLE)) is not None:
         places.append(colab)
     return [
         *places,
         in_file,
-        _Place(environ.get(LEGACY_KEY_VARIABLE), LEGACY_KEY_VARIABLE, ENVIRONMENT),
+        _KeyCandidate(environ.get(LEGACY_KEY_VARIABLE), LEGACY_KEY_VARIABLE, ENVIRONMENT),
         legacy_in_file,
     ]
 
 
-def _file_places(env_file: Path) -> tuple[_Place, _Place]:
+def _file_places(env_file: Path) -> tuple[_KeyCandidate, _KeyCandidate]:
     """The key file's two places: the key under its name, and under the old one."""
     values = read_env_file(env_file)
     return (
-        _Place(values.get(KEY_VARIABLE), KEY_VARIABLE, env_file),
-        _Place(values.get(LEGACY_KEY_VARIABLE), LEGACY_KEY_VARIABLE, env_file),
+        _KeyCandidate(values.get(KEY_VARIABLE), KEY_VARIABLE, env_file),
+        _KeyCandidate(values.get(LEGACY_KEY_VARIABLE), LEGACY_KEY_VARIABLE, env_file),
     )
 
 
-def colab_secret(name: str) -> _Place | None:
+def colab_secret(name: str) -> _KeyCandidate | None:
     """The Colab secret ``name``, or None outside Colab (where ``google.colab`` does not import).
 
     ``userdata.get`` raises when the secret is missing or this notebook may not read it: both mean
@@ -257,9 +257,9 @@ def colab_secret(name: str) -> _Place | None:
     except ImportError:
         return None
     try:
-        return _Place(userdata.get(name), name, COLAB)
+        return _KeyCandidate(userdata.get(name), name, COLAB)
     except Exception as error:  # any failure of Colab's own messaging means "no key here", never a crash
-        return _Place(None, name, COLAB, _colab_hint(type(error).__name__, name))
+        return _KeyCandidate(None, name, COLAB, _colab_hint(type(error).__name__, name))
 
 
 def _colab_hint(error: str, name: str) -> str:

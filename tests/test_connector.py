@@ -15,7 +15,7 @@ from helpers import connector
 from helpers.connector import (
     GUIDE_BODY,
     BasicAuth,
-    BearerAuth,
+    BearerTokenAuth,
     Connector,
     ConnectorError,
     HeaderAuth,
@@ -91,7 +91,7 @@ def test_rendered_request_masks_the_key() -> None:
         (lambda: HeaderAuth("", "Authorization", "Bearer %s"), "required"),
         (lambda: HeaderAuth(FAKE_KEY + "\n", "Authorization", "Bearer %s"), "line break"),
         (lambda: ParamAuth(FAKE_KEY, "api key"), "one word"),
-        (lambda: BearerAuth("  "), "required"),
+        (lambda: BearerTokenAuth("  "), "required"),
         (lambda: BasicAuth("", "secret"), "username is required"),
         (lambda: BasicAuth("admin", ""), "required"),
         (lambda: HttpAction("a", "chat/completions"), "must start with '/'"),
@@ -190,7 +190,7 @@ def test_each_auth_type_puts_the_secret_where_it_belongs() -> None:
     action = HttpAction("a", "/x", "GET", headers={"Authorization": "ignored"})
     base = "https://example.com"
     assert build_request(Connector("N", base, NoAuth()), action).headers == {"Authorization": "ignored"}
-    bearer = build_request(Connector("B", base, BearerAuth(OTHER_KEY)), action)
+    bearer = build_request(Connector("B", base, BearerTokenAuth(OTHER_KEY)), action)
     assert bearer.headers == {"Authorization": f"Bearer {OTHER_KEY}"}
     param = build_request(Connector("P", base, ParamAuth(OTHER_KEY, "key")), action)
     assert param.url == f"{base}/x?key={OTHER_KEY}" and "Authorization" in param.headers

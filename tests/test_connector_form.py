@@ -11,7 +11,7 @@ import pytest
 
 from helpers.connector import (
     BasicAuth,
-    BearerAuth,
+    BearerTokenAuth,
     Connector,
     ConnectorError,
     HeaderAuth,
@@ -199,7 +199,9 @@ def labelled(form: ConnectorForm) -> list[widgets.Widget]:
     return [w for w in styled if w.description]
 
 
-@pytest.mark.parametrize("auth", [guide_connector(FAKE_KEY).auth, BasicAuth("admin", "pw-1"), BearerAuth(FAKE_KEY)])
+@pytest.mark.parametrize(
+    "auth", [guide_connector(FAKE_KEY).auth, BasicAuth("admin", "pw-1"), BearerTokenAuth(FAKE_KEY)]
+)
 def test_every_label_gets_one_width_that_holds_the_longest(auth: object) -> None:
     """The labels were cut at 13em ("Header Auth Value Patt..."): the width (in ch) now comes from the labels."""
     form = connector_form(Connector("P", "https://api.perplexity.ai", auth), agent_action())

@@ -721,9 +721,9 @@ REFUSED_OPTIONS = ["form", "upload-file", "config"]
 
 
 def test_the_policy_maps_notes_and_refuses_the_options_the_issue_lists() -> None:
-    assert all(OPTION_POLICY[name].does not in {"note", "refuse"} for name in MAPPED)
-    assert all(OPTION_POLICY[name].does == "note" and OPTION_POLICY[name].why for name in NOTED)
-    assert all(OPTION_POLICY[name].does == "refuse" and OPTION_POLICY[name].why for name in REFUSED_OPTIONS)
+    assert all(OPTION_POLICY[name].effect not in {"note", "refuse"} for name in MAPPED)
+    assert all(OPTION_POLICY[name].effect == "note" and OPTION_POLICY[name].why for name in NOTED)
+    assert all(OPTION_POLICY[name].effect == "refuse" and OPTION_POLICY[name].why for name in REFUSED_OPTIONS)
 
 
 def test_each_short_letter_belongs_to_one_option_as_in_curl() -> None:

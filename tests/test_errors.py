@@ -44,12 +44,12 @@ def test_every_class_has_its_own_summary() -> None:
 def test_the_errors_module_stays_light() -> None:
     # Everything imports helpers.errors: it must not pull in requests, IPython or widgets.
     imported = set()
-    for module in ("errors", "masking", "responses", "trust"):
+    for module in ("errors", "masking", "responses", "trust", "text"):
         tree = ast.parse(Path(errors.__file__).with_name(f"{module}.py").read_text())
         imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
         imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     assert not {name.split(".")[0] for name in imported} & {"requests", "urllib3", "IPython", "ipywidgets"}
-    allowed = {"helpers.masking", "helpers.responses", "helpers.trust"}
+    allowed = {"helpers.masking", "helpers.responses", "helpers.trust", "helpers.text"}
     assert {name for name in imported if name.startswith("helpers")} <= allowed
 
 

@@ -13,7 +13,7 @@ from openapi_spec_validator import validate
 
 from helpers.connector import (
     BasicAuth,
-    BearerAuth,
+    BearerTokenAuth,
     Connector,
     HeaderAuth,
     HttpAction,
@@ -35,7 +35,7 @@ ALL_AUTHS = [
     HeaderAuth(FAKE_KEY),
     CUSTOM_HEADER,
     ParamAuth(OTHER_KEY, "key"),
-    BearerAuth(OTHER_KEY),
+    BearerTokenAuth(OTHER_KEY),
     BasicAuth("admin", "s3cret-pass"),
 ]
 
@@ -175,7 +175,7 @@ def test_openapi_documents_are_valid(auth) -> None:
     ("auth", "scheme"),
     [
         (HeaderAuth(FAKE_KEY), {"type": "http", "scheme": "bearer"}),
-        (BearerAuth(FAKE_KEY), {"type": "http", "scheme": "bearer"}),
+        (BearerTokenAuth(FAKE_KEY), {"type": "http", "scheme": "bearer"}),
         (BasicAuth("admin", "s3cret-pass"), {"type": "http", "scheme": "basic"}),
         (ParamAuth(OTHER_KEY, "key"), {"type": "apiKey", "in": "query", "name": "key"}),
     ],
@@ -210,7 +210,7 @@ def test_openapi_of_the_agent_action_with_its_tested_response(sandbox: Sandbox) 
 @pytest.mark.parametrize("body", ["", "   ", "\n  \n"])
 def test_a_blank_json_body_is_no_body_in_every_export(body: str) -> None:
     action = HttpAction("Ping", "/ping", "POST", {"Content-Type": "application/json"}, body=body)
-    connector = Connector("Vendor", "https://example.com", BearerAuth(OTHER_KEY))
+    connector = Connector("Vendor", "https://example.com", BearerTokenAuth(OTHER_KEY))
     document = to_openapi(connector, action)
     validate(document)
     assert "requestBody" not in document["paths"]["/ping"]["post"]

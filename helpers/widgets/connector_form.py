@@ -26,7 +26,7 @@ from helpers.connector import (
     HIDDEN,
     METHODS,
     BasicAuth,
-    BearerAuth,
+    BearerTokenAuth,
     Connector,
     ConnectorError,
     Execution,
@@ -43,9 +43,9 @@ from helpers.connector import (
 )
 from helpers.connector_view import show_execution
 from helpers.curl_import import curl_secrets, import_curl
-from helpers.errors import ended
 from helpers.exports import as_json, to_curl, to_openapi, to_postman
 from helpers.masking import redact
+from helpers.text import ended
 
 # Descriptions a field takes later (the Api Key field becomes "Bearer Token"): their labels must fit too.
 _LATER_LABELS = ("Bearer Token",)
@@ -81,7 +81,7 @@ class ConnectorForm:
             self.header_key.value, self.value_pattern.value = auth.header_key, auth.value_pattern
         if isinstance(auth, ParamAuth):
             self.param_name.value = auth.param_name
-        if isinstance(auth, BearerAuth):
+        if isinstance(auth, BearerTokenAuth):
             self._keep_secret("api_key", auth.token)
         if isinstance(auth, BasicAuth):
             self.username.value = auth.username
@@ -313,14 +313,14 @@ class ConnectorForm:
             if field.value:
                 self._keep_secret(slot, field.value.strip())
 
-    def _auth(self) -> NoAuth | HeaderAuth | ParamAuth | BearerAuth | BasicAuth:
+    def _auth(self) -> NoAuth | HeaderAuth | ParamAuth | BearerTokenAuth | BasicAuth:
         config, key = self.auth_config.value, self._secrets["api_key"]
         if config == "Api Key Auth" and self.auth_type.value == "Header Auth":
             return HeaderAuth(key, self.header_key.value.strip(), self.value_pattern.value)
         if config == "Api Key Auth":
             return ParamAuth(key, self.param_name.value.strip())
         if config == "Bearer Token Auth":
-            return BearerAuth(key)
+            return BearerTokenAuth(key)
         if config == "Basic Auth":
             return BasicAuth(self.username.value.strip(), self._secrets["password"])
         return NoAuth()
