@@ -165,11 +165,12 @@ def serve(
             file=sys.stderr,
         )
         return 2
-    print(f"Sandbox serving at {sandbox.url}  (set PERPLEXITY_BASE_URL={sandbox.url}; Ctrl+C stops)", flush=True)
-    if sandbox.roster is not None:
-        print_class_sign_in(sandbox)
     try:
-        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # `kill` stops it as cleanly as Ctrl+C
+        # `kill` stops it as cleanly as Ctrl+C; set before the first line, which tells a caller it may send requests
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        print(f"Sandbox serving at {sandbox.url}  (set PERPLEXITY_BASE_URL={sandbox.url}; Ctrl+C stops)", flush=True)
+        if sandbox.roster is not None:
+            print_class_sign_in(sandbox)
         while True:
             time.sleep(3600)
     except (KeyboardInterrupt, SystemExit):

@@ -1,6 +1,6 @@
 """The instructor's view of a class: who reached which step, and the last error each learner hit.
 
-A class sandbox (``python -m perplexity_sandbox --class``) keeps a :class:`ClassRoster`. Learners'
+A class sandbox (``python -m perplexity_sandbox --class``) keeps a :class:`Roster`. Learners'
 notebooks report to it (``POST /class/progress``) only what the page shows: a display name the
 learner chose, a step reached, or an error sentence.
 
@@ -21,7 +21,7 @@ Who may do what:
   address, so that is no lower than a large class; one client still cannot fill the roster.
 - The page (``GET /class``), its data (``GET /class/progress.json``) and removing a row
   (``POST /class/remove``) are the instructor's: the page is opened with a one-time sign-in link
-  (:meth:`ClassRoster.sign_in_path`, printed when the sandbox starts) or by pasting the class token
+  (:meth:`Roster.sign_in_path`, printed when the sandbox starts) or by pasting the class token
   into the page's prompt. Either sets an HttpOnly cookie, so the token is never on the projected screen.
 - Posts are JSON only (415) and same-origin only (403: ``Origin`` and ``Sec-Fetch-Site``), so no
   web page a learner or instructor visits can post for them; a client without ``Origin`` (a notebook) is fine.
@@ -74,7 +74,7 @@ PAGE_HEADERS = {  # the instructor's pages: never cached, never framed, never se
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
 }
-# The routes a class sandbox adds (see exchange.ROUTES): those that take a JSON body, and the instructor's.
+# The routes a class sandbox adds (see core.ROUTES): those that take a JSON body, and the instructor's.
 POST_ROUTES = ("class_report", "class_login", "class_remove")
 INSTRUCTOR_POSTS = ("class_remove",)
 
@@ -135,7 +135,7 @@ class Learner:
     last_seen: float = 0.0
 
 
-class ClassRoster:
+class Roster:
     """The learners of one class sandbox. Thread-safe: reports arrive from many connections at once."""
 
     def __init__(self, token: str | None = None) -> None:
@@ -147,12 +147,12 @@ class ClassRoster:
         self._rows_from: dict[str, int] = {}  # address -> rows created from it and still on the page
         self._lock = threading.Lock()
 
-    # --- over HTTP (called by the sandbox's exchange) ---------------------------------------------
+    # --- over HTTP (called by the sandbox's core) -------------------------------------------------
 
     def from_head(self, route: str, target: str, headers: Mapping[str, str]) -> Reply | None:
         """The reply to a class route known from its head; None: read the (JSON) body, then :meth:`from_body`."""
         if route in POST_ROUTES:
-            return self._refuse_post(route, target, headers)
+            return _post_refusal(self, route, target, headers)
         query = _query(target)
         if route == "class_hello":
             return Reply(200, {"class": True})
@@ -287,7 +287,7 @@ class ClassRoster:
 
     def progress_json(self, target: str, headers: Mapping[str, str]) -> Reply:
         """``GET /class/progress.json``: for a signed-in browser, or ``Authorization: Bearer <class token>``."""
-        if not self._is_instructor(target, headers):
+        if not self.is_instructor(target, headers):
             return _not_signed_in()
         learners = self.snapshot()
         data = {"steps": STEPS, "error_steps": ERROR_STEPS, "learners": learners, "stuck": stuck_groups(learners)}
@@ -328,25 +328,27 @@ class ClassRoster:
             return False
         return cookie is not None and secrets.compare_digest(cookie.value.encode(), self._session.encode())
 
-    def _is_instructor(self, target: str, headers: Mapping[str, str]) -> bool:
+    def is_instructor(self, target: str, headers: Mapping[str, str]) -> bool:
+        """Whether the request comes from the instructor: a signed-in browser, or the token (header or query)."""
         scheme, _, token = (headers.get("Authorization") or "").partition(" ")
         bearer = token.strip() if scheme.lower() == "bearer" else None
         return self._has_session(headers) or self.allows(bearer) or self.allows(_query(target).get("token"))
 
-    def _refuse_post(self, route: str, target: str, headers: Mapping[str, str]) -> Reply | None:
-        """Why a class post is refused from its head alone, or None when its body may be read."""
-        media_type = (headers.get("Content-Type") or "").split(";")[0].strip().lower()
-        if media_type != "application/json":
-            message = "Send the body as JSON with 'Content-Type: application/json'."
-            return error_reply(415, message, "unsupported_media_type")
-        if not _same_origin(headers):
-            message = "Posts to the class sandbox come from its own page or from a notebook, not from another site."
-            return error_reply(403, message, "forbidden")
-        if _declared_length(headers) > MAX_POST_BYTES:
-            return error_reply(413, f"Request body is larger than {MAX_POST_BYTES} bytes.", "payload_too_large")
-        if route in INSTRUCTOR_POSTS and not self._is_instructor(target, headers):
-            return _not_signed_in()
-        return None
+
+def _post_refusal(roster: Roster, route: str, target: str, headers: Mapping[str, str]) -> Reply | None:
+    """Why a class post is refused from its head alone, or None when its body may be read."""
+    media_type = (headers.get("Content-Type") or "").split(";")[0].strip().lower()
+    if media_type != "application/json":
+        message = "Send the body as JSON with 'Content-Type: application/json'."
+        return error_reply(415, message, "unsupported_media_type")
+    if not _same_origin(headers):
+        message = "Posts to the class sandbox come from its own page or from a notebook, not from another site."
+        return error_reply(403, message, "forbidden")
+    if _declared_length(headers) > MAX_POST_BYTES:
+        return error_reply(413, f"Request body is larger than {MAX_POST_BYTES} bytes.", "payload_too_large")
+    if route in INSTRUCTOR_POSTS and not roster.is_instructor(target, headers):
+        return _not_signed_in()
+    return None
 
 
 # --- checking a report ----------------------------------------------------------------------------

@@ -28,7 +28,7 @@ STALL_TIMEOUT_SECONDS = 5.0
 MAX_BODY_BYTES = 32 * MiB
 MAX_TOTAL_BODY_BYTES = 128 * MiB
 # File descriptors kept free under the process's open-file limit: the listening socket, stdio, the event loop,
-# log files, and up to LINGER_SLOTS refused connections still being answered (see perplexity_sandbox.http1).
+# log files, and up to LINGER_SLOTS refused connections still being answered (see perplexity_sandbox.capped_server).
 LINGER_SLOTS = 64
 SPARE_DESCRIPTORS = 64
 

@@ -12,7 +12,7 @@ pace. When the loop has fallen behind (a burst of new requests), the events that
 one write: fewer system calls exactly when they are dearest, and the stream catches up with its schedule.
 
 Each event is sent (with ``TCP_NODELAY``) as soon as it is due, straight to the socket when nothing is queued
-before it (``ClassServer.send``); a client that stops reading is left to the server, which hangs up on it once its
+before it (``CappedServer.send``); a client that stops reading is left to the server, which hangs up on it once its
 reply has made no progress for ``idle_timeout``. Meanwhile its stream waits here, costing nothing.
 """
 

@@ -5,11 +5,13 @@ Lifecycle in the manner of ``pytest-httpserver``: port 0 by default (the OS pick
 returns once the server listens; ``stop()`` hangs up on every connection at once; an exception in the server's
 thread is logged with its traceback and kept in ``errors``, never lost.
 
-The thread runs one asyncio event loop with tornado's HTTP/1.1 server (:mod:`perplexity_sandbox.http1`, which
-screens every request head strictly and caps connections) and answers each request in
-:mod:`perplexity_sandbox.exchange`. One loop serves every connection: a class's hundreds of open connections cost
-a few kilobytes each, not a thread each. The limits that keep one client from locking the others out
-(:class:`~perplexity_sandbox.limits.Limits`) are options of :class:`Sandbox` and of ``python -m perplexity_sandbox``.
+The thread runs one asyncio event loop with the sandbox's HTTP/1.1 server on tornado's public API
+(:mod:`perplexity_sandbox.capped_server` caps connections, :mod:`perplexity_sandbox.http1` screens every request
+head strictly, :mod:`perplexity_sandbox.wire_request` carries each request), and the transport-neutral core
+(:mod:`perplexity_sandbox.core`) answers each request. One loop serves every connection: a class's hundreds of
+open connections cost a few kilobytes each, not a thread each. The limits that keep one client from locking the
+others out (:class:`~perplexity_sandbox.limits.Limits`) are options of :class:`Sandbox` and of
+``python -m perplexity_sandbox``.
 
 It checks ``Authorization: Bearer <key>`` as the real service does, never logs or echoes the key, and answers
 every failure with a status and a JSON error body, never a traceback. Logging: one line per request on the
@@ -21,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import socket
 import threading
@@ -29,10 +30,10 @@ from typing import Any
 
 from tornado.netutil import bind_sockets
 
-from perplexity_sandbox.classroom import ClassRoster
-from perplexity_sandbox.exchange import Behaviour, Exchange
+from perplexity_sandbox.capped_server import BACKLOG, CappedServer
+from perplexity_sandbox.classroom import Roster
+from perplexity_sandbox.core import SandboxCore
 from perplexity_sandbox.faults import FAULTS
-from perplexity_sandbox.http1 import BACKLOG, ClassServer
 from perplexity_sandbox.limits import (
     HEAD_TIMEOUT_SECONDS,
     IDLE_TIMEOUT_SECONDS,
@@ -92,7 +93,7 @@ class Sandbox:
             max_connections, head_timeout, idle_timeout, max_body_size, max_total_body_size, stall_timeout
         )
         # A class sandbox keeps its learners' progress for the instructor page at /class (token: roster.token).
-        self.roster = ClassRoster() if classroom else None
+        self.roster = Roster() if classroom else None
         self.runs = RunStore()
         self.host, self.port, self.fault = host, port, fault
         self.rate_limit, self.stream_delay = rate_limit, stream_delay
@@ -168,10 +169,11 @@ class Sandbox:
         self._loop.set_exception_handler(self._on_loop_error)
         limiter = RateLimiter(self.rate_limit) if self.rate_limit else None
         pacer = Pacer(self.stream_delay) if self.stream_delay else None
-        server = ClassServer(
-            self.limits, functools.partial(Exchange, Behaviour(self.fault, limiter, pacer, self.runs, self.roster))
+        core = SandboxCore(
+            fault=self.fault, limiter=limiter, pace=self.stream_delay, runs=self.runs, roster=self.roster
         )
-        server.errors = self.errors  # one list: what the server records, the sandbox shows
+        core.errors = self.errors  # one list: what the core records, the sandbox shows
+        server = CappedServer(self.limits, core, pacer)
         server.add_sockets(self._sockets)
         ready.set()
         await self._stopping.wait()

@@ -14,7 +14,7 @@ text, but no UTF-8 can carry it), and ``NaN``/``Infinity`` or a number too big f
 them, but echoed back they would make the reply invalid JSON).
 
 How much work a body is, :func:`json_work`, is counted on its bytes before any of that: it decides whether the body
-is answered on the event loop or in the worker thread (``perplexity_sandbox.exchange``).
+is answered on the event loop or in the worker thread (``perplexity_sandbox.wire_request``).
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ import requests
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from perplexity_sandbox import Sandbox, answers, api, exchange, limits, runs, validation
+from perplexity_sandbox import Sandbox, answers, api, core, limits, runs, validation
 from perplexity_sandbox.limits import MiB
 from perplexity_sandbox.runs import RunStore
 from sandbox_tests.support import AUTH, FAKE_KEY, GUIDE_AGENT
@@ -211,7 +211,7 @@ def test_a_client_that_reads_its_reply_slowly_but_steadily_keeps_its_connection(
 def json_work_by_place(monkeypatch: pytest.MonkeyPatch) -> Iterator[Counter]:
     """JSON values parsed, and validated and answered, on the event loop's thread ("loop") or elsewhere ("worker")."""
     counted: Counter = Counter()
-    real_parse, real_agent = exchange.parse_body, api.agent
+    real_parse, real_agent = core.parse_body, api.agent
 
     def place() -> str:
         try:
@@ -229,7 +229,7 @@ def json_work_by_place(monkeypatch: pytest.MonkeyPatch) -> Iterator[Counter]:
         counted[place()] += values_in(body)
         return real_agent(body, *args, **options)
 
-    monkeypatch.setattr(exchange, "parse_body", parse_counted)
+    monkeypatch.setattr(core, "parse_body", parse_counted)
     monkeypatch.setattr(api, "agent", agent_counted)
     yield counted
 
