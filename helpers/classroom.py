@@ -18,6 +18,7 @@ from pathlib import Path
 from urllib.parse import SplitResult, quote, urlencode, urlsplit
 
 from helpers.masking import mask_url, url_has_credentials
+from helpers.settings import split_url
 
 # The repository learners pull, launch and install from: the one place that names it.
 REPOSITORY_URL = "https://github.com/perplexity-tutorial/perplexity-onboarding-notebooks"
@@ -192,8 +193,11 @@ def checked_notebook(notebook: str, folder: Path) -> str:
 def _checked_hub(hub: str) -> str:
     """The hub's base URL without a trailing slash; a ValueError (one sentence) for anything but http(s)."""
     _refuse_credentials(hub, "hub", "https://hub.example.org")
-    parts = urlsplit(hub.strip())
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    try:
+        parts = split_url(hub.strip())  # the one reading of an address (helpers.settings)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.host:
         raise ValueError(
             f"The hub URL must start with https:// (or http://), as https://hub.example.org does: "
             f"'{mask_url(hub.strip())}'."

@@ -32,11 +32,10 @@ import requests
 import urllib3
 from genson import SchemaBuilder
 from pystache.context import KeyNotFoundError
-from urllib3.exceptions import LocationParseError
-from urllib3.util import parse_url
 
 from helpers import events
 from helpers.client import GUIDE_MODEL, GUIDE_QUESTION, GUIDE_SYSTEM, guide_messages, open_session
+from helpers.display import request_text
 from helpers.errors import TransportSecurityError, TutorialError, describe_failure
 from helpers.keys import find_api_key
 from helpers.masking import MaskedHeaderValue, Secret, mask_key, redact
@@ -47,6 +46,7 @@ from helpers.settings import (
     configured_key_for,
     proxy_for,
     read_base_url,
+    split_url,
 )
 from helpers.text import ended
 
@@ -514,8 +514,8 @@ def check_destination(base_url: str, method: str, url: str) -> None:
     """
     base = read_base_url(base_url)
     try:
-        target = parse_url(requests.Request(method, url).prepare().url)
-    except (requests.RequestException, LocationParseError, ValueError):
+        target = split_url(url, method=method)
+    except ValueError:  # unreadable, or two parsers read different hosts: either way not provably this server
         target = None
     same = target is not None and (target.scheme, target.host, target.port) == (base.scheme, base.host, base.port)
     if not same or target.auth:
@@ -539,12 +539,7 @@ def check_request(connector: Connector, action: HttpAction, *, send_to: str | No
 
 def render_request(request: BuiltRequest, secrets: Iterable[str] = ()) -> str:
     """The request as HTTP text, with every secret masked (the request's own and ``secrets``)."""
-    lines = [f"{request.method} {request.url}"]
-    lines += [f"{name}: {value}" for name, value in request.headers.items()]
-    text = "\n".join(lines)
-    if request.body is not None:
-        text += "\n\n" + request.body.decode()
-    return redact(text, ordered_secrets([*request.secrets, *secrets]))
+    return request_text(request, ordered_secrets([*request.secrets, *secrets]))
 
 
 def run_test(connector: Connector, action: HttpAction, *, send_to: str | None = None) -> Execution:

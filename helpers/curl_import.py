@@ -30,10 +30,9 @@ import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from urllib.parse import parse_qsl, quote, unquote, unquote_plus, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, unquote_plus
 
-from urllib3.exceptions import LocationParseError
-from urllib3.util import Url, parse_url
+from urllib3.util import Url
 
 from helpers.connector import (
     GUIDE_BASE_URL,
@@ -51,7 +50,15 @@ from helpers.connector import (
 )
 from helpers.keys import KEY_VARIABLE, LEGACY_KEY_VARIABLE, find_api_key
 from helpers.masking import redact
-from helpers.settings import BASE_URL_VARIABLE, CONFIGURED_KEY, DEFAULT_BASE_URL, key_may_go_to
+from helpers.settings import (
+    BASE_URL_VARIABLE,
+    CONFIGURED_KEY,
+    DEFAULT_BASE_URL,
+    AmbiguousUrlError,
+    key_may_go_to,
+    read_base_url,
+    split_url,
+)
 
 # The guide's own command, exactly as the guide prints it.
 GUIDE_CURL = """curl --request POST \\
@@ -292,7 +299,7 @@ def parse_curl(command: str) -> CurlRequest:
 def import_curl(command: str, name: str = "") -> CurlImport:
     """A connector and an HTTP action from a curl command, with a note for each ignored option.
 
-    The URL's host is read as requests will connect to it (urllib3's ``parse_url``); a URL that
+    The URL's host is read as requests will connect to it (:func:`~helpers.settings.split_url`); a URL that
     another tool could read with another host (a backslash, a space...) is refused, so the key in
     the command can never go elsewhere than where the learner sees.
     """
@@ -702,16 +709,18 @@ def _read_url(url: str) -> Url:
         raise ConnectorError(
             f"The URL uses the shell variable {variable.group()}, which the import cannot read: write its value."
         )
-    try:
-        parts, other_host = parse_url(url), urlsplit(url).hostname or ""
-    except (LocationParseError, ValueError):
-        raise ConnectorError(f"The URL{shown} cannot be read: write it as https://host/path.") from None
-    if "://" not in url or not parts.scheme or not parts.host:
+    if "://" not in url:  # requests would not read it at all; curl guesses a scheme
         raise ConnectorError(f"The URL{shown} is not complete: write it as https://host/path.")
-    if other_host != parts.host.strip("[]").lower():
+    try:
+        parts = split_url(url)
+    except AmbiguousUrlError:
         raise ConnectorError(
             f"The URL{shown} names its host in a way tools read differently: write it as https://host/path."
-        )
+        ) from None
+    except ValueError:
+        raise ConnectorError(f"The URL{shown} cannot be read: write it as https://host/path.") from None
+    if not parts.scheme or not parts.host:
+        raise ConnectorError(f"The URL{shown} is not complete: write it as https://host/path.")
     return parts
 
 
@@ -741,7 +750,7 @@ def _query(request: CurlRequest, parts: Url, base: str, notes: list[str]) -> dic
 # --- credentials --------------------------------------------------------------------------------
 
 _KEY_NAMES = {KEY_VARIABLE, LEGACY_KEY_VARIABLE}
-_GUIDE_HOST = urlsplit(GUIDE_BASE_URL).hostname
+_GUIDE_HOST = read_base_url(GUIDE_BASE_URL).host
 # $NAME, ${NAME}, $env:NAME and ${env:NAME} (PowerShell), %NAME% (cmd).
 _VARIABLE = re.compile(
     r"\$\{(?:(?i:env):)?(?P<braced>\w+)\}|\$(?:(?i:env):)?(?P<bare>[A-Za-z_]\w*)|%(?P<cmd>[A-Za-z_]\w{2,})%"
@@ -762,7 +771,7 @@ def _credential(value: str, base: str, notes: list[str]) -> str:
     """
     variable = _VARIABLE.fullmatch(value)
     if (variable and (variable["braced"] or variable["bare"] or variable["cmd"]) in _KEY_NAMES) or (
-        _PLACEHOLDER.fullmatch(value) and urlsplit(base).hostname == _GUIDE_HOST
+        _PLACEHOLDER.fullmatch(value) and read_base_url(base).host == _GUIDE_HOST
     ):
         return _configured_key(value, base, notes)
     shell = _SHELL_VALUE.search(value)
@@ -788,8 +797,9 @@ def _configured_key(reference: str, base: str, notes: list[str]) -> str:
     if key_may_go_to(base, CONFIGURED_KEY):
         notes.append(f"{kept}: Test puts in your configured key when it sends")
     else:
+        host = read_base_url(base).host.strip("[]")
         notes.append(
-            f"{kept}, but {urlsplit(base).hostname} never gets your key from it: your configured key goes only "
+            f"{kept}, but {host} never gets your key from it: your configured key goes only "
             f"to the Perplexity API ({DEFAULT_BASE_URL}) and, in live mode, to {BASE_URL_VARIABLE}"
         )
     return CONFIGURED_KEY

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import requests
 from IPython.display import display
 
 from helpers.errors import TutorialError
-from helpers.masking import redact_log_text
+from helpers.masking import Secret, redact, redact_log_text
 from helpers.responses import AgentResponse, ChatCompletion
 
 Answer = AgentResponse | ChatCompletion
@@ -96,14 +96,29 @@ def _cell(text: str, width: int = 40) -> str:
     return text if len(text) <= width else text[: width - 1] + "\u2026"
 
 
-def request_text(request: requests.PreparedRequest) -> str:
-    """A sent request as HTTP text (method and URL, headers, the body byte for byte), secrets masked."""
+class HttpRequest(Protocol):
+    """What :func:`request_text` reads: a ``requests.PreparedRequest``, or a connector's ``BuiltRequest``."""
+
+    method: str | None
+    url: str | None
+    headers: Mapping[str, str]
+    body: bytes | str | None
+
+
+def request_text(request: HttpRequest, secrets: Iterable[str | Secret] | None = None) -> str:
+    """A request as HTTP text (method and URL, headers, the body byte for byte), secrets masked.
+
+    ``secrets``: what the caller knows to be secret (a connector's credentials), masked wherever they
+    appear. Without them (a request sent by hand), the Authorization value is masked whatever its shape.
+    Anything shaped like a key is masked either way.
+    """
     lines = [f"{request.method} {request.url}"]
     lines += [f"{name}: {value}" for name, value in request.headers.items()]
     body = request.body.decode("utf-8", "replace") if isinstance(request.body, bytes) else request.body
     if body:
         lines += ["", body]
-    return redact_log_text("\n".join(lines))  # the Authorization value is masked whatever its shape
+    text = "\n".join(lines)
+    return redact_log_text(text) if secrets is None else redact(text, list(secrets))
 
 
 def show_request(request: requests.PreparedRequest) -> None:

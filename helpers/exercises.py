@@ -12,9 +12,11 @@ from collections.abc import Callable
 from typing import Any
 
 from helpers import events
+from helpers.client import GUIDE_SYSTEM
 from helpers.errors import InvalidKeyError
 from helpers.keys import validate_api_key
 from helpers.masking import Secret
+from helpers.responses import CURRENT_MODEL
 
 # Exercise 01.1: one of these is a usable key; the others are the slips learners make most.
 KEY_CANDIDATES = {
@@ -23,8 +25,6 @@ KEY_CANDIDATES = {
     "C": "sk-" + "51b0" * 12,
     "D": "pplx-" + "9d4a" * 5 + " " + "9d4a" * 6,
 }
-GUIDE_MODEL_NOW = "perplexity/sonar"
-GUIDE_INSTRUCTIONS = "Be precise and concise."
 WELL_DONE = "\u2705 Well done: "
 
 
@@ -76,8 +76,8 @@ def _check_own_request(response: Any = None, cost: Any = None) -> str:
 
 def _is_the_guides_request(body: dict) -> bool:
     """The notebook's request as it is: today's model (a preset replaces the model), the guide's instructions."""
-    same_model = "preset" not in body and body.get("model") == GUIDE_MODEL_NOW
-    return same_model and body.get("instructions") == GUIDE_INSTRUCTIONS
+    same_model = "preset" not in body and body.get("model") == CURRENT_MODEL
+    return same_model and body.get("instructions") == GUIDE_SYSTEM
 
 
 def _check_cost(response: Any, cost: Any) -> str:

@@ -247,7 +247,7 @@ def _file_places(env_file: Path) -> tuple[_KeyCandidate, _KeyCandidate]:
 
 
 def colab_secret(name: str) -> _KeyCandidate | None:
-    """The Colab secret ``name``, or None outside Colab (where ``google.colab`` does not import).
+    """The Colab secret ``name``, or None outside Colab (where ``google.colab`` does not import); read once per kernel.
 
     ``userdata.get`` raises when the secret is missing or this notebook may not read it: both mean
     "no key here", with a hint that says how to add the secret or grant access.
@@ -256,10 +256,25 @@ def colab_secret(name: str) -> _KeyCandidate | None:
         from google.colab import userdata
     except ImportError:
         return None
+    if name in _colab_secrets:
+        return _KeyCandidate(_colab_secrets[name], name, COLAB)
     try:
-        return _KeyCandidate(userdata.get(name), name, COLAB)
+        value = userdata.get(name)
     except Exception as error:  # any failure of Colab's own messaging means "no key here", never a crash
         return _KeyCandidate(None, name, COLAB, _colab_hint(type(error).__name__, name))
+    if value:
+        _colab_secrets[name] = value
+    return _KeyCandidate(value, name, COLAB)
+
+
+# Each userdata.get asks Colab's frontend (a round trip, and a consent prompt the first time): a secret
+# is read once per kernel. Only a found one is kept, so that the secret a hint asked for is seen once added.
+_colab_secrets: dict[str, str] = {}
+
+
+def forget_colab_secrets() -> None:
+    """Read Colab Secrets afresh at the next lookup: after changing a secret's value, and between tests."""
+    _colab_secrets.clear()
 
 
 def _colab_hint(error: str, name: str) -> str:

@@ -4,6 +4,7 @@ The model lists change often, so they carry the date they were checked (``MODELS
 asks the server (``GET /v1/models``) first and falls back to them. :class:`AgentResponse` (the Agent
 API) and :class:`ChatCompletion` (the guide's legacy endpoint) keep the server's JSON in ``raw`` and
 pull out the parts a learner reads, with the same names on both.
+The dated prices (:func:`price_of`) live here too, next to the cost each answer reports.
 """
 
 from __future__ import annotations
@@ -19,6 +20,25 @@ MODELS_AS_OF = "2026-11-25"
 BUILTIN_AGENT_MODELS = ("perplexity/sonar", "openai/gpt-5.5", "anthropic/claude-sonnet-4-6")
 AGENT_PRESETS = ("fast", "low", "medium", "high", "xhigh")
 LEGACY_MODELS = ("sonar", "sonar-pro", "sonar-reasoning-pro", "sonar-deep-research")
+# USD, dated: prices change often. Only the documented ones; other models get no estimate.
+PRICES_AS_OF = "2026-11-25"
+PRICES_PER_MILLION_TOKENS = {"perplexity/sonar": (0.25, 2.50), "sonar": (1.0, 1.0)}
+WEB_SEARCH_PRICE = 0.005  # the top of the documented $0.0025-$0.005 per search
+LEGACY_REQUEST_PRICE = 0.005  # $5 per 1K requests (low search context)
+
+
+def price_of(
+    model: str, input_tokens: int, output_tokens: int, *, searches: int = 0, legacy: bool = False
+) -> float | None:
+    """What a request costs at the dated prices (USD, 5 decimals), or None when no price is on file for ``model``.
+
+    The legacy endpoint charges a request fee instead of a fee per web search.
+    """
+    if model not in PRICES_PER_MILLION_TOKENS:
+        return None
+    input_price, output_price = PRICES_PER_MILLION_TOKENS[model]
+    fees = LEGACY_REQUEST_PRICE if legacy else searches * WEB_SEARCH_PRICE
+    return round((input_tokens * input_price + output_tokens * output_price) / 1e6 + fees, 5)
 
 
 @dataclass(frozen=True)

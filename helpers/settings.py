@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 
 import requests
 from urllib3.exceptions import LocationParseError
-from urllib3.util import parse_url
+from urllib3.util import Url, parse_url
 
 from helpers.errors import AuthenticationError, TransportSecurityError, TutorialError
 from helpers.keys import KEY_VARIABLE, FoundKey, find_api_key, mask_key
@@ -206,17 +206,41 @@ def _url_problem(url: str) -> str:
     if not _PLAIN_URL.fullmatch(url):
         return "only a scheme, a host, a port and a path are allowed (no user@, '?', '#' or backslash)"
     try:
-        parts = parse_url(requests.Request("GET", url).prepare().url)  # exactly what requests connects to
-        other_host = urlsplit(url).hostname
-    except (LocationParseError, requests.RequestException, ValueError):
+        parts = split_url(url)
+    except AmbiguousUrlError:
+        return "two URL parsers read different hosts in it"
+    except ValueError:
         return "its host or port cannot be read"
     if parts.scheme not in ("http", "https") or not parts.host:
         return "it must start with https:// (or http:// for a sandbox) and name a host"
     if parts.auth or parts.query is not None or parts.fragment is not None:
         return "only a scheme, a host, a port and a path are allowed (no user@, '?' or '#')"
-    if (other_host or "") != parts.host.strip("[]").lower():
-        return "two URL parsers read different hosts in it"
     return ""
+
+
+class AmbiguousUrlError(ValueError):
+    """Two URL parsers read different hosts in one URL: the way a check is passed and a key sent elsewhere."""
+
+
+def split_url(url: str, *, method: str = "GET") -> Url:
+    """``url`` in parts (scheme, user info, host, port, path, query, fragment) as written, read once for everyone.
+
+    The host is the one requests connects to (the URL as requests prepares it for ``method``, parsed by
+    urllib3), and it must be the host Python's ``urlsplit`` reads too: otherwise
+    :class:`AmbiguousUrlError`. A ValueError when no host or port can be read at all. Base URLs
+    (:func:`read_base_url`), imported curl commands, a connector's requests and the classroom's
+    addresses are all read here.
+    """
+    try:
+        parts = parse_url(url)
+        connected = parse_url(requests.Request(method, url).prepare().url)  # exactly what requests connects to
+        other_host = urlsplit(url).hostname or ""
+    except (LocationParseError, requests.RequestException, ValueError):
+        raise ValueError("no host or port can be read in the URL") from None  # the URL may hold a secret
+    hosts = {(host or "").strip("[]").lower() for host in (parts.host, connected.host)}
+    if connected.host and hosts != {other_host}:
+        raise AmbiguousUrlError("two URL parsers read different hosts")
+    return parts
 
 
 def _shown(url: str) -> str:

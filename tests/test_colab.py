@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import classroom
+from helpers import classroom, keys
 from helpers.keys import find_api_key, key_sources, key_status
 from helpers.settings import resolve_settings
 from tests.hub.course import bare_repository, clean_environment
@@ -34,7 +34,8 @@ class NotebookAccessError(Exception):
 
 
 def fake_colab(monkeypatch: pytest.MonkeyPatch, secrets: dict[str, str], denied: tuple[str, ...] = ()) -> list[str]:
-    """Install a fake ``google.colab.userdata``; return the list of names it was asked for."""
+    """Install a fake ``google.colab.userdata`` (as in a new kernel: nothing read yet); return the names asked for."""
+    keys.forget_colab_secrets()
     asked: list[str] = []
 
     def get(key: str) -> str:
@@ -73,6 +74,26 @@ def test_the_colab_secret_is_used_when_nothing_else_is_set(key_file: Path, monke
     assert found.value == FAKE_KEY and found.source == "Colab secret PERPLEXITY_API_KEY"
     assert asked == ["PERPLEXITY_API_KEY"]
     assert key_status().startswith("Using the key pplx-...t3st from the Colab secret PERPLEXITY_API_KEY.")
+
+
+def test_the_colab_secret_is_read_once_per_kernel(key_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    asked = fake_colab(monkeypatch, {"PERPLEXITY_API_KEY": FAKE_KEY})
+    for _ in range(3):
+        assert find_api_key().value == FAKE_KEY
+        resolve_settings()
+    assert asked == ["PERPLEXITY_API_KEY"]
+    keys.forget_colab_secrets()
+    assert find_api_key().value == FAKE_KEY and asked == ["PERPLEXITY_API_KEY"] * 2
+
+
+def test_a_secret_added_after_the_hint_is_found_without_a_restart(
+    key_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secrets: dict[str, str] = {}
+    asked = fake_colab(monkeypatch, secrets)
+    assert find_api_key() is None
+    secrets["PERPLEXITY_API_KEY"] = FAKE_KEY  # the learner adds it in the Secrets panel
+    assert find_api_key().value == FAKE_KEY and asked == ["PERPLEXITY_API_KEY"] * 2
 
 
 def test_the_environment_wins_over_the_colab_secret(key_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:

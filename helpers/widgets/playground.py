@@ -39,7 +39,15 @@ from helpers.display import (
 )
 from helpers.errors import InvalidRequestError, PerplexityError, describe_failure
 from helpers.keys import KEY_VARIABLE, redact
-from helpers.responses import AGENT_PRESETS, CURRENT_MODEL, AgentResponse, ChatCompletion
+from helpers.responses import (
+    AGENT_PRESETS,
+    CURRENT_MODEL,
+    PRICES_AS_OF,
+    PRICES_PER_MILLION_TOKENS,
+    AgentResponse,
+    ChatCompletion,
+    price_of,
+)
 
 # The sandbox's fault switches, part of its documented HTTP interface (docs/sandbox.md, "Faults"):
 # written here, not imported, because the playground reaches the sandbox over HTTP only.
@@ -51,11 +59,6 @@ SANDBOX_KEY_VARIABLE = "PERPLEXITY_SANDBOX_KEY"
 DEFAULT_MAX_OUTPUT_TOKENS = 512
 MAX_DOMAINS = 20
 HISTORY_LENGTH = 5
-# USD, dated: prices change often. Only the documented ones; other models get no estimate.
-PRICES_AS_OF = "2026-11-25"
-PRICES_PER_MILLION_TOKENS = {"perplexity/sonar": (0.25, 2.50), "sonar": (1.0, 1.0)}
-WEB_SEARCH_PRICE = 0.005  # the top of the documented $0.0025-$0.005 per search
-LEGACY_REQUEST_PRICE = 0.005  # $5 per 1K requests (low search context)
 SEARCH_RESULT_TOKENS = 2000  # a rough size of the search results added to the input
 # Failures the sandbox can stage on request: label -> (headers, client option changes).
 SIMULATIONS: dict[str, tuple[dict[str, str], dict]] = {
@@ -279,7 +282,7 @@ def estimate_cost(request: ApiRequest) -> CostEstimate | None:
     """What the request can cost at most, or None when no price is on file for its model (or preset)."""
     arguments = request.arguments
     model = arguments.get("model")
-    if model not in PRICES_PER_MILLION_TOKENS:
+    if model not in PRICES_PER_MILLION_TOKENS:  # the prices live with the answers' costs, in helpers.responses
         return None
     legacy = request.endpoint == "legacy"
     searches = 1 if legacy or arguments.get("web_search") else 0
@@ -289,10 +292,8 @@ def estimate_cost(request: ApiRequest) -> CostEstimate | None:
         prompt = (arguments.get("instructions") or "") + arguments["input"]
     input_tokens = max(1, len(prompt) // 4) + searches * SEARCH_RESULT_TOKENS
     output_tokens = arguments.get("max_tokens" if legacy else "max_output_tokens") or DEFAULT_MAX_OUTPUT_TOKENS
-    input_price, output_price = PRICES_PER_MILLION_TOKENS[model]
-    fees = LEGACY_REQUEST_PRICE if legacy else searches * WEB_SEARCH_PRICE
-    total = (input_tokens * input_price + output_tokens * output_price) / 1e6 + fees
-    return CostEstimate(model, input_tokens, output_tokens, searches, round(total, 5))
+    at_most = price_of(model, input_tokens, output_tokens, searches=searches, legacy=legacy)
+    return CostEstimate(model, input_tokens, output_tokens, searches, at_most)
 
 
 def estimate_sentence(request: ApiRequest, mode: str) -> str:
