@@ -124,7 +124,7 @@ def test_repo2docker_builds_binder_with_a_pinned_python_and_the_package(
     """repo2docker's own buildpack choice on a copy of the repository, read without Docker.
 
     Without runtime.txt, newer repo2docker picks the newest Python it knows (its default 3.10 is below
-    ``requires-python``); binder/runtime.txt pins one that tests/test_python_versions.py runs. The
+    ``requires-python``); .binder/runtime.txt pins one that tests/test_python_versions.py runs. The
     requirements install after the whole repository is copied in, since they install it (``.``).
     """
     buildpacks = pytest.importorskip("repo2docker.app", reason="jupyter-repo2docker is in requirements-dev.txt")
@@ -132,20 +132,20 @@ def test_repo2docker_builds_binder_with_a_pinned_python_and_the_package(
     app = buildpacks.Repo2Docker()
     picked = next(bp for bp in (kind(base_image=app.base_image) for kind in app.buildpacks) if bp.detect())
     assert type(picked).__name__ == "PythonBuildPack"
-    assert picked.python_version == "3.12" and picked.binder_dir == "binder"
+    assert picked.python_version == "3.12" and picked.binder_dir == ".binder"
     assert not picked._should_preassemble_pip  # local requirements: installed once the repository is there
     picked.platform = "linux/amd64"
     dockerfile = picked.render()
     assert any("environment.py-3.12-linux-64" in name for name in picked.get_build_script_files())
     copy_all, install = (
         dockerfile.index("COPY --chown=1000:1000 src/ ${REPO_DIR}/"),
-        dockerfile.index('pip install --no-cache-dir -r "binder/requirements.txt"'),
+        dockerfile.index('pip install --no-cache-dir -r ".binder/requirements.txt"'),
     )
     assert copy_all < install
 
 
 def test_the_binder_requirements_are_the_learners_plus_nbgitpuller() -> None:
-    lines = [line for line in (ROOT / "binder/requirements.txt").read_text().splitlines() if line and line[0] != "#"]
+    lines = [line for line in (ROOT / ".binder/requirements.txt").read_text().splitlines() if line and line[0] != "#"]
     assert lines == ["-r ../requirements.txt", "nbgitpuller~=1.3"]
     assert (ROOT / "requirements.txt").read_text().splitlines()[-1] == "."  # the tutorial's package, not editable
 

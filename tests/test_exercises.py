@@ -1,6 +1,6 @@
 """The "Your turn" exercises: every check answers with a hint (never the solution) or a well done.
 
-Each solution in solutions/README.md is run here for real, against the sandbox over HTTP, in the
+Each solution in teaching/solutions/README.md is run here for real, against the sandbox over HTTP, in the
 names its notebook's own cells define; beside each, plausible wrong answers must get a hint.
 """
 
@@ -83,7 +83,7 @@ def test_03_1_wants_another_auth_and_a_successful_test(sandbox: Sandbox) -> None
 
 
 def test_the_solutions_file_has_one_solution_per_exercise() -> None:
-    text = (ROOT / "solutions/README.md").read_text()
+    text = (ROOT / "teaching/solutions/README.md").read_text()
     assert [f"## {exercise}" in text for exercise in ("01.1", "02.1", "03.1")] == [True] * 3
 
 
@@ -95,8 +95,8 @@ def test_an_unknown_exercise_lists_the_real_ones() -> None:
 
 
 def published_solutions() -> list[tuple[str, str]]:
-    """(exercise, code) for each Python block in solutions/README.md, under its "## NN.N" heading."""
-    text = (ROOT / "solutions/README.md").read_text()
+    """(exercise, code) for each Python block in teaching/solutions/README.md, under its "## NN.N" heading."""
+    text = (ROOT / "teaching/solutions/README.md").read_text()
     found = []
     for section in re.split(r"(?m)^## ", text)[1:]:
         exercise = section.split(":", 1)[0].strip()

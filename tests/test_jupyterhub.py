@@ -56,7 +56,7 @@ def missing_tools() -> str | None:
         if importlib.util.find_spec(module) is None:
             return f"the Python package {module} is not installed (make test installs requirements-dev.txt)"
     if proxy_command() is None:
-        return "configurable-http-proxy is not installed (make test runs `npm ci`)"
+        return "configurable-http-proxy is not installed (make test runs `npm ci --prefix dev`)"
     if shutil.which("git") is None:
         return "git is not installed (nbgitpuller needs it)"
     return None
@@ -132,7 +132,7 @@ def test_five_learners_pull_the_course_and_run_every_notebook(
     assert 0 < biggest < 4096 and fit >= 1
 
 
-# --- Zero to JupyterHub: deploy/z2jh/config.yaml against the chart's own values schema ---------------
+# --- Zero to JupyterHub: teaching/z2jh/config.yaml against the chart's own values schema ---------------
 
 
 # The chart's files, from the jupyterhub/ folder of jupyterhub/zero-to-jupyterhub-k8s at the pinned commit.
@@ -207,25 +207,25 @@ def check_values(config: dict, tmp_path: Path) -> subprocess.CompletedProcess:
 
 
 def test_the_z2jh_config_passes_the_charts_values_schema(tmp_path: Path) -> None:
-    config = yaml.safe_load((ROOT / "deploy/z2jh/config.yaml").read_text())
+    config = yaml.safe_load((ROOT / "teaching/z2jh/config.yaml").read_text())
     checked = check_values(config, tmp_path)
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
 def test_the_schema_check_catches_a_misspelt_setting(tmp_path: Path) -> None:
     """The check has teeth: the chart's schema refuses keys it does not know."""
-    config = yaml.safe_load((ROOT / "deploy/z2jh/config.yaml").read_text())
+    config = yaml.safe_load((ROOT / "teaching/z2jh/config.yaml").read_text())
     config["singleuser"]["memory"]["limt"] = "1G"
     checked = check_values(config, tmp_path)
     assert checked.returncode == 1 and "limt" in checked.stdout + checked.stderr
 
 
 def test_the_z2jh_config_uses_the_binder_image_nbgitpuller_and_the_culler() -> None:
-    config = yaml.safe_load((ROOT / "deploy/z2jh/config.yaml").read_text())
+    config = yaml.safe_load((ROOT / "teaching/z2jh/config.yaml").read_text())
     assert config["cull"]["enabled"] is True and config["cull"]["timeout"] > 0
     assert config["singleuser"]["defaultUrl"] == "/lab"
-    assert "repo2docker" in (ROOT / "deploy/z2jh/config.yaml").read_text()
-    assert "nbgitpuller" in (ROOT / "binder/requirements.txt").read_text()
+    assert "repo2docker" in (ROOT / "teaching/z2jh/config.yaml").read_text()
+    assert "nbgitpuller" in (ROOT / ".binder/requirements.txt").read_text()
     assert config["proxy"]["https"]["enabled"] is True  # learners type keys into it
 
 
@@ -239,7 +239,7 @@ def test_the_hub_settings_in_the_z2jh_config_are_real_jupyterhub_settings() -> N
 
     classes = {"JupyterHub": JupyterHub, "Authenticator": Authenticator}
     classes["SharedPasswordAuthenticator"] = SharedPasswordAuthenticator
-    settings = yaml.safe_load((ROOT / "deploy/z2jh/config.yaml").read_text())["hub"]["config"]
+    settings = yaml.safe_load((ROOT / "teaching/z2jh/config.yaml").read_text())["hub"]["config"]
     for section, values in settings.items():
         assert set(values) <= set(classes[section].class_trait_names(config=True)), section
     assert settings["JupyterHub"]["authenticator_class"] == "shared-password"
