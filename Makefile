@@ -6,8 +6,8 @@ PY := $(VENV)/bin/python
 # What `make lab` installs (requirements.txt: the notebooks only), and what `make test` adds (requirements-dev.txt).
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
-# Node tools for the tests (newman runs the exported Postman collection), pinned by package-lock.json.
-NODE_STAMP := node_modules/.installed
+# Node tools for the tests (newman runs the exported Postman collection), pinned by dev/package-lock.json.
+NODE_STAMP := dev/node_modules/.installed
 # Open a browser only where there is a screen to open it on.
 LAB_BROWSER := $(if $(or $(DISPLAY),$(WAYLAND_DISPLAY),$(filter Darwin,$(shell uname -s))),,--no-browser)
 # Containers and CI machines often run as root, which JupyterLab refuses without this flag.
@@ -29,8 +29,8 @@ $(DEV_STAMP): $(STAMP) requirements-dev.txt
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(DEV_STAMP)
 
-$(NODE_STAMP): package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
+$(NODE_STAMP): dev/package.json dev/package-lock.json
+	npm ci --prefix dev --no-audit --no-fund --loglevel=error
 	touch $(NODE_STAMP)
 
 # Kernels with CurveZMQ keys where jupyter_client and pyzmq can give them (helpers/recording.py): without, each
@@ -46,7 +46,7 @@ PYTEST_ARGS := --nbval -rfEs
 
 # Debian's chromium for the browser tests (tests/e2e). Where it cannot be installed they skip, except in CI.
 browser:
-	@bash scripts/install-chromium.sh
+	@bash dev/install-chromium.sh
 
 test: $(DEV_STAMP) $(NODE_STAMP) browser
 	$(PY) -m ruff check .
@@ -77,4 +77,4 @@ format: $(DEV_STAMP)
 	$(PY) -m ruff format .
 
 clean:
-	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache
+	rm -rf $(VENV) dev/node_modules .pytest_cache .ruff_cache

@@ -73,7 +73,7 @@ _DATE = re.compile(r"^(0[1-9]|1[0-2])/(0[1-9]|[12]\d|3[01])/\d{4}$")  # MM/DD/YY
 MAX_JSON_DEPTH = 64  # arrays and objects inside one another; a real request (JSON schemas too) stays far below
 _SURROGATE = re.compile("[\ud800-\udfff]")  # after json.loads, only a lone one is left: a pair is one character
 # The JSON work answered on the event loop at most: about 1.5 ms of parsing, validating and answering on the
-# project's 2-core machine (benchmarks/sandbox_bench.py), which every other client waits for. Measured per value
+# project's 2-core machine (dev/benchmarks/sandbox_bench.py), which every other client waits for. Measured per value
 # (an array item, a member, a scalar) and per BYTES_PER_VALUE bytes of text, which cost about as much as one value.
 LOOP_JSON_WORK = 1_000
 BYTES_PER_VALUE = 100

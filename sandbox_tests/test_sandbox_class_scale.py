@@ -3,7 +3,7 @@
 The cap on connections (a newcomer replaces the longest-waiting idle connection; a 503 at once when all are busy),
 the head deadline, the idle timeout for bodies, the per-request and class-wide body limits, tornado's own refusals
 answered as JSON, errors kept rather than lost, and the limits as options of the Sandbox and of the command line.
-Speed is the benchmark's business (benchmarks/sandbox_bench.py): nothing here is timed beyond "at once".
+Speed is the benchmark's business (dev/benchmarks/sandbox_bench.py): nothing here is timed beyond "at once".
 """
 
 from __future__ import annotations

@@ -282,12 +282,12 @@ def _pipe(one: socket.socket, other: socket.socket) -> None:
 # --- newman, the Postman collection runner --------------------------------------------------
 
 ROOT = Path(__file__).resolve().parent.parent
-NEWMAN = ROOT / "node_modules" / ".bin" / "newman"
+NEWMAN = ROOT / "dev" / "node_modules" / ".bin" / "newman"  # dev/package.json: the Node tools of the tests
 NPM_TIMEOUT_SECONDS = 300
 
 
 def newman() -> Path:
-    """The newman of package-lock.json; installed with ``npm ci`` once when missing.
+    """The newman of dev/package-lock.json; installed with ``npm ci`` once when missing.
 
     Where it cannot be installed (no npm, no network) the test skips with the reason, except in CI
     (``CI`` set), where a skipped consumer test would hide a broken export: there it fails.
@@ -311,7 +311,7 @@ def _install_newman() -> str:
     try:
         done = subprocess.run(
             [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-            cwd=ROOT,
+            cwd=NEWMAN.parents[2],  # the folder of package.json, where npm ci puts node_modules/
             capture_output=True,
             text=True,
             timeout=NPM_TIMEOUT_SECONDS,

@@ -46,8 +46,8 @@ def free_port() -> int:
 
 
 def proxy_command() -> str | None:
-    """configurable-http-proxy from this repository's node_modules (``npm ci``), or from PATH."""
-    local = ROOT / "node_modules" / ".bin" / "configurable-http-proxy"
+    """configurable-http-proxy from this repository's dev/node_modules (``npm ci --prefix dev``), or from PATH."""
+    local = ROOT / "dev" / "node_modules" / ".bin" / "configurable-http-proxy"
     if local.is_file():
         return str(local)
     from shutil import which

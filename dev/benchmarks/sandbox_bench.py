@@ -17,9 +17,9 @@ per-request log goes to /dev/null) and drives it from load-generator processes o
 - ``strict``: conflicting or malformed framing, one raw request each. Goal: 400 and the connection closed.
 - ``table`` (not run by default): the earlier table, 1 to 64 keep-alive clients, streaming or not.
 
-    .venv/bin/python benchmarks/sandbox_bench.py                       # every class scenario
-    .venv/bin/python benchmarks/sandbox_bench.py --scenario burst --scenario lockout
-    .venv/bin/python benchmarks/sandbox_bench.py --scenario table --clients 1,8,32,64
+    .venv/bin/python dev/benchmarks/sandbox_bench.py                       # every class scenario
+    .venv/bin/python dev/benchmarks/sandbox_bench.py --scenario burst --scenario lockout
+    .venv/bin/python dev/benchmarks/sandbox_bench.py --scenario table --clients 1,8,32,64
 
 This is a script that prints figures, not a test: nothing here asserts a speed.
 """
@@ -47,7 +47,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]  # dev/benchmarks/ -> the repository
 KEY = "pplx-" + "bench" * 8  # built at run time, like the tests' key
 BODY = {
     "model": "perplexity/sonar",
@@ -181,7 +181,7 @@ def sandbox(*options: str, open_files: int | None = None) -> Iterator[tuple[subp
 @contextmanager
 def prism() -> Iterator[str | None]:
     """Stoplight Prism's mock server answering POST /v1/agent with the sandbox's own answer, or None if absent."""
-    command = shutil.which("prism", path=str(ROOT / "node_modules" / ".bin"))
+    command = shutil.which("prism", path=str(ROOT / "dev" / "node_modules" / ".bin"))
     if command is None:
         yield None
         return

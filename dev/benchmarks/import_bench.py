@@ -1,7 +1,7 @@
 """How long `import helpers` takes, side by side with `import requests` alone (the floor: helpers needs it).
 
 Each figure is the median of fresh interpreters, alternating the two, so both see the same machine
-load. The goal (issue 11): helpers at most 1.3 times requests. Run: `.venv/bin/python benchmarks/import_bench.py`.
+load. The goal (issue 11): helpers at most 1.3 times requests. Run: `.venv/bin/python dev/benchmarks/import_bench.py`.
 """
 
 from __future__ import annotations
