@@ -85,3 +85,40 @@ def test_the_scan_catches_keys_and_only_allows_the_documented_placeholders() -> 
     assert key_shaped("key = 'pplx-" + "with-dashes-and_underscores-123'") != []
     assert key_shaped(" ".join(ALLOWED_KEY_SHAPES)) == []
     assert key_shaped("pplx-your-key-here, pplx-...abcd") == []  # short placeholders and masks are fine
+
+
+# What a newcomer sees at the top of the repository, each with why it is there and not in a folder. The card's
+# own (notebooks, helpers, tests, requirements, README) first, then the sandbox, then instructor and
+# maintainer material, then what a tool only reads at the top. A new top-level entry needs a reason here.
+TOP_LEVEL = {
+    "notebooks": "the three guide steps and the appendix",
+    "helpers": "what the notebooks teach",
+    "tests": "the helpers' tests",
+    "requirements.txt": "the README's plain pip install, run from the top",
+    "requirements-dev.txt": "the test tools, beside requirements.txt (make test, CI's pip cache)",
+    "README.md": "the card GitHub shows first",
+    "perplexity_sandbox": "the local API, a package of its own",
+    "sandbox_tests": "the sandbox's tests: inside tests/, tests/conftest.py's helpers fixtures would wrap them",
+    "teaching": "instructor material: the guide, the solutions, the Zero to JupyterHub config",
+    "docs": "sandbox.md",
+    "dev": "maintainer tooling: the Node tools, the chromium installer, the benchmarks",
+    ".binder": "repo2docker reads binder/ or .binder/ only at the top",
+    ".github": "GitHub reads workflows only at the top",
+    ".ci": "the CI entry point",
+    "Makefile": "make lab, make test: make reads the Makefile where it runs",
+    "pyproject.toml": "the package, pytest, ruff and import-linter settings: tools look for it at the top",
+    "conftest.py": "isolation for every pytest run, notebooks included: it must sit at pytest's rootdir",
+    "LICENSE": "GitHub and the package (license-files) read it at the top",
+    "CHANGELOG.md": "for learners and instructors, beside the README",
+    "CONTRIBUTING.md": "GitHub links it from issues and pull requests",
+    ".env.example": "the template of .env, which the key finder looks for at the checkout's top",
+    ".gitignore": "the repository's ignore rules",
+}
+
+
+def test_the_top_level_holds_only_the_intended_entries() -> None:
+    """Tracked entries only: a developer's .venv, build/ or dev/node_modules are git-ignored and not shown."""
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    top_level = {name.split("/")[0] for name in tracked.splitlines()}
+    assert top_level - TOP_LEVEL.keys() == set(), "give each new top-level entry a home, or a reason in TOP_LEVEL"
+    assert TOP_LEVEL.keys() - top_level == set(), "remove what the repository no longer has from TOP_LEVEL"
