@@ -5,7 +5,7 @@ Colab badges (:func:`binder_badge`, :func:`colab_badge`) and each notebook's ins
 (:func:`install_cell`) are built from :data:`REPOSITORY_URL`, and tests/test_classroom_link.py
 checks that README and the notebooks say exactly that.
 
-``python -m helpers classroom-link --hub URL`` prints a hub's link (see docs/teaching.md) for the
+``python -m helpers classroom-link --hub URL`` prints a hub's link (see teaching/README.md) for the
 repository the instructor's copy was cloned from (:func:`origin_repository`), or the one ``--repo``
 names: never a default address that may not be the class's course.
 """

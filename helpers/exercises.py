@@ -1,7 +1,7 @@
 """The "Your turn" exercises at the end of each notebook, and the one function that checks them.
 
 :func:`check_exercise` answers with one sentence: a hint that points at what to look at, or a
-well done. It never gives the solution (instructors find those in ``solutions/``). An unanswered
+well done. It never gives the solution (instructors find those in ``teaching/solutions/``). An unanswered
 exercise (the state the notebooks are recorded in) gets the sentence that says how to start.
 """
 
