@@ -32,9 +32,17 @@ def process_left_as_found() -> Iterator[None]:
     truststore's injection into :mod:`ssl` is process-wide, and every live widget is in the state
     Jupyter would save: a key a test typed into one must not show up in the next test's checks. The
     environment too: saving a display name sets ``PERPLEXITY_LEARNER_NAME`` for the kernel, as it should.
+    And the session's key file (root conftest.py), which the notebooks under nbval read after every test.
     """
     ssl_context, environment, listeners = ssl.SSLContext, dict(os.environ), events.listeners()
+    session_key_file = Path(os.environ["PERPLEXITY_ENV_FILE"])
+    key_file_bytes = session_key_file.read_bytes() if session_key_file.is_file() else None
     yield
+    if (session_key_file.read_bytes() if session_key_file.is_file() else None) != key_file_bytes:
+        if key_file_bytes is None:
+            session_key_file.unlink()
+        else:
+            session_key_file.write_bytes(key_file_bytes)
     for listener in set(events.listeners()) - set(listeners):  # notebook setup's progress reporter, for one
         events.unsubscribe(listener)
     if os.environ != environment:
