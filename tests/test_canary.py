@@ -138,6 +138,7 @@ def run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     )
 
 
+@pytest.mark.slow  # runs whole notebooks in kernels: make test, not test-quick
 def test_every_notebook_ran_with_the_canary_key(run: CanaryRun) -> None:
     """Live: every notebook used it. Sandbox: notebook 01 found it, and the others say the demo key went instead."""
     assert sorted(run.notebooks) == [p.name for p in NOTEBOOKS]
@@ -148,6 +149,7 @@ def test_every_notebook_ran_with_the_canary_key(run: CanaryRun) -> None:
             assert "with the sandbox's demo key" in text, f"{name} does not say that the demo key goes instead"
 
 
+@pytest.mark.slow  # runs whole notebooks in kernels: make test, not test-quick
 def test_a_sandbox_receives_the_canary_only_in_live_mode(run: CanaryRun) -> None:
     """In live mode the base URL is a server the learner chose; in sandbox mode no sandbox ever gets the key."""
     keys = {word for line in run.sandbox_log for word in line.split() if word.startswith("key#")}
@@ -157,11 +159,13 @@ def test_a_sandbox_receives_the_canary_only_in_live_mode(run: CanaryRun) -> None
         assert keys == {key_fingerprint(SANDBOX_DEMO_KEY)}
 
 
+@pytest.mark.slow  # runs whole notebooks in kernels: make test, not test-quick
 def test_the_canary_is_in_no_executed_notebook(run: CanaryRun) -> None:
     leaks = [name for name, text in run.notebooks.items() if run.canary in text]
     assert leaks == []
 
 
+@pytest.mark.slow  # runs whole notebooks in kernels: make test, not test-quick
 def test_the_canary_is_in_no_saved_widget_state(run: CanaryRun) -> None:
     metadata = json.loads(run.notebooks["01_create_api_key.ipynb"])["metadata"]
     state = metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
@@ -170,17 +174,20 @@ def test_the_canary_is_in_no_saved_widget_state(run: CanaryRun) -> None:
     assert run.canary not in json.dumps(state)
 
 
+@pytest.mark.slow  # runs whole notebooks in kernels: make test, not test-quick
 def test_the_canary_is_not_in_the_kernel_output_streams(run: CanaryRun) -> None:
     assert "canary kernel started" in run.stdout + run.stderr  # the kernel's own streams were captured
     assert run.canary not in run.stdout
     assert run.canary not in run.stderr
 
 
+@pytest.mark.slow  # runs whole notebooks in kernels: make test, not test-quick
 def test_the_canary_is_in_no_log_record(run: CanaryRun) -> None:
     assert "/v1/agent" in run.log  # requests were logged, so the log was really written
     assert run.canary not in run.log
 
 
+@pytest.mark.slow  # runs whole notebooks in kernels: make test, not test-quick
 def test_the_canary_is_in_no_file_written(run: CanaryRun) -> None:
     written = [p for p in files_under(ROOT) if p.stat().st_mtime >= run.started]
     for folder in run.folders:
@@ -202,6 +209,7 @@ def files_under(folder: Path):
                 yield path
 
 
+@pytest.mark.slow  # runs whole notebooks in kernels: make test, not test-quick
 def test_run_all_never_writes_the_key_file(run: CanaryRun) -> None:
     assert not run.key_file.exists()  # notebook 01 practises on a throw-away file, never on your .env
 

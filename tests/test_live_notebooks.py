@@ -65,6 +65,7 @@ def test_make_test_live_runs_the_notebooks_live() -> None:
     assert done.stdout.splitlines()[-1] == ".venv/bin/python -m helpers.live_notebooks"
 
 
+@pytest.mark.slow  # runs whole notebooks in kernels: make test, not test-quick
 def test_every_notebook_runs_cleanly_against_a_live_server_and_the_cost_is_said_first(
     live_key: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -88,6 +89,7 @@ def test_every_notebook_runs_cleanly_against_a_live_server_and_the_cost_is_said_
     assert live_key not in "\n".join(out)
 
 
+@pytest.mark.slow  # runs whole notebooks in kernels: make test, not test-quick
 def test_an_answer_without_usage_cost_and_the_cell_that_reads_it_are_reported(
     live_key: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

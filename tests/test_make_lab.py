@@ -31,6 +31,7 @@ VENV = Path(sys.prefix).resolve()  # the environment running the tests, which `m
 STAMP = VENV / ".installed"
 
 
+@pytest.mark.slow  # starts a JupyterLab server: make test, not test-quick
 def test_make_lab_serves_the_notebooks_without_opening_a_browser(tmp_path: Path) -> None:
     project = copy_of_the_project(tmp_path / "project")
     stamp_before = STAMP.stat().st_mtime_ns if STAMP.exists() else None
@@ -47,6 +48,7 @@ def test_make_lab_serves_the_notebooks_without_opening_a_browser(tmp_path: Path)
     assert (STAMP.stat().st_mtime_ns if STAMP.exists() else None) == stamp_before
 
 
+@pytest.mark.slow  # starts a JupyterLab server: make test, not test-quick
 def test_a_kernel_of_make_lab_runs_without_the_encryption_warning(tmp_path: Path) -> None:
     """Each notebook opened printed "Kernel is running over TCP without encryption" in the terminal of `make lab`.
 

@@ -81,6 +81,7 @@ def rerecorded(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+@pytest.mark.slow  # runs whole notebooks in kernels: make test, not test-quick
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_recording_again_changes_no_byte(rerecorded: Path, name: str) -> None:
     committed = (ROOT / "notebooks" / name).read_bytes().decode("utf-8")
@@ -162,6 +163,7 @@ def test_differences_name_the_cells_that_changed() -> None:
     ]
 
 
+@pytest.mark.slow  # runs whole notebooks in kernels: make test, not test-quick
 def test_an_nbval_failure_says_to_record_and_review_the_diff(tmp_path: Path) -> None:
     """A plain `pytest --nbval` on a notebook whose committed output is stale: the failure says what to do."""
     for name in ("conftest.py", "pyproject.toml", str(MASKS_FILE)):
@@ -193,6 +195,7 @@ def test_widget_outputs_get_ids_from_their_place() -> None:
     assert stable_widget_ids(notebook, "a.ipynb").cells[0]["outputs"][0]["data"][view]["model_id"] == first != "random"
 
 
+@pytest.mark.slow  # runs whole notebooks in kernels: make test, not test-quick
 def test_recording_prints_no_kernel_warning(tmp_path: Path) -> None:
     """`make record` printed "Kernel is running over TCP without encryption" once per notebook.
 

@@ -296,6 +296,7 @@ def test_the_notebook_output_keeps_the_details_one_click_away() -> None:
 # --- a real kernel: notebook 02 offline with a key runs to the end -----------------------------------
 
 
+@pytest.mark.slow  # runs whole notebooks in kernels: make test, not test-quick
 def test_notebook_02_offline_with_a_key_runs_to_the_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Live mode with a saved key and an API that does not answer: every cell runs, none shows a traceback."""
     url = unused_url()
