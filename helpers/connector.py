@@ -36,7 +36,7 @@ from pystache.context import KeyNotFoundError
 from helpers import events
 from helpers.client import GUIDE_MODEL, GUIDE_QUESTION, GUIDE_SYSTEM, guide_messages, open_session
 from helpers.display import request_text
-from helpers.errors import TransportSecurityError, TutorialError, describe_failure
+from helpers.errors import TransportSecurityError, TutorialError, describe_failure, describe_network_failure
 from helpers.keys import find_api_key
 from helpers.masking import MaskedHeaderValue, Secret, mask_key, redact
 from helpers.settings import (
@@ -577,14 +577,12 @@ def _execute(connector: Connector, action: HttpAction, send_to: str | None) -> E
             False,
             f"No answer within Creator Studio's {TEST_TIMEOUT_SECONDS}-second limit. Try again later.",
         )
-    except requests.RequestException:
-        return Execution(
-            None,
-            _since(started),
-            None,
-            False,
-            f"Could not reach {target}. Check the Base URL and your connection.",
+    except requests.RequestException as error:
+        # The cause and what to do (a certificate names the CA variables), as in a notebook cell; else the Base URL.
+        sentence = (
+            describe_network_failure(error) or f"Could not reach {target}. Check the Base URL and your connection."
         )
+        return Execution(None, _since(started), None, False, sentence)
     elapsed = _since(started)
     if len(content) > MAX_RESPONSE_BYTES:
         return Execution(status, elapsed, None, False, _explain(status, len(content)))

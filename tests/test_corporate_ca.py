@@ -21,6 +21,7 @@ import truststore
 from helpers import errors, setup_notebook, trust
 from helpers import settings as settings_module
 from helpers.client import reachability_problem
+from helpers.connector import Connector, HttpAction, run_test
 from helpers.settings import SANDBOX_DEMO_KEY
 from tests.support import FAKE_KEY, fast_client
 from tests.tls_server import HttpsServer, TestAuthority
@@ -229,3 +230,11 @@ def test_setup_says_nothing_more_once_the_ca_is_set(
     assert capsys.readouterr().out.strip() == settings.describe()
     assert reachability_problem(api.url) == ""
     assert api.requests == ["GET /", "GET /"] and api.authorizations == []  # no key in a check
+
+
+def test_a_connector_test_behind_an_unknown_root_says_what_to_set(authority: TestAuthority) -> None:
+    """Test against a host whose certificate this machine cannot verify: the sentence names the CA variables."""
+    with HttpsServer(authority) as server:
+        result = run_test(Connector("Corporate", server.url), HttpAction("Models", "/v1/models", "GET"))
+    assert result.status is None and not result.successful
+    assert "certificate" in result.explanation and "REQUESTS_CA_BUNDLE" in result.explanation, result.explanation
