@@ -34,7 +34,8 @@ from typing import Any
 import requests
 
 from helpers import events
-from helpers.client import GUIDE_MODEL
+from helpers.client import GUIDE_MODEL, open_session
+from helpers.errors import TutorialError
 from helpers.keys import env_file_path, read_env_file, save_setting
 from helpers.masking import find_key_shaped, redact
 from helpers.settings import Settings, proxy_for, resolve_settings
@@ -167,7 +168,7 @@ def class_sandbox_url(settings: Settings) -> str | None:
             with _open_session(settings.base_url) as session:
                 reply = session.get(settings.base_url + "/class/hello", timeout=REQUEST_TIMEOUT, allow_redirects=False)
             _class_sandboxes[settings.base_url] = reply.status_code == 200
-        except (requests.RequestException, ValueError):
+        except (requests.RequestException, ValueError, TutorialError):  # TutorialError: a CA file that is not there
             return None  # not cached: the sandbox may start later
     return settings.base_url if _class_sandboxes[settings.base_url] else None
 
@@ -304,17 +305,13 @@ def _send(report: dict[str, Any], settings: Settings, key_file: Path) -> bool:
 
 
 def _open_session(url: str) -> requests.Session:
-    """A session that never reads ``.netrc`` (``trust_env`` off), through the proxy the environment names for ``url``.
+    """The client's kind of session: never ``.netrc``, the proxy the environment names for ``url``, the CA variables.
 
-    requests adds the ``.netrc`` password of a host to every request sent without ``auth=``; the proxy
-    variables are read by :func:`~helpers.settings.proxy_for` instead. A report carries no secret.
+    requests adds the ``.netrc`` password of a host to every request sent without ``auth=``; a class
+    sandbox over https behind a TLS-inspecting proxy needs the CA bundle the learner's requests trust.
+    A report carries no secret, so any proxy may carry it.
     """
-    session = requests.Session()
-    session.trust_env = False
-    proxy = proxy_for(url, secret=False)
-    if proxy is not None:
-        session.proxies = {"http": proxy.url, "https": proxy.url}
-    return session
+    return open_session(proxy_for(url, secret=False))
 
 
 def _keep_seat(seat_of: tuple[str, str], token: Any, sent: str, key_file: Path) -> None:

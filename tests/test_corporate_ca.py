@@ -18,7 +18,7 @@ import pytest
 import requests
 import truststore
 
-from helpers import errors, setup_notebook, trust
+from helpers import errors, progress, setup_notebook, trust
 from helpers import settings as settings_module
 from helpers.client import reachability_problem
 from helpers.connector import Connector, HttpAction, run_test
@@ -238,3 +238,16 @@ def test_a_connector_test_behind_an_unknown_root_says_what_to_set(authority: Tes
         result = run_test(Connector("Corporate", server.url), HttpAction("Models", "/v1/models", "GET"))
     assert result.status is None and not result.successful
     assert "certificate" in result.explanation and "REQUESTS_CA_BUNDLE" in result.explanation, result.explanation
+
+
+def test_progress_reports_trust_the_ca_variables_as_the_client_does(
+    authority: TestAuthority, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A class sandbox over https behind an inspecting proxy: reports trust the root the learner's requests do."""
+    with HttpsServer(authority) as server:
+        monkeypatch.setenv("PERPLEXITY_MODE", "sandbox")
+        monkeypatch.setenv("PERPLEXITY_BASE_URL", server.url)
+        assert progress.class_sandbox_url(settings_module.resolve_settings()) is None  # certifi knows no test root
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(authority.ca_file))
+        assert progress.class_sandbox_url(settings_module.resolve_settings()) == server.url
+        assert server.requests[-1] == "GET /class/hello"
