@@ -62,6 +62,15 @@ def sandbox() -> Iterator[Sandbox]:
         yield server
 
 
+@pytest.fixture
+def class_sandbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
+    """A class sandbox (``--class``) that this test's settings point at, as a class hub's environment does."""
+    with Sandbox(classroom=True) as sandbox:
+        monkeypatch.setenv("PERPLEXITY_MODE", "sandbox")
+        monkeypatch.setenv("PERPLEXITY_BASE_URL", sandbox.url)
+        yield sandbox
+
+
 @pytest.fixture(scope="module")
 def module_sandbox() -> Iterator[Sandbox]:
     """One sandbox for the whole module: faults are chosen per request, so tests do not share state."""

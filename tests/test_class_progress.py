@@ -6,7 +6,6 @@ import json
 import logging
 import socketserver
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -41,14 +40,6 @@ from tests.support import (
     play_three_learners,
     unused_url,
 )
-
-
-@pytest.fixture
-def class_sandbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
-    with Sandbox(classroom=True) as sandbox:
-        monkeypatch.setenv("PERPLEXITY_MODE", "sandbox")
-        monkeypatch.setenv("PERPLEXITY_BASE_URL", sandbox.url)
-        yield sandbox
 
 
 def new_kernel(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -38,14 +38,6 @@ def heard() -> Iterator[Heard]:
     stop()
 
 
-@pytest.fixture
-def class_sandbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
-    with Sandbox(classroom=True) as sandbox:
-        monkeypatch.setenv("PERPLEXITY_MODE", "sandbox")
-        monkeypatch.setenv("PERPLEXITY_BASE_URL", sandbox.url)
-        yield sandbox
-
-
 def demo_post(sandbox: Sandbox, path: str, body: dict, **headers: str) -> requests.Response:
     headers = {"Authorization": f"Bearer {SANDBOX_DEMO_KEY}", **headers}
     return requests.post(sandbox.url_for(path), headers=headers, json=body, timeout=5)
