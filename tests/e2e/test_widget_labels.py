@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import re
+
 from lab_page import NotebookPage
 
 AUTH_NOTEBOOK = "notebooks/02_authenticate.ipynb"
@@ -35,14 +37,26 @@ CUT_FIELD_TEXTS = """
 """
 
 
+# A field each Auth Config shows (No Auth: the field that must be gone after Basic Auth).
+SHOWN_WITH = {
+    "Api Key Auth": "Header Auth Value Pattern",
+    "Bearer Token Auth": "Bearer Token",
+    "Basic Auth": "Username",
+    "No Auth": "Username",
+}
+
+
 def test_no_label_or_choice_of_the_connector_form_is_cut(notebook: NotebookPage) -> None:
     notebook.open(CONNECTOR_NOTEBOOK).run_all()
     notebook.expect_no_errors()
     form = notebook.widget_with_button("Test")
     seen = set()
     # Each Auth Config shows its own fields (and "Api Key" becomes "Bearer Token"): every one is checked.
-    for config in ("Api Key Auth", "Bearer Token Auth", "Basic Auth", "No Auth"):
+    for config, shown in SHOWN_WITH.items():
         form.dropdown("Auth Config").select_option(label=config)
+        # The kernel redraws the fields: wait for this config's own field, or for Basic Auth's to go.
+        field = form.root.locator("label.widget-label").filter(has_text=re.compile(f"^{re.escape(shown)}$"))
+        field.first.wait_for(state="visible" if config != "No Auth" else "hidden")
         labels = form.root.locator("label.widget-label").all_inner_texts()
         seen |= {label for label in labels if label}
         assert form.root.evaluate(CUT_LABELS) == [], f"labels cut with {config}"
