@@ -1,6 +1,6 @@
 """The sandbox's endpoints as plain functions: request in, :class:`Reply` out, no sockets.
 
-Shapes follow ``shared/reference/perplexity-api.md``: the Agent API (``POST /v1/agent`` and its
+Shapes follow Perplexity's public API (sources in docs/sandbox.md): the Agent API (``POST /v1/agent`` and its
 alias ``/v1/responses``), its stored runs (``GET /v1/agent/{id}``, ``POST /v1/agent/{id}/cancel`` and the
 ``/v1/responses`` aliases), the legacy Sonar ``POST /chat/completions`` the guide used, and
 ``GET /v1/models``. Answers are deterministic (the same request, the same answer and sources); ids are random, one per
