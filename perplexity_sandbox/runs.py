@@ -2,7 +2,7 @@
 
 The real API keeps every response created with ``store`` omitted or ``true`` and answers a GET of its id; a run
 created with ``background: true`` answers at once with ``status: "queued"``, is ``in_progress`` for a while and then
-finishes (shared reference, "Added 2026-12-01"; docs.perplexity.ai api-reference agent-get and agent-cancel-post).
+finishes (docs.perplexity.ai changelog, "Added 2026-12-01"; api-reference agent-get and agent-cancel-post).
 
 The sandbox computes each answer when the request arrives, so a background run is only a timeline over a finished
 response: its status is derived from the time elapsed since creation (``queued_seconds``, then
@@ -43,8 +43,8 @@ QUEUED_SECONDS = 0.2
 IN_PROGRESS_SECONDS = 0.5
 QUEUED, IN_PROGRESS, CANCELLED = "queued", "in_progress", "cancelled"
 UNFINISHED = (QUEUED, IN_PROGRESS)
-# A cancelled run comes back as a 200 with ``error`` set, like a failed one (shared reference); in a response object
-# ``error.code`` is a string (the SDK's ErrorInfo).
+# A cancelled run comes back as a 200 with ``error`` set, like a failed one (docs.perplexity.ai agent-get); in a
+# response object ``error.code`` is a string (the SDK's ErrorInfo).
 CANCELLED_ERROR = {"message": "The run was cancelled before it finished.", "type": "cancelled", "code": "cancelled"}
 
 

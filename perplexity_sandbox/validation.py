@@ -44,7 +44,7 @@ class Preset:
 
 
 # The documented presets (docs.perplexity.ai/docs/agent-api/presets): each bundles a model, limits, web search and
-# tools, and the docs list no extra required field for any preset (shared reference). Their models change without
+# tools, and the docs list no extra required field for any preset. Their models change without
 # notice ("check response.model"), so the sandbox serves each from its own catalogue, cheapest to richest. Limits:
 # the docs' preset table (docs/grounded-llm/responses/presets) gives Max Tokens 8K for each preset and Max Steps
 # 1 / 3 / 10 for fast-search / pro-search / deep-research; none is published for high or xhigh, which keep 10.
