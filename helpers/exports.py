@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote_plus
 
@@ -59,32 +59,56 @@ def to_curl(connector: Connector, action: HttpAction, *, reveal: bool = False) -
     holds ``$PERPLEXITY_API_KEY`` stays that variable, for the shell to fill in from your environment.
     """
     request = build_request(connector, action)
+    body = request.body.decode() if request.body is not None else None
+    return curl_command(request.method, request.url, request.headers, body, secrets=request.secrets, reveal=reveal)
+
+
+def curl_command(
+    method: str,
+    url: str,
+    headers: Mapping[str, str],
+    body: str | None = None,
+    *,
+    secrets: Iterable[str] = (),
+    reveal: bool = False,
+    variable: str = CONFIGURED_KEY,
+    options: Sequence[str] = (),
+    comments: Sequence[str] = (),
+) -> str:
+    """A request as a curl command in the guide's layout: the one curl renderer (exports and the playground).
+
+    Each part is masked by :func:`~helpers.masking.redact` with ``secrets`` (and any key-shaped
+    word) unless ``reveal`` is True. ``variable`` (``$NAME``) is left for the shell to expand, so a
+    command can read the key from the environment instead of holding it. ``options`` (``--no-buffer``)
+    follow the method, and ``comments`` come first, each as a ``#`` line.
+    """
+    secrets = tuple(secrets)
 
     def hide(text: str) -> str:
-        return text if reveal else redact(text, request.secrets)
+        return text if reveal else redact(text, secrets)
 
-    url = hide(request.url).replace(quote_plus(CONFIGURED_KEY), CONFIGURED_KEY)  # urlencode wrote it as %24...
-    lines = [f"curl --request {request.method}", f"--url {_shell_word(url)}"]
-    lines += [f"--header {_shell_word(hide(f'{name}: {value}'))}" for name, value in request.headers.items()]
-    if request.body is not None:
-        body = hide(request.body.decode())
+    url = hide(url).replace(quote_plus(variable), variable)  # urlencode wrote it as %24...
+    lines = [f"curl --request {method}", *options, f"--url {_shell_word(url, variable)}"]
+    lines += [f"--header {_shell_word(hide(f'{name}: {value}'), variable)}" for name, value in headers.items()]
+    if body is not None:
+        body = hide(body)
         option = "--data-raw" if body.startswith("@") else "--data"  # --data would read a file named after @
         lines.append(f"{option} {shlex.quote(body)}")
-    return " \\\n     ".join(lines)
+    return "".join(f"# {hide(comment)}\n" for comment in comments) + " \\\n     ".join(lines)
 
 
 _DOUBLE_QUOTE_SAFE = re.compile(r'[^"\\$`!]*')  # what a shell reads literally inside "..."
 
 
-def _shell_word(text: str) -> str:
-    """``text`` quoted as one shell word, with ``$PERPLEXITY_API_KEY`` left for the shell to expand."""
-    if CONFIGURED_KEY not in text:
+def _shell_word(text: str, variable: str) -> str:
+    """``text`` quoted as one shell word, with ``variable`` (``$NAME``) left for the shell to expand."""
+    if variable not in text:
         return shlex.quote(text)
-    pieces = text.split(CONFIGURED_KEY)
-    variable = "${" + CONFIGURED_KEY[1:] + "}"  # braces: a letter right after it cannot lengthen the name
+    pieces = text.split(variable)
+    expanded = "${" + variable[1:] + "}"  # braces: a letter right after it cannot lengthen the name
     if all(_DOUBLE_QUOTE_SAFE.fullmatch(piece) for piece in pieces):
-        return '"' + variable.join(pieces) + '"'
-    return f'"{variable}"'.join(shlex.quote(piece) if piece else "" for piece in pieces)
+        return '"' + expanded.join(pieces) + '"'
+    return f'"{expanded}"'.join(shlex.quote(piece) if piece else "" for piece in pieces)
 
 
 def key_variable(connector: Connector) -> str:

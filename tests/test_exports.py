@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -23,7 +24,7 @@ from helpers.connector import (
     guide_connector,
     run_test,
 )
-from helpers.exports import POSTMAN_SCHEMA, as_json, key_variable, to_curl, to_openapi, to_postman
+from helpers.exports import POSTMAN_SCHEMA, as_json, curl_command, key_variable, to_curl, to_openapi, to_postman
 from helpers.masking import mask_key
 from perplexity_sandbox import Sandbox
 from tests import support
@@ -71,6 +72,35 @@ def test_exported_curl_run_by_real_curl_succeeds(sandbox: Sandbox) -> None:
     body, _, status = done.stdout.rpartition("\n")
     assert done.returncode == 0 and status == "200", done.stderr
     assert json.loads(body)["status"] == "completed"
+
+
+def test_one_curl_renderer_reads_the_key_from_a_shell_variable_and_streams(sandbox: Sandbox) -> None:
+    """The playground's shape: comments first, --no-buffer, and the key from a variable the shell expands."""
+    body = json.dumps({"model": "perplexity/sonar", "input": "Hi", "stream": True}, indent=2)
+    headers = {"Authorization": "Bearer $PERPLEXITY_SANDBOX_KEY", "Content-Type": "application/json"}
+    command = curl_command(
+        "POST",
+        sandbox.url + "/v1/agent",
+        headers,
+        body,
+        variable="$PERPLEXITY_SANDBOX_KEY",
+        options=["--no-buffer"],
+        comments=[f"The key {FAKE_KEY} is never shown"],
+    )
+    assert command.startswith(f"# The key {mask_key(FAKE_KEY)} is never shown\ncurl --request POST \\\n")
+    assert '--header "Authorization: Bearer ${PERPLEXITY_SANDBOX_KEY}"' in command and FAKE_KEY not in command
+    environment = {"PATH": os.environ["PATH"], "PERPLEXITY_SANDBOX_KEY": FAKE_KEY}
+    done = subprocess.run(
+        ["bash", "-c", command + " --silent --show-error --write-out '\\n%{http_code}'"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=environment,
+    )
+    events, _, status = done.stdout.rpartition("\n")
+    assert done.returncode == 0 and status == "200", done.stderr
+    assert "data: " in events
 
 
 # --- Postman --------------------------------------------------------------------------------
