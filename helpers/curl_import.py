@@ -101,158 +101,97 @@ class Rule:
     why: str = ""
 
 
-def _sets(effect: str, short: str = "", value: bool = True) -> Rule:
-    return Rule(effect, short, value)
+# The options that change only how curl runs, accepted with a note, and those a Creator Studio action cannot
+# express, refused with one sentence (after "The curl option -X"). Each reason, then the options it covers:
+# curl's long name, "/x" its one-letter form, "=" when it takes a value (curl's manual; curlconverter's
+# src/curl/opts.ts). A reason may go on over several lines; the option lines are indented.
+_NOTED = f"""
+it only changes what curl prints or saves
+    silent/s show-error/S verbose/v include/i output/o= remote-name/O remote-name-all output-dir= create-dirs
+    write-out/w= dump-header/D= stderr= trace= trace-ascii= trace-time progress-bar/# no-progress-meter
+    styled-output remote-time/R
+it only saves the cookies of the answer to a file
+    cookie-jar/c=
+it only makes curl print a streamed answer as it arrives
+    no-buffer/N
+it only changes curl's exit status
+    fail/f fail-with-body fail-early
+it only changes how long curl waits; Creator Studio allows {TEST_TIMEOUT_SECONDS} s per request
+    max-time/m= connect-timeout= expect100-timeout= keepalive-time= speed-limit/Y= speed-time/y= limit-rate=
+it only makes curl try again after a failure
+    retry= retry-delay= retry-max-time= retry-connrefused retry-all-errors
+Creator Studio chooses the HTTP version and the connection itself
+    http1.0/0 http1.1 http2 http2-prior-knowledge http3 ipv4/4 ipv6/6 keepalive tcp-nodelay tcp-fastopen tlsv1.2
+    tlsv1.3
+it only matters when the server redirects, and a test shows a redirect as it is
+    location/L location-trusted max-redirs=
+Creator Studio always checks the server's TLS certificate
+    insecure/k cacert= capath=
+curl adds Accept-Encoding and unpacks the answer; Creator Studio handles compression itself
+    compressed
+Basic is already how -u is sent
+    basic
+it only changes how curl itself runs
+    globoff/g disable/q parallel/Z junk-session-cookies/j
+"""
+_REFUSED = """
+sends a multipart form (often a file upload), which a Creator Studio HTTP action cannot send: send the fields as a
+JSON or form body with -d instead
+    form/F= form-string=
+uploads a file, which a Creator Studio HTTP action cannot send: paste the content as the body with -d instead
+    upload-file/T=
+reads more options from a file the import cannot see: paste those options into the command instead
+    config/K=
+starts a second request: import one request at a time
+    next/:
+asks for the headers only (HEAD), a method Creator Studio does not offer: use -X GET
+    head/I
+is not supported here: Creator Studio connects to the API directly, without a proxy; remove it and import again
+    proxy/x= proxy-user/U= proxytunnel/p preproxy= socks5= socks5-hostname=
+asks for an authentication Creator Studio does not offer (it has Basic, API key and Bearer): use -u or an
+Authorization header instead
+    digest ntlm negotiate anyauth aws-sigv4=
+sends a client certificate, which Creator Studio cannot send: remove it if the API also accepts a key
+    cert/E= key=
+sends the request to another address than its URL, which Creator Studio cannot do: put that address in the URL
+    resolve= connect-to= unix-socket=
+reads the password from a .netrc file the import cannot see: use -u user:password instead
+    netrc/n netrc-file= netrc-optional
+"""
 
 
-def _note(why: str, short: str = "", value: bool = False) -> Rule:
-    return Rule("note", short, value, why)
+def _rules(effect: str, table: str) -> dict[str, Rule]:
+    """The rules of one table above, by long name: each reason (its lines unindented), then its options."""
+    rules: dict[str, Rule] = {}
+    for reason, options in re.findall(r"((?:^\S.*\n)+)((?:^ .*\n)+)", table, re.MULTILINE):
+        for spec in options.split():
+            name, _, short = spec.removesuffix("=").partition("/")
+            rules[name] = Rule(effect, short, spec.endswith("="), " ".join(reason.split()))
+    return rules
 
 
-def _refuse(why: str, short: str = "", value: bool = False) -> Rule:
-    return Rule("refuse", short, value, why)
-
-
-_PRINTS = "it only changes what curl prints or saves"
-_STREAMS = "it only makes curl print a streamed answer as it arrives"
-_EXIT = "it only changes curl's exit status"
-_WAITS = f"it only changes how long curl waits; Creator Studio allows {TEST_TIMEOUT_SECONDS} s per request"
-_RETRIES = "it only makes curl try again after a failure"
-_CONNECTION = "Creator Studio chooses the HTTP version and the connection itself"
-_REDIRECTS = "it only matters when the server redirects, and a test shows a redirect as it is"
-_TLS = "Creator Studio always checks the server's TLS certificate"
-_COMPRESSION = "curl adds Accept-Encoding and unpacks the answer; Creator Studio handles compression itself"
-_CURL_ONLY = "it only changes how curl itself runs"
-
-_FORM = (
-    "sends a multipart form (often a file upload), which a Creator Studio HTTP action cannot send: "
-    "send the fields as a JSON or form body with -d instead"
-)
-_UPLOAD = (
-    "uploads a file, which a Creator Studio HTTP action cannot send: paste the content as the body with -d instead"
-)
-_CONFIG = "reads more options from a file the import cannot see: paste those options into the command instead"
-_PROXY = (
-    "is not supported here: Creator Studio connects to the API directly, without a proxy; remove it and import again"
-)
-_AUTH = (
-    "asks for an authentication Creator Studio does not offer (it has Basic, API key and Bearer): "
-    "use -u or an Authorization header instead"
-)
-_CERT = "sends a client certificate, which Creator Studio cannot send: remove it if the API also accepts a key"
-_ELSEWHERE = (
-    "sends the request to another address than its URL, which Creator Studio cannot do: put that address in the URL"
-)
-_NETRC = "reads the password from a .netrc file the import cannot see: use -u user:password instead"
-
-# Every curl option the import knows, by long name (curl's own names; see curl's manual and
-# curlconverter's src/curl/opts.ts). An option that is not here is refused as unsupported.
+# Every curl option the import knows, by long name. An option that is not here is refused as unsupported.
 OPTION_POLICY: dict[str, Rule] = {
-    # Mapped: they change the request, and the action says the same.
-    "url": _sets("url"),
-    "request": _sets("method", "X"),
-    "header": _sets("header", "H"),
-    "data": _sets("data", "d"),
-    "data-ascii": _sets("data"),
-    "data-binary": _sets("data"),
-    "data-raw": _sets("raw"),
-    "data-urlencode": _sets("urlencode"),
-    "json": _sets("json"),
-    "url-query": _sets("url-query"),
-    "get": _sets("get", "G", value=False),
-    "user": _sets("user", "u"),
-    "oauth2-bearer": _sets("bearer"),
-    "user-agent": _sets("user-agent", "A"),
-    "referer": _sets("referer", "e"),
-    "cookie": _sets("cookie", "b"),
-    "range": _sets("range", "r"),
-    # Accepted with a note: they change what curl prints, waits for or negotiates, not the request.
-    "silent": _note(_PRINTS, "s"),
-    "show-error": _note(_PRINTS, "S"),
-    "verbose": _note(_PRINTS, "v"),
-    "include": _note(_PRINTS, "i"),
-    "output": _note(_PRINTS, "o", value=True),
-    "remote-name": _note(_PRINTS, "O"),
-    "remote-name-all": _note(_PRINTS),
-    "output-dir": _note(_PRINTS, value=True),
-    "create-dirs": _note(_PRINTS),
-    "write-out": _note(_PRINTS, "w", value=True),
-    "dump-header": _note(_PRINTS, "D", value=True),
-    "stderr": _note(_PRINTS, value=True),
-    "trace": _note(_PRINTS, value=True),
-    "trace-ascii": _note(_PRINTS, value=True),
-    "trace-time": _note(_PRINTS),
-    "progress-bar": _note(_PRINTS, "#"),
-    "no-progress-meter": _note(_PRINTS),
-    "styled-output": _note(_PRINTS),
-    "remote-time": _note(_PRINTS, "R"),
-    "cookie-jar": _note("it only saves the cookies of the answer to a file", "c", value=True),
-    "no-buffer": _note(_STREAMS, "N"),
-    "fail": _note(_EXIT, "f"),
-    "fail-with-body": _note(_EXIT),
-    "fail-early": _note(_EXIT),
-    "max-time": _note(_WAITS, "m", value=True),
-    "connect-timeout": _note(_WAITS, value=True),
-    "expect100-timeout": _note(_WAITS, value=True),
-    "keepalive-time": _note(_WAITS, value=True),
-    "speed-limit": _note(_WAITS, "Y", value=True),
-    "speed-time": _note(_WAITS, "y", value=True),
-    "limit-rate": _note(_WAITS, value=True),
-    "retry": _note(_RETRIES, value=True),
-    "retry-delay": _note(_RETRIES, value=True),
-    "retry-max-time": _note(_RETRIES, value=True),
-    "retry-connrefused": _note(_RETRIES),
-    "retry-all-errors": _note(_RETRIES),
-    "http1.0": _note(_CONNECTION, "0"),
-    "http1.1": _note(_CONNECTION),
-    "http2": _note(_CONNECTION),
-    "http2-prior-knowledge": _note(_CONNECTION),
-    "http3": _note(_CONNECTION),
-    "ipv4": _note(_CONNECTION, "4"),
-    "ipv6": _note(_CONNECTION, "6"),
-    "keepalive": _note(_CONNECTION),
-    "tcp-nodelay": _note(_CONNECTION),
-    "tcp-fastopen": _note(_CONNECTION),
-    "tlsv1.2": _note(_CONNECTION),
-    "tlsv1.3": _note(_CONNECTION),
-    "location": _note(_REDIRECTS, "L"),
-    "location-trusted": _note(_REDIRECTS),
-    "max-redirs": _note(_REDIRECTS, value=True),
-    "insecure": _note(_TLS, "k"),
-    "cacert": _note(_TLS, value=True),
-    "capath": _note(_TLS, value=True),
-    "compressed": _note(_COMPRESSION),
-    "basic": _note("Basic is already how -u is sent"),
-    "globoff": _note(_CURL_ONLY, "g"),
-    "disable": _note(_CURL_ONLY, "q"),
-    "parallel": _note(_CURL_ONLY, "Z"),
-    "junk-session-cookies": _note(_CURL_ONLY, "j"),
-    # Refused: a Creator Studio HTTP action cannot express them.
-    "form": _refuse(_FORM, "F", value=True),
-    "form-string": _refuse(_FORM, value=True),
-    "upload-file": _refuse(_UPLOAD, "T", value=True),
-    "config": _refuse(_CONFIG, "K", value=True),
-    "next": _refuse("starts a second request: import one request at a time", ":"),
-    "head": _refuse("asks for the headers only (HEAD), a method Creator Studio does not offer: use -X GET", "I"),
-    "proxy": _refuse(_PROXY, "x", value=True),
-    "proxy-user": _refuse(_PROXY, "U", value=True),
-    "proxytunnel": _refuse(_PROXY, "p"),
-    "preproxy": _refuse(_PROXY, value=True),
-    "socks5": _refuse(_PROXY, value=True),
-    "socks5-hostname": _refuse(_PROXY, value=True),
-    "digest": _refuse(_AUTH),
-    "ntlm": _refuse(_AUTH),
-    "negotiate": _refuse(_AUTH),
-    "anyauth": _refuse(_AUTH),
-    "aws-sigv4": _refuse(_AUTH, value=True),
-    "cert": _refuse(_CERT, "E", value=True),
-    "key": _refuse(_CERT, value=True),
-    "resolve": _refuse(_ELSEWHERE, value=True),
-    "connect-to": _refuse(_ELSEWHERE, value=True),
-    "unix-socket": _refuse(_ELSEWHERE, value=True),
-    "netrc": _refuse(_NETRC, "n"),
-    "netrc-file": _refuse(_NETRC, value=True),
-    "netrc-optional": _refuse(_NETRC),
+    # Mapped: they change the request, and the action says the same (the effect names its setter).
+    "url": Rule("url", value=True),
+    "request": Rule("method", "X", value=True),
+    "header": Rule("header", "H", value=True),
+    "data": Rule("data", "d", value=True),
+    "data-ascii": Rule("data", value=True),
+    "data-binary": Rule("data", value=True),
+    "data-raw": Rule("raw", value=True),
+    "data-urlencode": Rule("urlencode", value=True),
+    "json": Rule("json", value=True),
+    "url-query": Rule("url-query", value=True),
+    "get": Rule("get", "G"),
+    "user": Rule("user", "u", value=True),
+    "oauth2-bearer": Rule("bearer", value=True),
+    "user-agent": Rule("user-agent", "A", value=True),
+    "referer": Rule("referer", "e", value=True),
+    "cookie": Rule("cookie", "b", value=True),
+    "range": Rule("range", "r", value=True),
+    **_rules("note", _NOTED),
+    **_rules("refuse", _REFUSED),
 }
 _SHORT = {rule.short: name for name, rule in OPTION_POLICY.items() if rule.short}
 
