@@ -134,7 +134,7 @@ def test_curl_and_json_views_show_the_exact_body_and_mask_the_key(sandbox_client
     request = request_from_values(EditorValues(default_choice(model_choices(sandbox_client)[0])))
     curl, shown = request_as_curl(request, sandbox_client), json.loads(request_as_json(request, sandbox_client))
     assert FAKE_KEY not in curl + json.dumps(shown)
-    assert "Bearer $PERPLEXITY_SANDBOX_KEY" in curl and "PERPLEXITY_API_KEY" not in curl  # never your key
+    assert "Bearer ${PERPLEXITY_SANDBOX_KEY}" in curl and "PERPLEXITY_API_KEY" not in curl  # never your key
     assert shown["body"] == request.body and shown["headers"]["Authorization"] == f"Bearer {sandbox_client.masked_key}"
     assert json.dumps(request.body, indent=2) in curl
 
@@ -143,7 +143,7 @@ def test_in_live_mode_the_curl_view_reads_your_key_from_the_environment(sandbox_
     request = request_from_values(EditorValues(default_choice(model_choices(sandbox_client)[0])))
     with sandbox_client.with_options(mode="live") as live:
         curl = request_as_curl(request, live)
-    assert live.masked_key in curl and "Bearer $PERPLEXITY_API_KEY" in curl and FAKE_KEY not in curl
+    assert live.masked_key in curl and "Bearer ${PERPLEXITY_API_KEY}" in curl and FAKE_KEY not in curl
 
 
 def test_estimate_is_an_upper_bound_of_the_real_cost(sandbox_client: PerplexityClient) -> None:
@@ -192,7 +192,7 @@ def test_starts_with_the_guides_request_and_a_short_repr(pg: Playground) -> None
 def test_request_view_follows_the_edits(pg: Playground) -> None:
     pg.view.value = "curl"
     pg.question.value = "What is a red dwarf?"
-    assert "What is a red dwarf?" in pg.request_view.value and "curl -N" in pg.request_view.value
+    assert "What is a red dwarf?" in pg.request_view.value and "--no-buffer" in pg.request_view.value
     pg.view.value = "hide request"
     assert pg.request_view.value == ""
 

@@ -15,6 +15,9 @@ state: only Test puts a key in its place, and only where that key may go.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from contextlib import suppress
+from dataclasses import asdict, fields
 from html import escape
 from typing import Any
 
@@ -47,10 +50,22 @@ from helpers.exports import as_json, to_curl, to_openapi, to_postman
 from helpers.masking import redact
 from helpers.text import ended
 
+# Each auth the form can describe: Creator Studio's Auth Config, and for Api Key Auth its Auth Type.
+# The auth's fields name the form's fields that show and fill it, but for its secrets (below).
+AUTH_KINDS = {
+    "No Auth": NoAuth,
+    "Header Auth": HeaderAuth,
+    "Param Auth": ParamAuth,
+    "Bearer Token Auth": BearerTokenAuth,
+    "Basic Auth": BasicAuth,
+}
+# An auth's secret field -> where the form keeps it: one Api Key field serves the key and the token.
+SECRET_SLOTS = {"api_key": "api_key", "token": "api_key", "password": "password"}
+AUTH_FIELDS = ("auth_type", "header_key", "value_pattern", "param_name", "api_key", "username", "password")
 # Descriptions a field takes later (the Api Key field becomes "Bearer Token"): their labels must fit too.
-_LATER_LABELS = ("Bearer Token",)
+LATER_LABELS = ("Bearer Token",)
 # What a drop-down gets beside its label: its longest choice ("Bearer Token Auth") and the arrow.
-_CHOICE_WIDTH = "22ch"
+CHOICE_WIDTH = "22ch"
 
 
 class ConnectorForm:
@@ -74,18 +89,13 @@ class ConnectorForm:
         self.name.value, self.base_url.value = connector.name, connector.base_url
         auth = connector.auth
         self.auth_config.value = auth.config
-        if isinstance(auth, HeaderAuth | ParamAuth):
-            self.auth_type.value = "Header Auth" if isinstance(auth, HeaderAuth) else "Param Auth"
-            self._keep_secret("api_key", auth.api_key)
-        if isinstance(auth, HeaderAuth):
-            self.header_key.value, self.value_pattern.value = auth.header_key, auth.value_pattern
-        if isinstance(auth, ParamAuth):
-            self.param_name.value = auth.param_name
-        if isinstance(auth, BearerTokenAuth):
-            self._keep_secret("api_key", auth.token)
-        if isinstance(auth, BasicAuth):
-            self.username.value = auth.username
-            self._keep_secret("password", auth.password)
+        if auth.config == "Api Key Auth":
+            self.auth_type.value = next(kind for kind, cls in AUTH_KINDS.items() if isinstance(auth, cls))
+        for name, value in asdict(auth).items():
+            if name in SECRET_SLOTS:
+                self._keep_secret(SECRET_SLOTS[name], value)
+            else:
+                getattr(self, name).value = value
         self._show_auth_fields()
 
     def load_action(self, action: HttpAction) -> None:
@@ -103,13 +113,10 @@ class ConnectorForm:
         """
         try:
             imported = import_curl(command)
+            auth, base_url = imported.connector.auth, imported.connector.base_url
             connector = None
-            if not isinstance(imported.connector.auth, NoAuth):
-                connector = Connector(
-                    self.name.value or imported.connector.name,
-                    self.base_url.value or imported.connector.base_url,
-                    imported.connector.auth,
-                )
+            if not isinstance(auth, NoAuth):
+                connector = Connector(self.name.value or imported.connector.name, self.base_url.value or base_url, auth)
         except Exception as error:  # a button must never show a traceback
             return self._say(f"Not imported: {self._sentence(error, curl_secrets(command))}")
         self.load_action(imported.action)
@@ -117,10 +124,9 @@ class ConnectorForm:
         if connector is not None:
             self.load_connector(connector)
             notes.append("Its Authorization header became the connector's auth.")
-        if imported.connector.base_url != self.base_url.value:
+        if base_url != self.base_url.value:
             notes.append(
-                f"The command's Base URL is {imported.connector.base_url}; the connector keeps "
-                f"{self.base_url.value or '(empty)'}."
+                f"The command's Base URL is {base_url}; the connector keeps {self.base_url.value or '(empty)'}."
             )
         notes += [f"Note: {ended(note)}" for note in imported.notes]  # options accepted but not carried over, and why
         return self._say(" ".join(notes))
@@ -128,10 +134,13 @@ class ConnectorForm:
     def connector(self) -> Connector:
         """The connector the fields describe; raises a ConnectorError saying what to fix."""
         self._take_secrets()
-        return Connector(self.name.value.strip(), self.base_url.value, self._auth())
+        kind = AUTH_KINDS[self._auth_kind()]
+        values = {f.name: self._field_value(f.name) for f in fields(kind)}
+        return Connector(self.name.value.strip(), self.base_url.value, kind(**values))
 
     def action(self) -> HttpAction:
         """The HTTP action the fields describe; raises a ConnectorError saying what to fix."""
+        inputs = _table(self.inputs.value, "=", "Example values")
         return HttpAction(
             self.action_name.value.strip() or "Action",
             self.path.value.strip(),
@@ -139,7 +148,7 @@ class ConnectorForm:
             _table(self.headers.value, ":", "Headers"),
             _table(self.query.value, "=", "Query"),
             self.body.value,
-            _inputs(self.inputs.value),
+            {name: _example_value(value) for name, value in inputs.items()},
         )
 
     def check(self) -> str:
@@ -176,128 +185,91 @@ class ConnectorForm:
     def _repr_mimebundle_(self, **kwargs: object) -> dict:
         # The form's view, and a text/plain (what nbval records, and what shows where widgets cannot)
         # that says what the form is instead of the repr of every child widget.
-        bundle = self._box._repr_mimebundle_(**kwargs)
-        bundle["text/plain"] = (
-            f"{self!r}: Creator Studio's connector and HTTP action fields with Check, Test and Export buttons, "
-            "shown when this cell runs in a live kernel with Jupyter widgets (JupyterLab, Notebook 7)."
-        )
-        return bundle
+        return {
+            **self._box._repr_mimebundle_(**kwargs),
+            "text/plain": f"{self!r}: Creator Studio's connector and HTTP action fields with Check, Test and Export "
+            "buttons, shown when this cell runs in a live kernel with Jupyter widgets (JupyterLab, Notebook 7).",
+        }
 
     def _build_widgets(self) -> None:
-        text = _field(widgets.Text)
-        self.name, self.base_url = text("Name"), text("Base URL", placeholder="https://api.example.com")
-        self.auth_config = widgets.Dropdown(options=AUTH_CONFIGS, description="Auth Config")
-        self.auth_type = widgets.Dropdown(options=("Header Auth", "Param Auth"), description="Api Key Auth Auth Type")
-        self.header_key, self.value_pattern = (
-            text("Header Auth Key", "Authorization"),
-            text("Header Auth Value Pattern", "Bearer %s"),
-        )
-        self.param_name, self.username = text("Param Auth Key", "api_key"), text("Username")
+        """Each field is added below the one before: the form reads top to bottom as it is built here."""
+        self._fields: list[widgets.Widget] = []
+        self._box = widgets.VBox([widgets.HTML("<b>Connector</b>")])
+        add = self._add
+        self.name = add(widgets.Text, "Name")
+        self.base_url = add(widgets.Text, "Base URL", placeholder="https://api.example.com")
+        self.auth_config = add(widgets.Dropdown, "Auth Config", options=AUTH_CONFIGS)
+        self.auth_type = add(widgets.Dropdown, "Api Key Auth Auth Type", options=("Header Auth", "Param Auth"))
+        self.header_key = add(widgets.Text, "Header Auth Key", value="Authorization")
+        self.value_pattern = add(widgets.Text, "Header Auth Value Pattern", value="Bearer %s")
+        self.param_name = add(widgets.Text, "Param Auth Key", value="api_key")
         # As wide as the text fields: the placeholder says "saved: pplx-...cret (type to replace)".
-        self.api_key = widgets.Password(description="Api Key", layout=widgets.Layout(width="95%"))
-        self.password = widgets.Password(description="Password", layout=widgets.Layout(width="95%"))
-        area = _field(widgets.Textarea)
-        self.action_name, self.path = text("Action name"), text("Path", placeholder="/v1/agent")
-        self.method = widgets.Dropdown(options=METHODS, value="POST", description="Method")
-        self.headers, self.query = (
-            area("Headers", placeholder="Name: value"),
-            area("Query Parameters", placeholder="name=value"),
-        )
-        self.body = area("Request Body", rows=10)
-        self.inputs = area("Example values", placeholder="name = value")
-        self.curl = area("cURL command", placeholder="curl --request POST --url https://...", rows=6)
+        self.api_key, self.username = add(widgets.Password, "Api Key"), add(widgets.Text, "Username")
+        self.password = add(widgets.Password, "Password")
+        self._box.children += (widgets.HTML("<b>HTTP action</b>"),)
+        self.curl = add(widgets.Textarea, "cURL command", placeholder="curl --request POST --url https://...", rows=6)
+        self._box.children += (self._button("Import cURL", lambda: self.import_curl(self.curl.value)),)
+        self.action_name = add(widgets.Text, "Action name")
+        self.method = add(widgets.Dropdown, "Method", options=METHODS, value="POST")
+        self.path = add(widgets.Text, "Path", placeholder="/v1/agent")
+        self.headers = add(widgets.Textarea, "Headers", placeholder="Name: value")
+        self.query = add(widgets.Textarea, "Query Parameters", placeholder="name=value")
+        self.body = add(widgets.Textarea, "Request Body", rows=10)
+        self.inputs = add(widgets.Textarea, "Example values", placeholder="name = value")
+        check, test = self._button("Check", self.check), self._button("Test", self._on_test, "primary")
         self.status, self.output = widgets.HTML(), widgets.Output()
-        self.auth_config.observe(lambda _: self._show_auth_fields(), names="value")
-        self.auth_type.observe(lambda _: self._show_auth_fields(), names="value")
-        self._box = widgets.VBox(
-            [
-                widgets.HTML("<b>Connector</b>"),
-                self.name,
-                self.base_url,
-                self.auth_config,
-                self.auth_type,
-                self.header_key,
-                self.value_pattern,
-                self.param_name,
-                self.api_key,
-                self.username,
-                self.password,
-                widgets.HTML("<b>HTTP action</b>"),
-                self.curl,
-                self._button("Import cURL", self._on_import),
-                self.action_name,
-                self.method,
-                self.path,
-                self.headers,
-                self.query,
-                self.body,
-                self.inputs,
-                widgets.HBox(
-                    [
-                        self._button("Check", self.check),
-                        self._button("Test", self._on_test, "primary"),
-                        self._button("Export", self._on_export),
-                    ]
-                ),
-                self.status,
-                self.output,
-            ]
-        )
-        _align_labels(self._box)
+        self._box.children += (widgets.HBox([check, test, self._button("Export", self._on_export)]), self.status)
+        self._box.children += (self.output,)
+        _align_labels(self._fields)
+        for choice in (self.auth_config, self.auth_type):
+            choice.observe(lambda _: self._show_auth_fields(), names="value")
         self._show_auth_fields()
 
-    def _button(self, label: str, action: Any, style: str = "") -> widgets.Button:
+    def _add(self, kind: type[widgets.Widget], label: str, **options: Any) -> Any:
+        """A field of ``kind`` labelled ``label``, added at the bottom of the form."""
+        field = kind(description=label, layout=widgets.Layout(width="95%"), **options)
+        self._fields.append(field)
+        self._box.children += (field,)
+        return field
+
+    def _button(self, label: str, action: Callable[[], object], style: str = "") -> widgets.Button:
         button = widgets.Button(description=label, button_style=style)
         button.on_click(lambda _: self._guard(action))
         return button
 
-    def _guard(self, action: Any) -> None:
+    def _guard(self, action: Callable[[], object]) -> None:
         """Run a button's action; anything it lets escape becomes one sentence, never a traceback."""
-        try:
-            action()
-        except Exception as error:
-            self._say(f"Not done: {self._sentence(error)}")
+        with self.output:  # catch inside: an Output widget would print a traceback for what escapes it
+            try:
+                action()
+            except Exception as error:  # not only TutorialError: any slip would print a traceback here
+                self._say(f"Not done: {self._sentence(error)}")
+
+    def _auth_kind(self) -> str:
+        return self.auth_type.value if self.auth_config.value == "Api Key Auth" else self.auth_config.value
 
     def _show_auth_fields(self) -> None:
         """Show only the fields of the chosen Auth Config, as Creator Studio does."""
-        config, header = self.auth_config.value, self.auth_type.value == "Header Auth"
-        visible = {
-            self.auth_type: config == "Api Key Auth",
-            self.header_key: config == "Api Key Auth" and header,
-            self.value_pattern: config == "Api Key Auth" and header,
-            self.param_name: config == "Api Key Auth" and not header,
-            self.api_key: config in ("Api Key Auth", "Bearer Token Auth"),
-            self.username: config == "Basic Auth",
-            self.password: config == "Basic Auth",
-        }
-        for widget, shown in visible.items():
-            widget.layout.display = None if shown else "none"
-        self.api_key.description = "Bearer Token" if config == "Bearer Token Auth" else "Api Key"
+        kind = self._auth_kind()
+        shown = {SECRET_SLOTS.get(f.name, f.name) for f in fields(AUTH_KINDS[kind])}
+        shown |= {"auth_type"} if self.auth_config.value == "Api Key Auth" else set()
+        for name in AUTH_FIELDS:
+            getattr(self, name).layout.display = None if name in shown else "none"
+        self.api_key.description = "Bearer Token" if kind == "Bearer Token Auth" else "Api Key"
 
     # --- button callbacks: the plain methods, with the outcome shown below the form ----------
 
-    def _on_import(self) -> None:
-        self.import_curl(self.curl.value)
-
     def _on_test(self) -> None:
-        self._show(lambda: show_execution(self.test()))
+        self.output.clear_output()
+        show_execution(self.test())
+        self._say("")
 
     def _on_export(self) -> None:
-        def show() -> None:
-            for title, text in self.exports().items():
-                language = "bash" if title == "curl" else "json"
-                display(Markdown(f"**{title}**\n\n```{language}\n{text}\n```"))
-
-        self._show(show)
-
-    def _show(self, render: Any) -> None:
         self.output.clear_output()
-        with self.output:  # catch inside: an Output widget would print a traceback for what escapes it
-            try:
-                render()
-                self._say("")
-            except Exception as error:  # not only TutorialError: any slip would print a traceback here
-                self._say(f"Not done: {self._sentence(error)}")
+        for title, text in self.exports().items():
+            language = "bash" if title == "curl" else "json"
+            display(Markdown(f"**{title}**\n\n```{language}\n{text}\n```"))
+        self._say("")
 
     # --- secrets and fields -----------------------------------------------------------------
 
@@ -313,23 +285,15 @@ class ConnectorForm:
             if field.value:
                 self._keep_secret(slot, field.value.strip())
 
-    def _auth(self) -> NoAuth | HeaderAuth | ParamAuth | BearerTokenAuth | BasicAuth:
-        config, key = self.auth_config.value, self._secrets["api_key"]
-        if config == "Api Key Auth" and self.auth_type.value == "Header Auth":
-            return HeaderAuth(key, self.header_key.value.strip(), self.value_pattern.value)
-        if config == "Api Key Auth":
-            return ParamAuth(key, self.param_name.value.strip())
-        if config == "Bearer Token Auth":
-            return BearerTokenAuth(key)
-        if config == "Basic Auth":
-            return BasicAuth(self.username.value.strip(), self._secrets["password"])
-        return NoAuth()
+    def _field_value(self, name: str) -> str:
+        """The value the auth's field ``name`` has in the form: a saved secret, or what its text field says."""
+        return self._secrets[SECRET_SLOTS[name]] if name in SECRET_SLOTS else getattr(self, name).value.strip()
 
     def _sentence(self, error: BaseException, extra: tuple[str, ...] = ()) -> str:
         """``error`` as one sentence, with every secret the form holds (saved or just typed) masked."""
         typed = (self._secrets["api_key"], self.api_key.value, self._secrets["password"], self.password.value)
-        fields = ((self.headers, ":"), (self.query, "="), (self.inputs, "="))
-        named = [value for area, separator in fields for value in secret_values(_loose_table(area.value, separator))]
+        tables = ((self.headers, ":"), (self.query, "="), (self.inputs, "="))
+        named = [value for area, separator in tables for value in secret_values(_table(area.value, separator))]
         return error_sentence(error, [*typed, *named, *curl_secrets(self.curl.value), *extra])
 
     def _say(self, message: str) -> str:
@@ -347,73 +311,50 @@ def connector_form(
     return ConnectorForm(connector, action, send_to=send_to)
 
 
-# --- parsing the text areas -------------------------------------------------------------------
+# --- laying out and reading the fields --------------------------------------------------------
 
 
-def _field(kind: type) -> Any:
-    def make(label: str, value: str = "", **options: Any) -> widgets.Widget:
-        return kind(value=value, description=label, layout=widgets.Layout(width="95%"), **options)
-
-    return make
-
-
-def _align_labels(box: widgets.Box) -> None:
-    """Give every label in ``box`` the width of the longest one, so that none is cut ("Header Auth Value Patt...").
+def _align_labels(labelled: list[widgets.Widget]) -> None:
+    """Give every label the width of the longest one, so that none is cut ("Header Auth Value Patt...").
 
     In ``ch`` (the width of a digit): in the sans-serif fonts Jupyter uses, a label in mixed case is
     narrower than that many digits; two more leave room for capitals and the gap before the field.
     """
-    described = [w for w in box.children if _has_label(w)]
-    longest = max(len(label) for label in [*(w.description for w in described), *_LATER_LABELS])
-    label_width = f"{longest + 2}ch"
-    for widget in described:
+    label_width = f"{max(len(label) for label in [*(w.description for w in labelled), *LATER_LABELS]) + 2}ch"
+    for widget in labelled:
         widget.style.description_width = label_width
         if isinstance(widget, widgets.Dropdown):  # ipywidgets' 300px would leave the choice a few letters
-            widget.layout.width = f"calc({label_width} + {_CHOICE_WIDTH})"
+            widget.layout.width = f"calc({label_width} + {CHOICE_WIDTH})"
 
 
-def _has_label(widget: widgets.Widget) -> bool:
-    """A field with a label before it (buttons and the section titles have none)."""
-    style = getattr(widget, "style", None)
-    return isinstance(style, widgets.Style) and style.has_trait("description_width") and bool(widget.description)
-
-
-def _table(text: str, separator: str, what: str) -> dict[str, str]:
+def _table(text: str, separator: str, what: str = "") -> dict[str, str]:
     """``Name: value`` (or ``name=value``) lines as a table; blank lines are skipped.
 
-    A malformed line is quoted, unless its first word names a credential (``X-API-Key s3cret``):
-    then only that word is, since the rest may be the secret.
+    A malformed line is refused, naming the table ``what``; without ``what`` it is skipped (to find
+    secrets in what the learner typed). The line is quoted, unless its first word names a credential
+    (``X-API-Key s3cret``): then only that word is, since the rest may be the secret.
     """
     table = {}
     for line in filter(str.strip, text.splitlines()):
         name, found, value = line.partition(separator)
-        if not found or not name.strip():
+        if (not found or not name.strip()) and what:
             first = line.split()[0]
             shown = f"starting '{first}'" if is_secret_name(first) else f"'{line.strip()}'"
             raise ConnectorError(f"The {what} line {shown} needs the form 'name{separator} value'.")
-        table[name.strip()] = value.strip()
+        if found and name.strip():
+            table[name.strip()] = value.strip()
     return table
 
 
-def _loose_table(text: str, separator: str) -> dict[str, str]:
-    """``text`` read as :func:`_table` does, skipping malformed lines instead of refusing them."""
-    pairs = (line.partition(separator) for line in text.splitlines())
-    return {name.strip(): value.strip() for name, found, value in pairs if found and name.strip()}
-
-
-def _inputs(text: str) -> dict[str, Any]:
-    """``name = value`` lines; a value that reads as JSON (a number, true, false) keeps that type."""
-    return {name: _example_value(value) for name, value in _table(text, "=", "Example values").items()}
-
-
 def _example_value(text: str) -> Any:
-    if not text:
-        return None  # no example value: Test will say so (error 10111)
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return text
-    return value if isinstance(value, bool | int | float) else text
+    """An example value: one that reads as JSON (a number, true, false) keeps that type; none is None.
+
+    No example value at all is left for Test to name (error 10111).
+    """
+    with suppress(ValueError):
+        if isinstance(value := json.loads(text), bool | int | float):
+            return value
+    return text or None
 
 
 def _example_text(value: Any) -> str:

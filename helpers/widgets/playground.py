@@ -11,14 +11,13 @@ expert details behind a toggle; the editor's values are never touched by a send.
 from __future__ import annotations
 
 import json
-import shlex
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from html import escape
 
 import ipywidgets as widgets
 
-from helpers import events
+from helpers import display, events, responses
 from helpers.client import (
     GUIDE_MODEL,
     GUIDE_QUESTION,
@@ -30,24 +29,9 @@ from helpers.client import (
     connect,
     guide_messages,
 )
-from helpers.display import (
-    HistoryEntry,
-    answer_markdown,
-    history_markdown,
-    partial_answer_markdown,
-    usage_markdown,
-)
 from helpers.errors import InvalidRequestError, PerplexityError, describe_failure
+from helpers.exports import curl_command
 from helpers.keys import KEY_VARIABLE, redact
-from helpers.responses import (
-    AGENT_PRESETS,
-    CURRENT_MODEL,
-    PRICES_AS_OF,
-    PRICES_PER_MILLION_TOKENS,
-    AgentResponse,
-    ChatCompletion,
-    price_of,
-)
 
 # The sandbox's fault switches, part of its documented HTTP interface (docs/sandbox.md, "Faults"):
 # written here, not imported, because the playground reaches the sandbox over HTTP only.
@@ -71,6 +55,11 @@ SIMULATIONS: dict[str, tuple[dict[str, str], dict]] = {
     "answer cut mid-stream": ({FAULT_HEADER: "truncate_stream"}, {}),
     "failed run (HTTP 200, status failed)": ({FAULT_HEADER: "failed"}, {}),
 }
+# The playground, top to bottom, by attribute name; names joined by "+" sit side by side.
+LAYOUT = (
+    "model+max_output_tokens models_note instructions question web_search+recency domains extra_fields check "
+    "view request_view estimate send_button+background+simulate status details answer history_view"
+)
 
 
 # --- the request ----------------------------------------------------------------------------
@@ -115,10 +104,7 @@ class ApiRequest:
     @property
     def body(self) -> dict:
         """The exact JSON body the client sends (built by the same functions)."""
-        arguments = dict(self.arguments)
-        if self.endpoint == "legacy":
-            return chat_body(arguments.pop("messages"), stream=True, **arguments)
-        return agent_body(arguments.pop("input"), stream=True, **arguments)
+        return (chat_body if self.endpoint == "legacy" else agent_body)(stream=True, **self.arguments)
 
 
 def model_choices(client: PerplexityClient) -> tuple[list[ModelChoice], str]:
@@ -129,7 +115,7 @@ def model_choices(client: PerplexityClient) -> tuple[list[ModelChoice], str]:
     """
     models, source = client.available_models()
     choices = [ModelChoice(name, "agent", model=name) for name in models]
-    choices += [ModelChoice(f"preset: {name}", "agent", preset=name) for name in AGENT_PRESETS]
+    choices += [ModelChoice(f"preset: {name}", "agent", preset=name) for name in responses.AGENT_PRESETS]
     choices += [
         ModelChoice(f"{GUIDE_MODEL} on /chat/completions (the guide, 2024)", "legacy", model=GUIDE_MODEL),
         ModelChoice("sonar on /chat/completions (support ended 2026-09-27)", "legacy", model="sonar"),
@@ -139,24 +125,21 @@ def model_choices(client: PerplexityClient) -> tuple[list[ModelChoice], str]:
 
 def default_choice(choices: list[ModelChoice]) -> ModelChoice:
     """Today's model for the guide's request, when on the list."""
-    return next((c for c in choices if c.model == CURRENT_MODEL), choices[0])
+    return next((c for c in choices if c.model == responses.CURRENT_MODEL), choices[0])
 
 
 def request_from_values(values: EditorValues) -> ApiRequest:
     """Turn the editor's values into a request; raise :class:`InvalidRequestError` for what cannot be sent."""
     if not values.question.strip():
         raise InvalidRequestError("The question is empty. Type a question, then send.", param="input")
-    domains = parse_domains(values.domains)
-    extra = parse_extra_fields(values.extra_fields)
-    choice = values.choice
+    choice, domains, recency = values.choice, parse_domains(values.domains) or None, values.recency or None
     if choice.endpoint == "legacy":  # Sonar models always search; the filters were top-level fields
         arguments = {
             "messages": guide_messages(values.question, values.instructions),
             "model": choice.model,
             "max_tokens": values.max_output_tokens,
-            "search_recency_filter": values.recency or None,
-            "search_domain_filter": domains or None,
-            **extra,
+            "search_recency_filter": recency,
+            "search_domain_filter": domains,
         }
     else:
         arguments = {
@@ -165,55 +148,42 @@ def request_from_values(values: EditorValues) -> ApiRequest:
             "preset": choice.preset,
             "instructions": values.instructions.strip() or None,
             "web_search": values.web_search,
-            "search_recency": values.recency or None,
-            "search_domains": domains or None,
+            "search_recency": recency,
+            "search_domains": domains,
             "max_output_tokens": values.max_output_tokens,
-            **extra,
         }
+    arguments.update(parse_extra_fields(values.extra_fields))
     return ApiRequest(choice.endpoint, arguments, choice.model or f"preset {choice.preset}")
 
 
 def parse_domains(text: str) -> list[str]:
     """``"https://nasa.gov/, -example.com"`` -> ``["nasa.gov", "-example.com"]`` (the API wants no scheme)."""
     domains = []
-    for raw in text.replace("\n", ",").split(","):
+    for raw in filter(str.strip, text.replace("\n", ",").split(",")):
         domain = raw.strip().removeprefix("https://").removeprefix("http://").rstrip("/")
-        if not domain:
-            continue
-        if " " in domain or "/" in domain or "." not in domain:
-            raise InvalidRequestError(
-                f"'{raw.strip()}' is not a domain. Write domains like nasa.gov, separated by commas.",
-                param="search_domain_filter",
-            )
-        domains.append(domain.lower())
+        if domain and (" " in domain or "/" in domain or "." not in domain):
+            problem = f"'{raw.strip()}' is not a domain. Write domains like nasa.gov, separated by commas."
+            raise InvalidRequestError(problem, param="search_domain_filter")
+        domains += [domain.lower()] if domain else []
     if len(domains) > MAX_DOMAINS:
-        raise InvalidRequestError(
-            f"You listed {len(domains)} domains, but the API accepts at most {MAX_DOMAINS}. Remove some.",
-            param="search_domain_filter",
-        )
+        problem = f"You listed {len(domains)} domains, but the API accepts at most {MAX_DOMAINS}. Remove some."
+        raise InvalidRequestError(problem, param="search_domain_filter")
     return domains
 
 
 def parse_extra_fields(text: str) -> dict:
     """The optional extra fields: a JSON object such as ``{"temperature": 0.2}``."""
-    if not text.strip():
-        return {}
+    example = 'such as {"temperature": 0.2}'
     try:
-        extra = json.loads(text)
+        extra = json.loads(text) if text.strip() else {}
     except ValueError as error:
-        raise InvalidRequestError(
-            f"The extra fields are not valid JSON ({error.msg}, column {error.colno}). "
-            'Write an object such as {"temperature": 0.2}.',
-            param="extra fields",
-        ) from None
+        problem = f"The extra fields are not valid JSON ({error.msg}, column {error.colno}). Write an object {example}."
+        raise InvalidRequestError(problem, param="extra fields") from None
     if not isinstance(extra, dict):
-        raise InvalidRequestError(
-            'The extra fields must be a JSON object, such as {"temperature": 0.2}.', param="extra fields"
-        )
+        raise InvalidRequestError(f"The extra fields must be a JSON object, {example}.", param="extra fields")
     if "stream" in extra:
-        raise InvalidRequestError(
-            "The playground always streams: remove 'stream' from the extra fields.", param="stream"
-        )
+        problem = "The playground always streams: remove 'stream' from the extra fields."
+        raise InvalidRequestError(problem, param="stream")
     return extra
 
 
@@ -226,34 +196,23 @@ def request_as_curl(request: ApiRequest, client: PerplexityClient) -> str:
     Against a sandbox the command reads another variable than ``PERPLEXITY_API_KEY``: a shell that
     holds the learner's own key must not send it to a sandbox when the command is pasted there.
     """
-    body = json.dumps(request.body, indent=2, ensure_ascii=False)
     if client.mode == "sandbox":
         variable = SANDBOX_KEY_VARIABLE
-        first = f"# The sandbox takes its demo key, never yours (docs/sandbox.md): export {variable}=..."
+        first = f"The sandbox takes its demo key, never yours (docs/sandbox.md): export {variable}=..."
     else:
         variable = KEY_VARIABLE
-        first = f"# First put your key ({client.masked_key}) in the shell: export {variable}=..."
-    command = "\n".join(
-        [
-            first,
-            "# -N prints the answer as it streams.",
-            f"curl -N {shlex.quote(client.base_url + request.path)} \\",
-            f'  -H "Authorization: Bearer ${variable}" \\',
-            '  -H "Content-Type: application/json" \\',
-            f"  -d {shlex.quote(body)}",
-        ]
-    )
-    return redact(command)
+        first = f"First put your key ({client.masked_key}) in the shell: export {variable}=..."
+    headers = {"Authorization": f"Bearer ${variable}", "Content-Type": "application/json"}
+    body = json.dumps(request.body, indent=2, ensure_ascii=False)
+    comments = [first, "--no-buffer prints the answer as it streams."]
+    url = client.base_url + request.path
+    return curl_command("POST", url, headers, body, variable=f"${variable}", options=["--no-buffer"], comments=comments)
 
 
 def request_as_json(request: ApiRequest, client: PerplexityClient) -> str:
     """The request as method, URL, headers (key masked) and body."""
-    shown = {
-        "method": "POST",
-        "url": client.base_url + request.path,
-        "headers": {"Authorization": f"Bearer {client.masked_key}", "Content-Type": "application/json"},
-        "body": request.body,
-    }
+    headers = {"Authorization": f"Bearer {client.masked_key}", "Content-Type": "application/json"}
+    shown = {"method": "POST", "url": client.base_url + request.path, "headers": headers, "body": request.body}
     return redact(json.dumps(shown, indent=2, ensure_ascii=False))
 
 
@@ -273,18 +232,17 @@ class CostEstimate:
     def sentence(self) -> str:
         searched = f", {self.searches} web search" if self.searches else ""
         return (
-            f"Estimated cost: at most ${self.at_most:.5f} (about {self.input_tokens:,} tokens in, "
-            f"at most {self.max_output_tokens:,} out{searched}), at {self.model} prices of {PRICES_AS_OF}."
+            f"Estimated cost: at most ${self.at_most:.5f} (about {self.input_tokens:,} tokens in, at most "
+            f"{self.max_output_tokens:,} out{searched}), at {self.model} prices of {responses.PRICES_AS_OF}."
         )
 
 
 def estimate_cost(request: ApiRequest) -> CostEstimate | None:
-    """What the request can cost at most, or None when no price is on file for its model (or preset)."""
-    arguments = request.arguments
-    model = arguments.get("model")
-    if model not in PRICES_PER_MILLION_TOKENS:  # the prices live with the answers' costs, in helpers.responses
-        return None
-    legacy = request.endpoint == "legacy"
+    """What the request can cost at most, or None when no price is on file for its model (or preset).
+
+    The prices live with the answers' costs, in :mod:`helpers.responses`.
+    """
+    arguments, legacy = request.arguments, request.endpoint == "legacy"
     searches = 1 if legacy or arguments.get("web_search") else 0
     if legacy:
         prompt = " ".join(m["content"] for m in arguments["messages"])
@@ -292,8 +250,9 @@ def estimate_cost(request: ApiRequest) -> CostEstimate | None:
         prompt = (arguments.get("instructions") or "") + arguments["input"]
     input_tokens = max(1, len(prompt) // 4) + searches * SEARCH_RESULT_TOKENS
     output_tokens = arguments.get("max_tokens" if legacy else "max_output_tokens") or DEFAULT_MAX_OUTPUT_TOKENS
-    at_most = price_of(model, input_tokens, output_tokens, searches=searches, legacy=legacy)
-    return CostEstimate(model, input_tokens, output_tokens, searches, at_most)
+    model = arguments.get("model")
+    at_most = responses.price_of(model, input_tokens, output_tokens, searches=searches, legacy=legacy)
+    return None if at_most is None else CostEstimate(model, input_tokens, output_tokens, searches, at_most)
 
 
 def estimate_sentence(request: ApiRequest, mode: str) -> str:
@@ -314,7 +273,7 @@ def estimate_sentence(request: ApiRequest, mode: str) -> str:
 class Outcome:
     """How a send went: the answer, or one sentence for the learner plus the expert's detail."""
 
-    answer: AgentResponse | ChatCompletion | None = None
+    answer: responses.APIResponse | None = None
     message: str = ""
     detail: str = ""
     error_type: str = ""  # the error's class name, for experts
@@ -341,43 +300,31 @@ def send_request(
     """
     try:
         if request.endpoint == "legacy":
-            answer = client.stream_chat_completion(on_delta=on_delta, **request.arguments)
-        elif background:
+            return Outcome(client.stream_chat_completion(on_delta=on_delta, **request.arguments))
+        if background:
             started = client.create_response(background=True, **request.arguments)
-            answer = client.wait_for_response(started.id, poll_every=0.2, on_status=on_status)
-        else:
-            answer = client.stream_answer(on_delta=on_delta, **request.arguments)
+            return Outcome(client.wait_for_response(started.id, poll_every=0.2, on_status=on_status))
+        return Outcome(client.stream_answer(on_delta=on_delta, **request.arguments))
     except Exception as error:  # any failure, ours or not, becomes a sentence (never a traceback)
         message, detail = describe_failure(error)
-        return Outcome(
-            message=client.redact(message),
-            detail=client.redact(detail),
-            error_type=type(error).__name__,
-            summary=getattr(error, "summary", "unexpected error"),
-            partial_text=getattr(error, "partial_text", ""),
-        )
-    return Outcome(answer=answer)
+        summary, partial_text = getattr(error, "summary", "unexpected error"), getattr(error, "partial_text", "")
+        return Outcome(None, client.redact(message), client.redact(detail), type(error).__name__, summary, partial_text)
 
 
-def history_entry(number: int, request: ApiRequest, question: str, outcome: Outcome) -> HistoryEntry:
+def history_entry(number: int, request: ApiRequest, question: str, outcome: Outcome) -> display.HistoryEntry:
     """One row of the session's history."""
     if not outcome.ok:
-        return HistoryEntry(number, request.label, question, f"\u26a0\ufe0f {outcome.summary}")
-    usage = outcome.answer.usage
-    tokens = usage.get("total_tokens")
-    status = getattr(outcome.answer, "status", "") or "completed"
-    return HistoryEntry(
-        number, outcome.answer.model or request.label, question, status, tokens, outcome.answer.total_cost
-    )
+        return display.HistoryEntry(number, request.label, question, f"\u26a0\ufe0f {outcome.summary}")
+    answer = outcome.answer
+    status, tokens = getattr(answer, "status", "") or "completed", answer.usage.get("total_tokens")
+    return display.HistoryEntry(number, answer.model or request.label, question, status, tokens, answer.total_cost)
 
 
 def final_markdown(outcome: Outcome, mode: str = "live") -> str:
     """The answer with its numbered sources and its usage, or the text that arrived before a failure."""
     if outcome.ok:
-        return answer_markdown(outcome.answer) + "\n\n" + usage_markdown(outcome.answer, mode)
-    if outcome.partial_text:
-        return outcome.partial_text + "\n\n*(The answer stopped here.)*"
-    return ""
+        return display.answer_markdown(outcome.answer) + "\n\n" + display.usage_markdown(outcome.answer, mode)
+    return outcome.partial_text + "\n\n*(The answer stopped here.)*" if outcome.partial_text else ""
 
 
 # --- the widget -----------------------------------------------------------------------------
@@ -392,117 +339,59 @@ class Playground:
 
     def __init__(self, client: PerplexityClient) -> None:
         self.client = client
-        self.history: list[HistoryEntry] = []
+        self.history: list[display.HistoryEntry] = []
         self._sent = 0
         choices, models_note = model_choices(client)
         self._build_editor(choices, EditorValues(default_choice(choices)))
         self._build_views(models_note)
-        self.widget = widgets.VBox(self._layout())
-        for editor in self.editors.values():
+        # The editors by the EditorValues field each gives: the Model menu gives the choice.
+        self.editors = {f.name: getattr(self, "model" if f.name == "choice" else f.name) for f in fields(EditorValues)}
+        rows = [[getattr(self, name) for name in row.split("+")] for row in LAYOUT.split()]
+        self.widget = widgets.VBox([row[0] if len(row) == 1 else widgets.HBox(row) for row in rows])
+        for editor in [*self.editors.values(), self.view]:
             editor.observe(self._refresh, names="value")
-        self.view.observe(self._refresh, names="value")
         self.send_button.on_click(lambda _: self.send())
         self._refresh()
 
     def __repr__(self) -> str:
-        values = self.values()
-        return (
-            f"Playground(model={values.choice.label!r}, endpoint={values.choice.endpoint!r}, mode={self.client.mode!r})"
-        )
+        choice = self.values().choice
+        return f"Playground(model={choice.label!r}, endpoint={choice.endpoint!r}, mode={self.client.mode!r})"
 
     def _repr_mimebundle_(self, **kwargs: object) -> dict:
         # The widget's view, with a short text/plain (which nbval compares) instead of every child's repr.
-        bundle = self.widget._repr_mimebundle_(**kwargs)
-        bundle["text/plain"] = repr(self)
-        return bundle
+        return {**self.widget._repr_mimebundle_(**kwargs), "text/plain": repr(self)}
 
     # --- building ---
 
-    def _build_editor(self, choices: list[ModelChoice], defaults: EditorValues) -> None:
+    def _build_editor(self, choices: list[ModelChoice], start: EditorValues) -> None:
         wide = widgets.Layout(width="95%")
-        self.model = fit_choices(
-            widgets.Dropdown(options=[(c.label, c) for c in choices], value=defaults.choice, description="Model")
-        )
+        menu = widgets.Dropdown(options=[(c.label, c) for c in choices], value=start.choice, description="Model")
+        self.model = fit_choices(menu)
         self.max_output_tokens = widgets.BoundedIntText(
-            value=defaults.max_output_tokens, min=16, max=8192, description="Max tokens"
+            start.max_output_tokens, min=16, max=8192, description="Max tokens"
         )
-        self.instructions = widgets.Textarea(
-            value=defaults.instructions, description="Instructions", rows=2, layout=wide
-        )
-        self.question = widgets.Textarea(value=defaults.question, description="Question", rows=3, layout=wide)
-        self.web_search = widgets.Checkbox(value=defaults.web_search, description="Web search", indent=False)
-        self.recency = widgets.Dropdown(
-            options=[("any time", "")] + [(f"past {r}", r) for r in SEARCH_RECENCY],
-            value=defaults.recency,
-            description="Recency",
-        )
-        self.domains = widgets.Text(
-            value=defaults.domains,
-            description="Domains",
-            layout=wide,
-            placeholder="nasa.gov, esa.int (at most 20; -example.com excludes one)",
-        )
-        self.extra_fields = widgets.Text(
-            value=defaults.extra_fields, description="Extra JSON", layout=wide, placeholder='{"temperature": 0.2}'
-        )
-        self.editors = {
-            "choice": self.model,
-            "instructions": self.instructions,
-            "question": self.question,
-            "max_output_tokens": self.max_output_tokens,
-            "web_search": self.web_search,
-            "recency": self.recency,
-            "domains": self.domains,
-            "extra_fields": self.extra_fields,
-        }
+        self.instructions = widgets.Textarea(start.instructions, description="Instructions", rows=2, layout=wide)
+        self.question = widgets.Textarea(start.question, description="Question", rows=3, layout=wide)
+        self.web_search = widgets.Checkbox(start.web_search, description="Web search", indent=False)
+        recency = [("any time", ""), *((f"past {r}", r) for r in SEARCH_RECENCY)]
+        self.recency = widgets.Dropdown(options=recency, value=start.recency, description="Recency")
+        hint = "nasa.gov, esa.int (at most 20; -example.com excludes one)"
+        self.domains = widgets.Text(start.domains, description="Domains", layout=wide, placeholder=hint)
+        hint = '{"temperature": 0.2}'
+        self.extra_fields = widgets.Text(start.extra_fields, description="Extra JSON", layout=wide, placeholder=hint)
 
     def _build_views(self, models_note: str) -> None:
-        sandbox = self.client.mode == "sandbox"  # staged failures exist only in the sandbox
-        self.simulate = fit_choices(
-            widgets.Dropdown(
-                options=list(SIMULATIONS),
-                description="Simulate",
-                layout=widgets.Layout(display=None if sandbox else "none"),
-            )
-        )
+        shown = widgets.Layout(display=None if self.client.mode == "sandbox" else "none")  # only the sandbox stages
+        self.simulate = fit_choices(widgets.Dropdown(options=list(SIMULATIONS), description="Simulate", layout=shown))
         # A background run (Agent API): Send starts it, then polls until it finishes.
         self.background = widgets.Checkbox(value=False, description="Background run", indent=False)
         self.send_button = widgets.Button(description="Send", button_style="primary", icon="paper-plane")
         self.view = widgets.ToggleButtons(options=["hide request", "curl", "JSON"], value="hide request")
         self.models_note = widgets.HTML(f"<small>{escape(models_note)}</small>")
-        self.check = widgets.HTML()
-        self.request_view = widgets.HTML()
-        self.estimate = widgets.HTML()
-        self.status = widgets.HTML()
-        self.detail = widgets.HTML()
-        self.details = widgets.Accordion(
-            children=[self.detail],
-            titles=("Details (for experts)",),
-            selected_index=None,
-            layout=widgets.Layout(display="none"),
-        )
-        self.answer = widgets.Output()
-        self.history_view = widgets.Output()
-
-    def _layout(self) -> list[widgets.Widget]:
-        return [
-            widgets.HBox([self.model, self.max_output_tokens]),
-            self.models_note,
-            self.instructions,
-            self.question,
-            widgets.HBox([self.web_search, self.recency]),
-            self.domains,
-            self.extra_fields,
-            self.check,
-            self.view,
-            self.request_view,
-            self.estimate,
-            widgets.HBox([self.send_button, self.background, self.simulate]),
-            self.status,
-            self.details,
-            self.answer,
-            self.history_view,
-        ]
+        self.check, self.request_view, self.estimate, self.status, self.detail = (widgets.HTML() for _ in range(5))
+        hidden, title = widgets.Layout(display="none"), ("Details (for experts)",)
+        self.details = widgets.Accordion([self.detail], titles=title, selected_index=None, layout=hidden)
+        self.answer, self.history_view = widgets.Output(), widgets.Output()
 
     # --- actions ---
 
@@ -536,35 +425,31 @@ class Playground:
 
         def on_delta(delta: str) -> None:
             text.append(delta)
-            self._show_markdown(self.answer, partial_answer_markdown("".join(text)))
+            self._show_markdown(self.answer, display.partial_answer_markdown("".join(text)))
 
+        headers, changes = SIMULATIONS[self.simulate.value]
+        background = self.background.value and request.endpoint == "agent"
         self.send_button.disabled = True
         try:
-            with self._sender() as sender:
-                background = self.background.value and request.endpoint == "agent"
+            with self.client.with_options(headers=headers, on_retry=self._on_retry, **changes) as sender:
                 outcome = send_request(sender, request, on_delta, background=background, on_status=self._on_status)
         finally:
             self.send_button.disabled = False
-        self._show_outcome(outcome)
+        self._show_markdown(self.answer, final_markdown(outcome, self.client.mode))
+        self._show_failure(outcome.message, outcome.detail)
         self._remember(request, values.question, outcome)
         if outcome.ok:
             events.emit(events.STEP, step="answer")  # a class sandbox's page shows it (helpers.progress)
         else:  # Simulate's fault header, or the guide's retired model: what it carried says it failed on purpose
-            headers = SIMULATIONS[self.simulate.value][0]
             events.emit(events.ERROR, error=outcome.message, during="answer", headers=headers, body=request.body)
         return outcome
-
-    def _sender(self) -> PerplexityClient:
-        headers, changes = SIMULATIONS[self.simulate.value]
-        return self.client.with_options(headers=headers, on_retry=self._on_retry, **changes)
 
     def _on_status(self, status: str) -> None:
         self.status.value = escape(f"Background run: {status.replace('_', ' ')}...")
 
     def _on_retry(self, number: int, wait: float, error: PerplexityError) -> None:
-        self.status.value = escape(
-            f"HTTP {error.status}: trying again in {wait:.1f} s (retry {number} of {self.client.max_retries})..."
-        )
+        retry = f"retry {number} of {self.client.max_retries}"
+        self.status.value = escape(f"HTTP {error.status}: trying again in {wait:.1f} s ({retry})...")
 
     # --- showing ---
 
@@ -581,14 +466,8 @@ class Playground:
         self.request_view.value = f"<pre>{escape(shown(request, self.client))}</pre>" if shown else ""
         self.estimate.value = escape(estimate_sentence(request, self.client.mode))
 
-    def _show_outcome(self, outcome: Outcome) -> None:
-        self._show_markdown(self.answer, final_markdown(outcome, self.client.mode))
-        if outcome.ok:
-            self.status.value = ""
-        else:
-            self._show_failure(outcome.message, outcome.detail)
-
     def _show_failure(self, message: str, detail: str) -> None:
+        """The failure's sentence in the status line and its detail behind the toggle; empty strings clear them."""
         self.status.value = escape(f"\u26a0\ufe0f {message}") if message else ""
         self.detail.value = f"<pre>{escape(detail)}</pre>" if detail else ""
         self.details.layout.display = None if detail else "none"
@@ -597,8 +476,8 @@ class Playground:
     def _remember(self, request: ApiRequest, question: str, outcome: Outcome) -> None:
         self._sent += 1
         self.history = [*self.history, history_entry(self._sent, request, question, outcome)][-HISTORY_LENGTH:]
-        history = history_markdown(self.history, self.client.mode)
-        self._show_markdown(self.history_view, "**This session**\n\n" + history)
+        markdown = display.history_markdown(self.history, self.client.mode)
+        self._show_markdown(self.history_view, "**This session**\n\n" + markdown)
 
     @staticmethod
     def _show_markdown(output: widgets.Output, markdown: str) -> None:
