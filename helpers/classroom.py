@@ -15,7 +15,9 @@ from __future__ import annotations
 import re
 import subprocess
 from pathlib import Path
-from urllib.parse import SplitResult, quote, urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
+
+from urllib3.util import Url
 
 from helpers.masking import mask_url, url_has_credentials
 from helpers.settings import split_url
@@ -74,11 +76,7 @@ def classroom_link(
 
 
 def nbgitpuller_link(
-    hub: str,
-    repo: str,
-    branch: str = BRANCH,
-    notebook: str = FIRST_NOTEBOOK,
-    app: str = "lab",
+    hub: str, repo: str, branch: str = BRANCH, notebook: str = FIRST_NOTEBOOK, app: str = "lab"
 ) -> str:
     """The link a class follows: log in to ``hub``, pull (or update) the course, open ``notebook``.
 
@@ -99,14 +97,9 @@ def origin_repository(folder: Path) -> str | None:
     None when there is no git, no repository or no ``origin``. An origin that cannot be made public
     (a folder on this computer) is a ValueError, in one sentence.
     """
+    command = ["git", "-C", str(folder), "remote", "get-url", "origin"]
     try:
-        found = subprocess.run(
-            ["git", "-C", str(folder), "remote", "get-url", "origin"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        )
+        found = subprocess.run(command, capture_output=True, text=True, timeout=10, check=False)
     except (OSError, subprocess.SubprocessError):  # no git on this computer, or it hung
         return None
     origin = found.stdout.strip()
@@ -119,39 +112,29 @@ def public_repository(url: str) -> str:
     query and ``.git`` are left out. A ValueError for a remote that is a folder on this computer.
     """
     url = url.strip()
-    scp = _scp_like(url)
+    scp = SCP_LIKE.match(url) if "://" not in url else None
     if scp:
-        host, path = scp["host"], "/" + scp["path"].lstrip("/")
-        scheme = "https"
-    else:
-        parts = urlsplit(url)
-        port = _port(parts) if parts.scheme in ("https", "http") else None  # an SSH port is not the web's
-        if parts.scheme not in ("https", "http", *SSH_SCHEMES, "git") or not parts.hostname or port == -1:
-            raise ValueError(
-                f"The git remote 'origin' is '{mask_url(url)}', which learners cannot pull from: give the "
-                "repository's public address with --repo, such as --repo https://github.com/owner/name."
-            )
-        host = parts.hostname + (f":{port}" if port else "")
-        scheme = parts.scheme if parts.scheme in ("https", "http") else "https"
-        path = parts.path
-    return f"{scheme}://{host}{path.rstrip('/').removesuffix('.git')}"
-
-
-def _port(parts: SplitResult) -> int | None:
-    """The URL's port, None without one, -1 for one that is not a number (``host:abc``)."""
-    try:
-        return parts.port
-    except ValueError:
-        return -1
+        return f"https://{scp['host']}/{scp['path'].strip('/').removesuffix('.git')}"
+    parts = _read(url)
+    if parts is None or parts.scheme not in ("https", "http", *SSH_SCHEMES, "git") or not parts.host:
+        raise ValueError(
+            f"The git remote 'origin' is '{mask_url(url)}', which learners cannot pull from: give the "
+            "repository's public address with --repo, such as --repo https://github.com/owner/name."
+        )
+    web = parts.scheme in ("https", "http")  # an SSH port is not the web's
+    host = parts.host + (f":{parts.port}" if web and parts.port else "")
+    return f"{parts.scheme if web else 'https'}://{host}{(parts.path or '').rstrip('/').removesuffix('.git')}"
 
 
 def checked_repository(repo: str) -> str:
     """``repo`` when learners can clone it as it is; a ValueError (one sentence, masked) when not.
 
-    An SSH address needs each learner's own SSH key, and user info hands a credential to the whole class.
+    An SSH address (``ssh://...``, or git's scheme-less ``user@host:path``) needs each learner's own
+    SSH key, and user info hands a credential to the whole class.
     """
     repo = repo.strip()
-    if is_ssh_address(repo):
+    parts = _read(repo)
+    if ("://" not in repo and SCP_LIKE.match(repo)) or (parts and parts.scheme in SSH_SCHEMES):
         try:
             instead = public_repository(repo)
         except ValueError:
@@ -161,7 +144,7 @@ def checked_repository(repo: str) -> str:
             f"key of their own: give its https address, such as {instead}."
         )
     _refuse_credentials(repo, "repository", "https://github.com/owner/name")
-    if urlsplit(repo).scheme not in CLONABLE_SCHEMES:
+    if parts is None or parts.scheme not in CLONABLE_SCHEMES:
         raise ValueError(
             f"The repository URL must start with https:// (or http://, or file:// on the hub itself), as "
             f"https://github.com/owner/name does: '{mask_url(repo)}'."
@@ -169,40 +152,36 @@ def checked_repository(repo: str) -> str:
     return repo
 
 
-def is_ssh_address(url: str) -> bool:
-    """Whether git would reach ``url`` over SSH: ``ssh://...``, or the scheme-less ``user@host:path``."""
-    return _scp_like(url) is not None or urlsplit(url).scheme in SSH_SCHEMES
-
-
-def _scp_like(url: str) -> re.Match[str] | None:
-    return SCP_LIKE.match(url) if "://" not in url else None
-
-
 def checked_notebook(notebook: str, folder: Path) -> str:
     """``notebook`` when it is a notebook in ``folder``'s ``notebooks/``; a ValueError naming those there."""
     there = sorted(path.name for path in (folder / NOTEBOOKS_FOLDER).glob("*.ipynb"))
-    if notebook in there:
-        return notebook
     if not there:
         raise ValueError(
             f"There is no {NOTEBOOKS_FOLDER}/ folder with notebooks in {folder}: run the command in the course folder."
         )
-    raise ValueError(f"'{notebook}' is not a notebook in {NOTEBOOKS_FOLDER}/: choose one of {', '.join(there)}.")
+    if notebook not in there:
+        raise ValueError(f"'{notebook}' is not a notebook in {NOTEBOOKS_FOLDER}/: choose one of {', '.join(there)}.")
+    return notebook
 
 
 def _checked_hub(hub: str) -> str:
     """The hub's base URL without a trailing slash; a ValueError (one sentence) for anything but http(s)."""
     _refuse_credentials(hub, "hub", "https://hub.example.org")
-    try:
-        parts = split_url(hub.strip())  # the one reading of an address (helpers.settings)
-    except ValueError:
-        parts = None
+    parts = _read(hub.strip())
     if parts is None or parts.scheme not in ("http", "https") or not parts.host:
         raise ValueError(
             f"The hub URL must start with https:// (or http://), as https://hub.example.org does: "
             f"'{mask_url(hub.strip())}'."
         )
     return hub.strip().rstrip("/").removesuffix("/hub")
+
+
+def _read(url: str) -> Url | None:
+    """``url`` read by the one URL reader (:func:`helpers.settings.split_url`); None when it cannot be read."""
+    try:
+        return split_url(url)
+    except ValueError:
+        return None
 
 
 def _refuse_credentials(url: str, what: str, example: str) -> None:

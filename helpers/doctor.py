@@ -31,23 +31,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
-from helpers import errors
+from helpers import errors, keys
 from helpers.client import CURRENT_MODEL, PerplexityClient, base_url_for
 from helpers.errors import InvalidKeyError, TutorialError
-from helpers.keys import (
-    ENV_FILE_VARIABLE,
-    KEY_VARIABLE,
-    FoundKey,
-    env_file_path,
-    find_api_key,
-    find_checkout,
-    holds_non_utf8,
-    key_file_status,
-    others_may_write,
-    project_root,
-    redact,
-    validate_api_key,
-)
 from helpers.masking import url_credentials
 from helpers.settings import BASE_URL_VARIABLE, MODE_VARIABLE, SANDBOX_DEMO_KEY, Settings, proxy_for, resolve_settings
 from helpers.trust import ca_bundle_from_environment, describe_ca_source, use_system_store, verification_advice
@@ -62,6 +48,30 @@ NOTEBOOK_EXTRA = "notebooks"
 FRONT_END = "jupyterlab"
 # The cheapest authenticated request: no tools (no search fee), the smallest allowed answer.
 PING = {"input": "Reply with OK.", "model": CURRENT_MODEL, "max_output_tokens": 16}
+CONNECTION_CHECKS = ("API host", "Key accepted")
+UNSURE = (
+    "From this folder the doctor cannot know whether your notebooks run in a course folder (they would then "
+    f"use its .env file): run `{DOCTOR_COMMAND}` in that folder, or point it there with `--project DIR` "
+    f"(or set {keys.ENV_FILE_VARIABLE} to the key file, for the notebooks too)."
+)
+# The fix for each way the mode rule can fail, the most specific class first.
+MODE_FIXES = (
+    (errors.AuthenticationError, f"Save a key with notebook 01, or unset {MODE_VARIABLE} to use the sandbox."),
+    (errors.TransportSecurityError, f"Set {BASE_URL_VARIABLE} to an https:// address, or unset it."),
+    (TutorialError, f"Set {MODE_VARIABLE} to auto, live or sandbox, or unset it."),
+)
+# How the one tiny authenticated request can be refused: its status and fix, the most specific class first.
+REFUSALS = (
+    (
+        errors.AuthenticationError,
+        PROBLEM,
+        f"Create a new key in the API portal, save it with notebook 01 (or set {keys.KEY_VARIABLE}), "
+        f"then run `{DOCTOR_COMMAND}` again.",
+    ),
+    (errors.PermissionDeniedError, PROBLEM, "Add credits in the API portal (API Group > Billing)."),
+    (errors.RateLimitError, NOTE, "The key works; wait a minute before the next request."),
+    (errors.PerplexityError, PROBLEM, "Try again in a few minutes."),
+)
 
 
 @dataclass(frozen=True)
@@ -87,13 +97,6 @@ class Vantage:
     unsure: str = ""
 
 
-UNSURE = (
-    "From this folder the doctor cannot know whether your notebooks run in a course folder (they would then "
-    f"use its .env file): run `{DOCTOR_COMMAND}` in that folder, or point it there with `--project DIR` "
-    f"(or set {ENV_FILE_VARIABLE} to the key file, for the notebooks too)."
-)
-
-
 def run_doctor(call: bool = True, project: Path | None = None) -> int:
     """The command line's report; returns the exit status (0: all good, 1: at least one problem).
 
@@ -113,7 +116,15 @@ def check_setup(call: bool = True) -> None:
 
 
 def _print_report(checks: list[Check]) -> int:
-    print(redact(format_report(checks), _secrets()))
+    """Print the report without the key, nor what may be a credential in ``PERPLEXITY_BASE_URL``.
+
+    The settings sentence that refuses such a URL masks it already; this is the report's own guard.
+    """
+    secrets = list(url_credentials(os.environ.get(BASE_URL_VARIABLE, "").strip()))
+    with contextlib.suppress(OSError):  # an unreadable .env: reported by its own check; key shapes are still redacted
+        found = keys.find_api_key()
+        secrets += [found.value] if found else []
+    print(keys.redact(format_report(checks), secrets))
     return 1 if any(c.status == PROBLEM for c in checks) else 0
 
 
@@ -127,14 +138,14 @@ def notebooks_folder(project: Path | None = None) -> Vantage:
     """
     if project is not None:
         return Vantage(project, f"Checked for the notebooks in {project} (--project).")
-    if os.environ.get(ENV_FILE_VARIABLE, "").strip() or find_checkout() is not None:
+    if os.environ.get(keys.ENV_FILE_VARIABLE, "").strip() or keys.find_checkout() is not None:
         return Vantage()
     installed_from = installed_from_checkout()
-    if installed_from is not None:
-        return Vantage(
-            installed_from, f"Checked for the notebooks in {installed_from}, the course folder this package came from."
-        )
-    return Vantage(unsure=UNSURE)
+    if installed_from is None:
+        return Vantage(unsure=UNSURE)
+    return Vantage(
+        installed_from, f"Checked for the notebooks in {installed_from}, the course folder this package came from."
+    )
 
 
 def installed_from_checkout() -> Path | None:
@@ -151,26 +162,12 @@ def installed_from_checkout() -> Path | None:
         return None
     if not isinstance(record, dict) or not str(record.get("url", "")).startswith("file:"):
         return None
-    if (record.get("dir_info") or {}).get("editable"):
-        return None
     here = Path(__file__).resolve().parent / "__init__.py"
-    if Path(str(distribution.locate_file("helpers/__init__.py"))).resolve() != here:
+    ours = Path(str(distribution.locate_file("helpers/__init__.py"))).resolve() == here
+    if (record.get("dir_info") or {}).get("editable") or not ours:
         return None
     folder = Path(url2pathname(urlsplit(record["url"]).path))
-    return folder if folder.is_dir() and find_checkout(folder) == folder.resolve() else None
-
-
-def _secrets() -> list[str]:
-    """What the report must not show: the key, and what may be a credential in ``PERPLEXITY_BASE_URL``.
-
-    The settings sentence that refuses such a URL masks it already; this is the report's own guard.
-    """
-    secrets = list(url_credentials(os.environ.get(BASE_URL_VARIABLE, "").strip()))
-    try:
-        found = find_api_key()
-    except OSError:  # an unreadable .env: reported by its own check; key shapes are still redacted
-        found = None
-    return secrets + ([found.value] if found else [])
+    return folder if folder.is_dir() and keys.find_checkout(folder) == folder.resolve() else None
 
 
 def run_checks(call: bool = True, *, where: Vantage = Vantage(), in_notebook: bool = False) -> list[Check]:
@@ -179,7 +176,7 @@ def run_checks(call: bool = True, *, where: Vantage = Vantage(), in_notebook: bo
     ``where`` qualifies the key file line (see :func:`notebooks_folder`); ``in_notebook``: the report
     is shown in a notebook, which is open already, so no front end needs to be installed here.
     """
-    env_file = env_file_path()
+    env_file = keys.env_file_path()
     checks = [
         check_python(),
         check_packages(front_end_needed=not in_notebook),
@@ -188,12 +185,15 @@ def run_checks(call: bool = True, *, where: Vantage = Vantage(), in_notebook: bo
         check_git_ignore(env_file),
     ]
     if env_file.is_file() and not os.access(env_file, os.R_OK):  # every key lookup would fail
-        skipped = "not checked until the .env file can be read."
-        return checks + [Check(name, SKIPPED, skipped) for name in ("Mode", "Key", "API host", "Key accepted")]
+        return checks + _skipped("the .env file can be read", "Mode", "Key", *CONNECTION_CHECKS)
     settings_check, settings = check_settings()
-    checks[2:2] = [settings_check, check_key(find_api_key(), unsure=bool(where.unsure))]
+    checks[2:2] = [settings_check, check_key(keys.find_api_key(), unsure=bool(where.unsure))]
     checks += [check_proxy(settings), check_certificates()]
     return checks + check_connection(settings, call)
+
+
+def _skipped(until: str, *names: str) -> list[Check]:
+    return [Check(name, SKIPPED, f"not checked until {until}.") for name in names or CONNECTION_CHECKS]
 
 
 def format_report(checks: list[Check]) -> str:
@@ -204,14 +204,10 @@ def format_report(checks: list[Check]) -> str:
         if check.fix:
             lines.append(f"{'':<8} {'Fix' if check.status == PROBLEM else 'Tip'}: {check.fix}")
     problems = sum(c.status == PROBLEM for c in checks)
-    if problems:
-        lines.append(
-            f"{problems} problem{'s' * (problems > 1)} found. Fix {'them' if problems > 1 else 'it'}, "
-            f"then run `{DOCTOR_COMMAND}` again."
-        )
-    else:
-        lines.append("All good: no problems found.")
-    return "\n".join(lines)
+    if not problems:
+        return "\n".join([*lines, "All good: no problems found."])
+    fix = f"Fix {'them' if problems > 1 else 'it'}, then run `{DOCTOR_COMMAND}` again."
+    return "\n".join([*lines, f"{problems} problem{'s' * (problems > 1)} found. {fix}"])
 
 
 # --- Python and packages ------------------------------------------------------------------
@@ -221,13 +217,11 @@ def check_python(version: tuple[int, ...] = tuple(sys.version_info[:3])) -> Chec
     found = ".".join(str(part) for part in version[:3])
     if tuple(version[:2]) >= MIN_PYTHON:
         return Check("Python", OK, f"{found} (3.11 or newer needed)")
-    return Check(
-        "Python",
-        PROBLEM,
-        f"{found} is too old: the tutorial needs Python 3.11 or newer.",
+    fix = (
         "Install Python 3.11, 3.12 or 3.13, delete the .venv folder and create it again with that Python "
-        "(`make lab`, or `pip install -r requirements.txt` in a new virtual environment).",
+        "(`make lab`, or `pip install -r requirements.txt` in a new virtual environment)."
     )
+    return Check("Python", PROBLEM, f"{found} is too old: the tutorial needs Python 3.11 or newer.", fix)
 
 
 def check_packages(requirements: list[str] | None = None, *, front_end_needed: bool = True) -> Check:
@@ -240,20 +234,18 @@ def check_packages(requirements: list[str] | None = None, *, front_end_needed: b
         requirements = [*_requirements(), *_requirements(NOTEBOOK_EXTRA), FRONT_END]
     found, wrong, install = [], [], []
     for requirement in requirements:
-        name, accepts = _parse_requirement(requirement)
+        name, specifier = _parse_requirement(requirement)
         try:
             version = metadata.version(name)
         except metadata.PackageNotFoundError:
-            if name == FRONT_END and not front_end_needed:
-                found.append(f"{name} not installed (not needed: this notebook is open already)")
-                continue
-            wrong.append(f"{name} is not installed")
-            install.append(requirement)
-            continue
-        if accepts(version):
+            version = None
+        if version is None and name == FRONT_END and not front_end_needed:
+            found.append(f"{name} not installed (not needed: this notebook is open already)")
+        elif version is not None and specifier(version):
             found.append(f"{name} {version}")
         else:
-            wrong.append(f"{name} {version} is installed, but {requirement} is needed")
+            problem = f"{version} is installed, but {requirement} is needed" if version else "is not installed"
+            wrong.append(f"{name} {problem}")
             install.append(requirement)
     if wrong:
         return Check("Packages", PROBLEM, "; ".join(wrong) + ".", _install_fix(install))
@@ -263,10 +255,8 @@ def check_packages(requirements: list[str] | None = None, *, front_end_needed: b
 def _install_fix(requirements: list[str]) -> str:
     """The command that installs exactly ``requirements`` into this Python, and the course folder's whole list."""
     quoted = " ".join(f'"{r}"' if re.search(r"[^A-Za-z0-9_.\-]", r) else r for r in requirements)
-    everything = ""
-    if find_checkout() is not None:
-        everything = " (in the course folder, `pip install -r requirements.txt` installs them all)"
-    return f"Run `python -m pip install {quoted}`{everything}."
+    everything = " (in the course folder, `pip install -r requirements.txt` installs them all)"
+    return f"Run `python -m pip install {quoted}`{everything if keys.find_checkout() else ''}."
 
 
 def _parse_requirement(text: str) -> tuple[str, Callable[[str], bool]]:
@@ -281,7 +271,7 @@ def _parse_requirement(text: str) -> tuple[str, Callable[[str], bool]]:
 
 def _requirements(extra: str | None = None) -> list[str]:
     """The runtime dependencies, or those of an optional ``extra``: from pyproject.toml, else the installed metadata."""
-    pyproject = project_root() / "pyproject.toml"
+    pyproject = keys.project_root() / "pyproject.toml"
     if pyproject.is_file():
         project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
         return project["dependencies"] if extra is None else project.get("optional-dependencies", {}).get(extra, [])
@@ -301,18 +291,13 @@ def check_settings() -> tuple[Check, Settings | None]:
     """The mode rule applied to this environment; the settings are None when it cannot be applied."""
     try:
         settings = resolve_settings()
-    except errors.AuthenticationError as error:
-        return Check(
-            "Mode", PROBLEM, str(error), f"Save a key with notebook 01, or unset {MODE_VARIABLE} to use the sandbox."
-        ), None
-    except errors.TransportSecurityError as error:  # PERPLEXITY_BASE_URL, read as requests would connect to it
-        return Check("Mode", PROBLEM, str(error), f"Set {BASE_URL_VARIABLE} to an https:// address, or unset it."), None
-    except TutorialError as error:
-        return Check("Mode", PROBLEM, str(error), f"Set {MODE_VARIABLE} to auto, live or sandbox, or unset it."), None
+    except TutorialError as error:  # a PERPLEXITY_BASE_URL refused is read as requests would connect to it
+        fix = next(fix for kind, fix in MODE_FIXES if isinstance(error, kind))
+        return Check("Mode", PROBLEM, str(error), fix), None
     return Check("Mode", OK, settings.describe().removeprefix("Mode: ")), settings
 
 
-def check_key(found: FoundKey | None, *, unsure: bool = False) -> Check:
+def check_key(found: keys.FoundKey | None, *, unsure: bool = False) -> Check:
     """Where the key comes from, and whether its format can work.
 
     ``unsure``: the doctor cannot know where the notebooks run (see :func:`notebooks_folder`), so "none" is
@@ -320,32 +305,23 @@ def check_key(found: FoundKey | None, *, unsure: bool = False) -> Check:
     """
     if found is None:
         whose = "notebooks outside a course folder" if unsure else "the notebooks"
-        return Check(
-            "Key",
-            NOTE,
-            f"none configured, so {whose} use the sandbox.",
-            "To use the real API, save a key with notebook 01.",
-        )
+        fix = "To use the real API, save a key with notebook 01."
+        return Check("Key", NOTE, f"none configured, so {whose} use the sandbox.", fix)
     where = f"{found.masked} from the {found.source}"
+    fix = "Save the key again with the widget in notebook 01: it checks the key before saving."
+    if found.source.startswith("environment variable"):
+        variable = found.source.split()[-1]
+        fix = f"Set {variable} to the key exactly as the API portal shows it, or unset it "
+        fix += "and save the key with notebook 01."
     try:
-        _, cleaned = validate_api_key(found.value)
+        _, cleaned = keys.validate_api_key(found.value)
     except InvalidKeyError as error:
-        return Check("Key", PROBLEM, f"{where}: {error}", _key_fix(found))
+        return Check("Key", PROBLEM, f"{where}: {error}", fix)
     if cleaned:  # e.g. "Bearer pplx-...": sent as it is, the header would say "Bearer Bearer ..."
-        return Check("Key", PROBLEM, f"{where} is not the bare key ({cleaned}).", _key_fix(found))
+        return Check("Key", PROBLEM, f"{where} is not the bare key ({cleaned}).", fix)
     if found.hint:
         return Check("Key", NOTE, f"{where}.", found.hint)
     return Check("Key", OK, f"{where}; its format looks right.")
-
-
-def _key_fix(found: FoundKey) -> str:
-    if found.source.startswith("environment variable"):
-        variable = found.source.split()[-1]
-        return (
-            f"Set {variable} to the key exactly as the API portal shows it, or unset it "
-            "and save the key with notebook 01."
-        )
-    return "Save the key again with the widget in notebook 01: it checks the key before saving."
 
 
 # --- the .env file ------------------------------------------------------------------------
@@ -356,67 +332,51 @@ def check_key_file(where: Vantage = Vantage()) -> Check:
 
     ``where`` adds how the course folder was chosen, or that the doctor cannot know it (a note).
     """
-    detail = " ".join(filter(None, [key_file_status().removeprefix("Your key file is "), where.how]))
+    detail = " ".join(filter(None, [keys.key_file_status().removeprefix("Your key file is "), where.how]))
     left = _key_left_in_shared_checkout()
     if left is None:
         return Check("Key file", NOTE, detail, where.unsure) if where.unsure else Check("Key file", OK, detail)
+    detail += f" But {left} still holds a key, in a folder other users can write to."
     return Check(
         "Key file",
         PROBLEM,
-        f"{detail} But {left} still holds a key, in a folder other users can write to.",
+        detail,
         f"Save your key again with notebook 01 (it now goes to your own folder), then delete {left}.",
     )
 
 
 def _key_left_in_shared_checkout() -> Path | None:
     """The checkout's .env when it holds a key although other users can write to the checkout (else None)."""
-    checkout = find_checkout()
-    if os.environ.get(ENV_FILE_VARIABLE, "").strip() or checkout is None or not others_may_write(checkout):
+    checkout = keys.find_checkout()
+    if os.environ.get(keys.ENV_FILE_VARIABLE, "").strip() or checkout is None or not keys.others_may_write(checkout):
         return None
     try:
-        return checkout / ".env" if find_api_key({}, checkout / ".env") is not None else None
+        return checkout / ".env" if keys.find_api_key({}, checkout / ".env") is not None else None
     except OSError:  # not ours to read: nothing of the learner's is there
         return None
 
 
 def check_env_file(path: Path) -> Check:
-    """A ``.env`` holding a key must be readable by its owner only."""
+    """A ``.env`` holding a key must be readable by its owner only; one not saved as UTF-8 gets a note."""
     if not path.is_file():
         return Check(".env file", OK, "not created yet. Saving a key in notebook 01 creates it, readable only by you.")
     if not os.access(path, os.R_OK):
-        return Check(
-            ".env file",
-            PROBLEM,
-            f"you cannot read {path} (was it created with sudo?).",
-            f"Run: sudo chown $USER {path}",
-        )
-    if find_api_key({}, path) is None:
-        return _encoding_note(path) or Check(".env file", OK, "holds no key.")
-    if os.name != "posix":
-        return _encoding_note(path) or Check(
-            ".env file", OK, "exists (permissions are only checked on Linux and macOS)."
-        )
+        detail = f"you cannot read {path} (was it created with sudo?)."
+        return Check(".env file", PROBLEM, detail, f"Run: sudo chown $USER {path}")
     mode = stat.S_IMODE(path.stat().st_mode)
-    if mode & 0o077:
-        return Check(
-            ".env file",
-            PROBLEM,
-            f"{path} has mode {mode:o}: other users of this computer can read it.",
-            f"Run: chmod 600 {path}",
-        )
-    return _encoding_note(path) or Check(".env file", OK, f"mode {mode:o}: only you can read it.")
-
-
-def _encoding_note(path: Path) -> Check | None:
-    """A note when the file is not UTF-8 (Notepad's "ANSI"): the tutorial reads it, other tools may not."""
-    if not holds_non_utf8(path):
-        return None
-    return Check(
-        ".env file",
-        NOTE,
-        f"{path} is not saved as UTF-8 (Notepad's ANSI?): the tutorial reads it, but other tools may not.",
-        "Save it again as UTF-8 (in Notepad: File > Save as, Encoding: UTF-8).",
-    )
+    if keys.find_api_key({}, path) is None:
+        fine = Check(".env file", OK, "holds no key.")
+    elif os.name != "posix":
+        fine = Check(".env file", OK, "exists (permissions are only checked on Linux and macOS).")
+    elif mode & 0o077:
+        detail = f"{path} has mode {mode:o}: other users of this computer can read it."
+        return Check(".env file", PROBLEM, detail, f"Run: chmod 600 {path}")
+    else:
+        fine = Check(".env file", OK, f"mode {mode:o}: only you can read it.")
+    if not keys.holds_non_utf8(path):
+        return fine
+    detail = f"{path} is not saved as UTF-8 (Notepad's ANSI?): the tutorial reads it, but other tools may not."
+    return Check(".env file", NOTE, detail, "Save it again as UTF-8 (in Notepad: File > Save as, Encoding: UTF-8).")
 
 
 def check_git_ignore(path: Path) -> Check:
@@ -425,37 +385,26 @@ def check_git_ignore(path: Path) -> Check:
         return Check("Git", NOTE, "git is not installed, so whether .env is ignored was not checked.")
     folder = next(p for p in (path.parent, *path.parent.parents) if p.is_dir())
     inside = _git(folder, "rev-parse", "--show-toplevel")
-    if inside.returncode != 0:
-        if "not a git repository" in inside.stderr:
-            return Check("Git", OK, f"the {path.name} file is not in a git repository, so it cannot be committed.")
-        return Check("Git", NOTE, f"could not ask git about {path.name}: {_first_line(inside.stderr)}")
-    if _git(folder, "ls-files", "--error-unmatch", "--", str(path)).returncode == 0:
-        return Check(
-            "Git",
-            PROBLEM,
-            f"{path} is tracked by git: a commit would publish your key.",
+    if "not a git repository" in inside.stderr:
+        return Check("Git", OK, f"the {path.name} file is not in a git repository, so it cannot be committed.")
+    if inside.returncode == 0 and _git(folder, "ls-files", "--error-unmatch", "--", str(path)).returncode == 0:
+        fix = (
             f"Run: git rm --cached {path}, commit, and create a new key in the API portal "
-            "if the old one was ever pushed.",
+            "if the old one was ever pushed."
         )
-    ignored = _git(folder, "check-ignore", "-q", "--", str(path))
-    if ignored.returncode == 0:
+        return Check("Git", PROBLEM, f"{path} is tracked by git: a commit would publish your key.", fix)
+    answer = _git(folder, "check-ignore", "-q", "--", str(path)) if inside.returncode == 0 else inside
+    if answer.returncode == 0:
         return Check("Git", OK, f"git ignores the {path.name} file.")
-    if ignored.returncode == 1:
-        return Check(
-            "Git",
-            PROBLEM,
-            f"git does not ignore {path}: `git add .` would commit your key.",
-            f"Add a line `{path.name}` to the .gitignore file at the top of the repository.",
-        )
-    return Check("Git", NOTE, f"could not ask git about {path.name}: {_first_line(ignored.stderr)}")
+    if answer is not inside and answer.returncode == 1:
+        fix = f"Add a line `{path.name}` to the .gitignore file at the top of the repository."
+        return Check("Git", PROBLEM, f"git does not ignore {path}: `git add .` would commit your key.", fix)
+    detail = (answer.stderr.strip().splitlines() or ["no details"])[0]
+    return Check("Git", NOTE, f"could not ask git about {path.name}: {detail}")
 
 
 def _git(folder: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(["git", "-C", str(folder), *args], capture_output=True, text=True, timeout=15, check=False)
-
-
-def _first_line(text: str) -> str:
-    return (text.strip().splitlines() or ["no details"])[0]
 
 
 # --- the API host and the key -------------------------------------------------------------
@@ -478,15 +427,11 @@ def check_proxy(settings: Settings | None) -> Check:
 
 def check_certificates() -> Check:
     """Which certificates HTTPS connections are checked against; a CA file that does not exist is a problem."""
-    if _certificate_file_missing():
-        variable = ca_bundle_from_environment()[1]
-        return Check(
-            "Certificates",
-            PROBLEM,
-            describe_ca_source(),
-            f"Set {variable} to the file that holds your network's root certificate (PEM), or unset it.",
-        )
-    return Check("Certificates", OK, describe_ca_source())
+    if not _certificate_file_missing():
+        return Check("Certificates", OK, describe_ca_source())
+    variable = ca_bundle_from_environment()[1]
+    fix = f"Set {variable} to the file that holds your network's root certificate (PEM), or unset it."
+    return Check("Certificates", PROBLEM, describe_ca_source(), fix)
 
 
 def _certificate_file_missing() -> bool:
@@ -501,10 +446,7 @@ def check_connection(settings: Settings | None, call: bool) -> list[Check]:
     an entry point, starts a sandbox of its own for these two checks and stops it afterwards.
     """
     if settings is None:
-        return [
-            Check("API host", SKIPPED, "not checked until the mode problem is fixed."),
-            Check("Key accepted", SKIPPED, "not checked until the mode problem is fixed."),
-        ]
+        return _skipped("the mode problem is fixed")
     if settings.is_sandbox and settings.base_url is None:
         from perplexity_sandbox import Sandbox
 
@@ -515,10 +457,7 @@ def check_connection(settings: Settings | None, call: bool) -> list[Check]:
 
 def _check_connection_to(settings: Settings, base_url: str, call: bool) -> list[Check]:
     if base_url.startswith("https:") and _certificate_file_missing():  # requests would fail on the missing file
-        return [
-            Check("API host", SKIPPED, "not checked until the certificate problem is fixed."),
-            Check("Key accepted", SKIPPED, "not checked until the certificate problem is fixed."),
-        ]
+        return _skipped("the certificate problem is fixed")
     try:
         client = PerplexityClient(settings.api_key, base_url, mode=settings.mode, timeout=(5.0, 30.0), max_retries=0)
     except errors.TransportSecurityError as error:
@@ -527,20 +466,14 @@ def _check_connection_to(settings: Settings, base_url: str, call: bool) -> list[
             Check("Key accepted", SKIPPED, "not checked: the key is never sent over an unsafe connection."),
         ]
     except InvalidKeyError:  # the Key check above already says what is wrong and how to fix it
-        return [
-            Check("API host", SKIPPED, "not checked until the key problem is fixed."),
-            Check("Key accepted", SKIPPED, "not checked until the key problem is fixed."),
-        ]
+        return _skipped("the key problem is fixed")
     with client:
         host = _check_host(client, settings)
         if host.status != OK:
             return [host, Check("Key accepted", SKIPPED, "not checked: the API host did not answer.")]
-        return [
-            host,
-            _check_authentication(client, settings)
-            if call
-            else Check("Key accepted", SKIPPED, "not checked (--skip-call)."),
-        ]
+        if not call:
+            return [host, Check("Key accepted", SKIPPED, "not checked (--skip-call).")]
+        return [host, _check_authentication(client, settings)]
 
 
 def _check_host(client: PerplexityClient, settings: Settings) -> Check:
@@ -548,36 +481,16 @@ def _check_host(client: PerplexityClient, settings: Settings) -> Check:
     try:
         client.list_models()
     except errors.PerplexityError as error:
-        if certificate_not_verified(error):
+        # The client raises its own errors ``from None``: the ssl error is still in the chain's context.
+        if any(isinstance(cause, ssl.SSLCertVerificationError) for cause in errors.exception_chain(error)):
+            detail = f"{client.base_url} answered, but its certificate could not be verified."
             return Check(
-                "API host",
-                PROBLEM,
-                f"{client.base_url} answered, but its certificate could not be verified.",
-                verification_advice(urlsplit(client.base_url).hostname or client.base_url),
+                "API host", PROBLEM, detail, verification_advice(urlsplit(client.base_url).hostname or client.base_url)
             )
         if isinstance(error, errors.NetworkError):
             return Check("API host", PROBLEM, f"could not reach {client.base_url}.", _unreachable_fix(settings))
         return Check("API host", PROBLEM, str(error), "Check PERPLEXITY_BASE_URL, or unset it.")
     return Check("API host", OK, f"{client.base_url} answers.")
-
-
-def certificate_not_verified(error: BaseException) -> bool:
-    """Whether ``error`` comes from a failed certificate check (ssl's own error, wherever it is wrapped).
-
-    The client raises its own errors ``from None``, which hides the cause from tracebacks but keeps it
-    in ``__context__``; requests and urllib3 wrap the ssl error in their errors' arguments or ``reason``.
-    """
-    pending, seen = [error], set()
-    while pending:
-        current = pending.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        if isinstance(current, ssl.SSLCertVerificationError):
-            return True
-        linked = [current.__cause__, current.__context__, getattr(current, "reason", None), *current.args]
-        pending += [item for item in linked if isinstance(item, BaseException)]
-    return False
 
 
 def _unreachable_fix(settings: Settings) -> str:
@@ -594,22 +507,13 @@ def _unreachable_fix(settings: Settings) -> str:
 
 def _check_authentication(client: PerplexityClient, settings: Settings) -> Check:
     """One tiny ``POST /v1/agent``: the cheapest call that needs a valid key."""
-    cost = "free in the sandbox" if settings.is_sandbox else "one tiny request that costs a fraction of a cent"
-    key = "the demo key" if settings.key is None else "the key"
     try:
         client.create_response(**PING)
-    except errors.AuthenticationError as error:  # the server's own words say why (e.g. revoked)
-        return Check(
-            "Key accepted",
-            PROBLEM,
-            error.detail or str(error),
-            f"Create a new key in the API portal, save it with notebook 01 (or set {KEY_VARIABLE}), "
-            f"then run `{DOCTOR_COMMAND}` again.",
-        )
-    except errors.PermissionDeniedError as error:
-        return Check("Key accepted", PROBLEM, str(error), "Add credits in the API portal (API Group > Billing).")
-    except errors.RateLimitError as error:
-        return Check("Key accepted", NOTE, str(error), "The key works; wait a minute before the next request.")
     except errors.PerplexityError as error:
-        return Check("Key accepted", PROBLEM, str(error), "Try again in a few minutes.")
+        status, fix = next((status, fix) for kind, status, fix in REFUSALS if isinstance(error, kind))
+        # A refused key: the server's own words say why (e.g. revoked).
+        detail = (error.detail or str(error)) if isinstance(error, errors.AuthenticationError) else str(error)
+        return Check("Key accepted", status, detail, fix)
+    cost = "free in the sandbox" if settings.is_sandbox else "one tiny request that costs a fraction of a cent"
+    key = "the demo key" if settings.key is None else "the key"
     return Check("Key accepted", OK, f"the server accepted {key} ({cost}).")

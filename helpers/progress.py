@@ -23,6 +23,7 @@ a ``.netrc`` password never rides along.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -98,8 +99,10 @@ def report_progress(
 ) -> bool:
     """Tell the class sandbox about a step reached or an error; returns whether it took the report.
 
-    With an error, ``during`` names the step it happened at (one of :data:`STEP_NOTEBOOKS`), and
-    ``on_purpose`` says the notebook made it fail on purpose (decided by :func:`staged_failure`).
+    The report holds the name, and a step or an error sentence with every key masked. With an error,
+    ``during`` names the step it happened at (one of :data:`STEP_NOTEBOOKS`), and ``on_purpose`` says
+    the notebook made it fail on purpose (decided by :func:`staged_failure`); older class sandboxes
+    ignore these fields, and the notebook the error came from.
 
     At most :data:`REPORT_SECONDS`: the report runs in a daemon thread that is left behind when the
     server is slower than that (a server that sends its answer a byte at a time included).
@@ -111,15 +114,22 @@ def report_progress(
         if not name:
             return False
         settings = settings or resolve_settings()
-        if not _may_be_class_sandbox(settings):
+        if remote_sandbox(settings) is None:
             return False
         # Everything the report needs is read here, so a report left behind reads nothing later.
-        report, key_file = _report_body(name, step, error, settings), env_file_path()
+        report: dict[str, Any] = {"learner": name}
+        if step:
+            report["step"] = step
         if error:
-            report.update(_error_origin(during, on_purpose))
+            report.update(error=redact(error, [settings.api_key]), on_purpose=bool(on_purpose))
+            if during in STEP_NOTEBOOKS:
+                report["during"] = during
+            if notebook := notebook_name(during):
+                report["notebook"] = notebook
         taken: list[bool] = []
+        key_file = env_file_path()
         worker = threading.Thread(
-            target=lambda: taken.append(_send_quietly(report, settings, key_file)), name="class-progress", daemon=True
+            target=lambda: taken.append(_send(report, settings, key_file)), name="class-progress", daemon=True
         )
         worker.start()
     except Exception:  # a settings or key file problem is reported by the notebook itself
@@ -150,27 +160,32 @@ def follow_class_sandbox(settings: Settings) -> bool:
     still be one: the reporter is then subscribed too, and asks again before each report.
     Returns whether the reporter now listens; running notebook setup again decides again.
     """
-    if _may_be_class_sandbox(settings) and (
-        class_sandbox_url(settings) is not None or settings.base_url not in _class_sandboxes
-    ):
+    url = remote_sandbox(settings)
+    if url is not None and (class_sandbox_url(settings) is not None or url not in _class_sandboxes):
         events.subscribe(report_event)
         return True
     events.unsubscribe(report_event)
     return False
 
 
+def remote_sandbox(settings: Settings | None) -> str | None:
+    """The URL of a sandbox other than the one notebook setup started here: only such a one can be a class's."""
+    if settings is None or not settings.is_sandbox or settings.local_sandbox:
+        return None
+    return settings.base_url or None
+
+
 def class_sandbox_url(settings: Settings) -> str | None:
     """The base URL when it is a class sandbox (asked once per kernel), else None."""
-    if not _may_be_class_sandbox(settings):
-        return None
-    if settings.base_url not in _class_sandboxes:
+    url = remote_sandbox(settings)
+    if url is not None and url not in _class_sandboxes:
         try:
-            with _open_session(settings.base_url) as session:
-                reply = session.get(settings.base_url + "/class/hello", timeout=REQUEST_TIMEOUT, allow_redirects=False)
-            _class_sandboxes[settings.base_url] = reply.status_code == 200
+            with _open_session(url) as session:
+                reply = session.get(url + "/class/hello", timeout=REQUEST_TIMEOUT, allow_redirects=False)
+            _class_sandboxes[url] = reply.status_code == 200
         except (requests.RequestException, ValueError, TutorialError):  # TutorialError: a CA file that is not there
             return None  # not cached: the sandbox may start later
-    return settings.base_url if _class_sandboxes[settings.base_url] else None
+    return url if _class_sandboxes.get(url) else None
 
 
 def staged_failure(headers: Mapping[str, Any] | None, body: Any) -> bool:
@@ -184,7 +199,10 @@ def staged_failure(headers: Mapping[str, Any] | None, body: Any) -> bool:
     faulted = any(
         str(name).lower() == FAULT_HEADER.lower() and str(value).strip() for name, value in (headers or {}).items()
     )
-    return faulted or _sent_model(body) == GUIDE_MODEL
+    if isinstance(body, bytes | str):
+        with contextlib.suppress(ValueError):  # not JSON: no model in it
+            body = json.loads(body)
+    return faulted or (isinstance(body, dict) and body.get("model") == GUIDE_MODEL)
 
 
 def staged_request(request: Any) -> bool:
@@ -206,10 +224,9 @@ def staged_error(error: BaseException) -> bool:
     there is none, so it is read here, where nothing it raises can reach the learner.
     """
     try:
-        request = error.request  # type: ignore[attr-defined]
-    except Exception:
+        return staged_request(error.request)  # type: ignore[attr-defined]
+    except Exception:  # no request: not staged (staged_request itself never raises)
         return False
-    return staged_request(request)
 
 
 def notebook_name(during: str = "") -> str:
@@ -219,40 +236,11 @@ def notebook_name(during: str = "") -> str:
     like a display name.
     """
     path = os.environ.get(NOTEBOOK_VARIABLE, "").replace("\\", "/").rsplit("/", 1)[-1]
-    stem = path.removesuffix(".ipynb")
-    kept = "".join(ch for ch in stem if ch.isalnum() or ch in "._- ")[:60].strip()
-    if kept and not find_key_shaped(kept):
-        return kept
-    return STEP_NOTEBOOKS.get(during, "")
+    kept = "".join(ch for ch in path.removesuffix(".ipynb") if ch.isalnum() or ch in "._- ")[:60].strip()
+    return kept if kept and not find_key_shaped(kept) else STEP_NOTEBOOKS.get(during, "")
 
 
 # --- sending a report -----------------------------------------------------------------------------
-
-
-def _may_be_class_sandbox(settings: Settings) -> bool:
-    """A sandbox somewhere else than the one notebook setup started here: only such a one can be a class's."""
-    return settings.is_sandbox and not settings.local_sandbox and bool(settings.base_url)
-
-
-def _report_body(name: str, step: str, error: str, settings: Settings) -> dict[str, Any]:
-    """What the page shows: the name, and a step or an error sentence with every key masked."""
-    report: dict[str, Any] = {"learner": name}
-    if step:
-        report["step"] = step
-    if error:
-        report["error"] = redact(error, [settings.api_key])
-    return report
-
-
-def _error_origin(during: str, on_purpose: bool) -> dict[str, Any]:
-    """Where an error came from and whether it was staged: older class sandboxes ignore these fields."""
-    origin: dict[str, Any] = {"on_purpose": bool(on_purpose)}
-    if during in STEP_NOTEBOOKS:
-        origin["during"] = during
-    notebook = notebook_name(during)
-    if notebook:
-        origin["notebook"] = notebook
-    return origin
 
 
 def _on_purpose(facts: Mapping[str, Any]) -> bool:
@@ -266,42 +254,29 @@ def _on_purpose(facts: Mapping[str, Any]) -> bool:
     return staged_failure(facts.get("headers"), facts.get("body"))
 
 
-def _sent_model(body: Any) -> str | None:
-    """The ``model`` of a JSON request body, or None when there is none."""
-    if isinstance(body, bytes | str):
-        try:
-            body = json.loads(body)
-        except ValueError:
-            return None
-    model = body.get("model") if isinstance(body, dict) else None
-    return model if isinstance(model, str) else None
+def _send(report: dict[str, Any], settings: Settings, key_file: Path) -> bool:
+    """Send one report, with the learner token when there is one; any failure is a quiet False.
 
-
-def _send_quietly(report: dict[str, Any], settings: Settings, key_file: Path) -> bool:
-    """:func:`_send`, with every failure a quiet False: nothing of a report may reach the learner's cell."""
+    Nothing of a report may reach the learner's cell: it runs in a thread of its own, and logs only
+    the kind of a failure, at debug level.
+    """
     try:
-        return _send(report, settings, key_file)
+        url = class_sandbox_url(settings)
+        if url is None:
+            return False
+        name = report["learner"]
+        seat = _seats.get((url, name)) or read_env_file(key_file).get(SEAT_VARIABLE, "")
+        with _open_session(url) as session:
+            sent = {**report, "learner_token": seat} if seat else report
+            reply = session.post(url + "/class/progress", json=sent, timeout=REQUEST_TIMEOUT, allow_redirects=False)
+        if reply.status_code == 409:
+            _say_once(url, name, reply)
+        if reply.ok:
+            _keep_seat((url, name), reply.json().get("learner_token"), seat, key_file)
+        return reply.ok
     except Exception as problem:
         log.debug("progress report not sent: %s", type(problem).__name__)
         return False
-
-
-def _send(report: dict[str, Any], settings: Settings, key_file: Path) -> bool:
-    url = class_sandbox_url(settings)
-    if url is None:
-        return False
-    name = report["learner"]
-    seat = _seats.get((url, name)) or read_env_file(key_file).get(SEAT_VARIABLE, "")
-    if seat:
-        report = {**report, "learner_token": seat}
-    with _open_session(url) as session:
-        reply = session.post(url + "/class/progress", json=report, timeout=REQUEST_TIMEOUT, allow_redirects=False)
-    if reply.status_code == 409:
-        _say_once(url, name, reply)
-    if not reply.ok:
-        return False
-    _keep_seat((url, name), reply.json().get("learner_token"), seat, key_file)
-    return True
 
 
 def _open_session(url: str) -> requests.Session:
