@@ -9,22 +9,14 @@ cells call directly.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from html import escape
 from pathlib import Path
 
 import ipywidgets as widgets
 
+from helpers import keys
 from helpers.errors import TutorialError, describe_failure
-from helpers.keys import (
-    KEY_VARIABLE,
-    env_file_path,
-    find_api_key,
-    is_practice_file,
-    key_file_label,
-    key_status,
-    remove_api_key,
-    save_api_key,
-)
 from helpers.masking import Secret
 from helpers.settings import MODE_VARIABLE, resolve_settings
 
@@ -36,40 +28,48 @@ def save_key_message(raw: str | Secret, env_file: Path | None = None) -> str:
     and never shows the key: only its mask. The key is a Secret from the first line on.
     """
     raw = Secret(raw)
-    path = env_file or env_file_path()
-    try:
-        previous = find_api_key({}, path)
-        found, note = save_api_key(raw, env_file)
-    except TutorialError as error:
-        return f"Not saved: {error}"
-    except OSError as error:
-        return f"Not saved: could not write {key_file_label(path)} ({error.strerror}). Check the folder's permissions."
-    except Exception as error:  # a bug: its sentence, never a traceback that would print the frames
-        return f"Not saved: {describe_failure(error, (raw,))[0]}"
-    label = key_file_label(path)
-    if previous is not None and previous.value != found.value:
-        message = f"Replaced {previous.masked} with {found.masked} in {label}."
-    else:
-        message = f"Saved {found.masked} to {label}."
-    if note:
-        message += f" (Note: {note}.)"
-    return message + _shadowed_by_environment(path) + _what_happens_next(path)
+    path = env_file or keys.env_file_path()
+    label = keys.key_file_label(path)
+
+    def save() -> str:
+        previous = keys.find_api_key({}, path)
+        found, note = keys.save_api_key(raw, env_file)
+        if previous is not None and previous.value != found.value:
+            message = f"Replaced {previous.masked} with {found.masked} in {label}."
+        else:
+            message = f"Saved {found.masked} to {label}."
+        message += f" (Note: {note}.)" if note else ""
+        return message + _shadowed_by_environment(path) + _what_happens_next(path)
+
+    return one_sentence("Not saved", label, save, (raw,))
 
 
 def remove_key_message(env_file: Path | None = None) -> str:
     """Remove the key from ``.env`` and return the sentence to show; never raises."""
-    path = env_file or env_file_path()
+    path = env_file or keys.env_file_path()
+    label = keys.key_file_label(path)
+
+    def remove() -> str:
+        removed = keys.remove_api_key(env_file)
+        message = f"Removed the key from {label}." if removed else f"There was no key in {label}: nothing to remove."
+        return message + _shadowed_by_environment(path)
+
+    return one_sentence("Not removed", label, remove)
+
+
+def one_sentence(failed: str, label: str, action: Callable[[], str], secrets: tuple[Secret, ...] = ()) -> str:
+    """What ``action`` says, or why it failed after ``failed``: a button has no traceback to show.
+
+    ``label`` names the file it writes, for the sentence when that file cannot be written.
+    """
     try:
-        removed = remove_api_key(env_file)
+        return action()
     except TutorialError as error:
-        return f"Not removed: {error}"
+        return f"{failed}: {error}"
     except OSError as error:
-        return f"Not removed: could not write {key_file_label(path)} ({error.strerror}). Check its permissions."
-    except Exception as error:  # a bug: its sentence, never a traceback
-        return f"Not removed: {describe_failure(error)[0]}"
-    label = key_file_label(path)
-    message = f"Removed the key from {label}." if removed else f"There was no key in {label}: nothing to remove."
-    return message + _shadowed_by_environment(path)
+        return f"{failed}: could not write {label} ({error.strerror}). Check the folder's permissions."
+    except Exception as error:  # a bug: its sentence, never a traceback that would print the frames
+        return f"{failed}: {describe_failure(error, secrets)[0]}"
 
 
 def _what_happens_next(path: Path) -> str:
@@ -79,7 +79,7 @@ def _what_happens_next(path: Path) -> str:
     restarted. The mode is the one the rule gives with the saved key: live, unless the environment
     forces the sandbox (``PERPLEXITY_MODE=sandbox``, as a class hub sets it).
     """
-    if is_practice_file(path):  # the practice file is no notebook's key file
+    if keys.is_practice_file(path):  # the practice file is no notebook's key file
         return ""
     restart = " Next: restart the kernel of each open notebook (Kernel > Restart Kernel) and run it from the top;"
     try:
@@ -96,10 +96,10 @@ def _what_happens_next(path: Path) -> str:
 
 def _shadowed_by_environment(path: Path) -> str:
     """A warning when an environment variable wins over the file the learner just changed."""
-    if is_practice_file(path) or not os.environ.get(KEY_VARIABLE, "").strip():
+    if keys.is_practice_file(path) or not os.environ.get(keys.KEY_VARIABLE, "").strip():
         return ""
     return (
-        f" Note: the environment variable {KEY_VARIABLE} is also set, and it wins over the file. "
+        f" Note: the environment variable {keys.KEY_VARIABLE} is also set, and it wins over the file. "
         "Unset it (and restart JupyterLab) to use the file."
     )
 
@@ -108,16 +108,15 @@ class KeyEntry(widgets.VBox):
     """A Password field with Save and Remove buttons; the outcome appears below them."""
 
     def __init__(self, env_file: Path | None = None) -> None:
-        password = widgets.Password(description="API key", placeholder="pplx-...")
-        save_button = widgets.Button(description="Save", button_style="primary", icon="key")
-        remove_button = widgets.Button(description="Remove", icon="trash")
-        practising = env_file is not None and is_practice_file(env_file)  # environment keys are not practice
-        status = widgets.HTML(escape(key_status({} if practising else None, env_file)))
-        super().__init__([widgets.HBox([password, save_button, remove_button]), status])
         self.env_file = env_file
-        self.password, self.save_button, self.remove_button, self.status = password, save_button, remove_button, status
-        save_button.on_click(self._on_save)
-        remove_button.on_click(self._on_remove)
+        self.password = widgets.Password(description="API key", placeholder="pplx-...")
+        self.save_button = widgets.Button(description="Save", button_style="primary", icon="key")
+        self.remove_button = widgets.Button(description="Remove", icon="trash")
+        practising = env_file is not None and keys.is_practice_file(env_file)  # environment keys are not practice
+        self.status = widgets.HTML(escape(keys.key_status({} if practising else None, env_file)))
+        super().__init__([widgets.HBox([self.password, self.save_button, self.remove_button]), self.status])
+        self.save_button.on_click(self._on_save)
+        self.remove_button.on_click(self._on_remove)
 
     def __repr__(self) -> str:
         # Short and stable: nbval compares it, and ipywidgets' own repr lists every child's settings.

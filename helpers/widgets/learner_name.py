@@ -9,20 +9,19 @@ from html import escape
 
 import ipywidgets as widgets
 
-from helpers.errors import TutorialError, describe_failure
 from helpers.progress import learner_name, set_learner_name
+from helpers.widgets.key_entry import one_sentence
 
 
 class NameEntry(widgets.VBox):
     """The name box's layout, with a one-line text form: what nbval records, and what shows where widgets cannot."""
 
     def _repr_mimebundle_(self, **kwargs: object) -> dict:
-        bundle = super()._repr_mimebundle_(**kwargs)
-        bundle["text/plain"] = (
+        text = (
             "NameEntry: a box for the display name a class sandbox shows your instructor, "
             "shown when this cell runs in a live kernel with Jupyter widgets (JupyterLab, Notebook 7)."
         )
-        return bundle
+        return {**super()._repr_mimebundle_(**kwargs), "text/plain": text}
 
 
 def learner_name_entry() -> NameEntry:
@@ -32,19 +31,8 @@ def learner_name_entry() -> NameEntry:
     status = widgets.HTML()
 
     def on_save(_button: object) -> None:
-        status.value = escape(save_name_message(name.value))
+        # Never raises: a button has no traceback to show.
+        status.value = escape(one_sentence("Not saved", "your key file", lambda: set_learner_name(name.value)))
 
     save.on_click(on_save)
     return NameEntry([widgets.HBox([name, save]), status])
-
-
-def save_name_message(name: str) -> str:
-    """Save the display name and return the sentence to show; never raises (a button has no traceback to show)."""
-    try:
-        return set_learner_name(name)
-    except TutorialError as error:
-        return f"Not saved: {error}"
-    except OSError as error:
-        return f"Not saved: could not write your key file ({error.strerror}). Check the folder's permissions."
-    except Exception as error:  # a bug: its sentence, never a traceback
-        return f"Not saved: {describe_failure(error)[0]}"
