@@ -30,95 +30,76 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _main(sys.argv[1:] if argv is None else argv)
     except ModuleNotFoundError as error:
-        if _top_level(error.name) not in DEPENDENCY_MODULES:
+        missing = (error.name or "").partition(".")[0]
+        if missing not in DEPENDENCY_MODULES:
             raise  # one of our own modules, or an optional one: a bug to see in full
-        print(missing_dependencies_sentence([_top_level(error.name)]), file=sys.stderr)
+        print(missing_dependencies_sentence([missing]), file=sys.stderr)
         return 1
 
 
 def _main(argv: list[str]) -> int:
-    if argv[:1] == ["sandbox"]:  # the sandbox parses its own options (and --help)
-        return sandbox_main(argv[1:])
-    parser = argparse.ArgumentParser(prog="python -m helpers", description=__doc__.split("\n\n")[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser(
-        "sandbox", add_help=False, help="serve the local Perplexity API sandbox (alias of python -m perplexity_sandbox)"
-    )
-    rec = commands.add_parser("record", help="re-run the notebooks in sandbox mode and save their outputs")
-    rec.add_argument("paths", nargs="*", type=Path, help="notebooks to record (default: all in notebooks/)")
-    doctor = commands.add_parser("doctor", help="check your set-up and print one fix per problem")
-    doctor.add_argument("--skip-call", action="store_true", help="do not send the one tiny authenticated request")
-    doctor.add_argument(
-        "--project",
-        type=Path,
-        metavar="DIR",
-        help="the course folder whose notebooks to check for (default: the one the doctor can find from here)",
-    )
-    _add_classroom_link(commands)
-    _add_check_live(commands)
+    if argv[:1] == ["sandbox"]:  # the sandbox parses its own options (and --help), under this name
+        from perplexity_sandbox.__main__ import main as serve_main
+
+        return serve_main(argv[1:], prog="python -m helpers sandbox")
+    parser = _parser()
     args = parser.parse_args(argv)
-    if args.command == "check-live":
-        return _check_live(args)
+    if args.command == "check-live":  # with a sandbox of its own on this computer (only entry points start one)
+        from helpers.live_check import run_check_live
+        from perplexity_sandbox import Sandbox
+
+        with Sandbox() as sandbox:
+            return run_check_live(sandbox.url, base_url=args.base_url, record=args.record)
     if args.command == "doctor":
         from helpers.doctor import run_doctor
 
         return run_doctor(call=not args.skip_call, project=_course_folder_option(parser, args.project))
     if args.command == "classroom-link":
-        return _classroom_link(parser, args)
-    return 0 if _record(args.paths) else 1
+        from helpers.classroom import classroom_link
+
+        try:
+            print(classroom_link(args.hub, args.repo, args.branch, args.notebook, args.app))
+        except ValueError as error:
+            parser.error(str(error))  # one sentence and exit status 2, as for any wrong option
+        return 0
+    from helpers.keys import project_root
+    from helpers.recording import notebook_paths, record
+
+    wanted = args.paths or notebook_paths(project_root() / "notebooks")
+    return 0 if len(record(wanted)) == len(wanted) else 1
 
 
-def _add_classroom_link(commands: argparse._SubParsersAction) -> None:
-    """``classroom-link``: its options default to this copy's git origin, its main branch and notebook 01."""
-    from helpers import classroom
+def _parser() -> argparse.ArgumentParser:
+    """The commands and their options; ``classroom-link`` defaults to this copy's git origin, main and notebook 01."""
+    from helpers.classroom import BRANCH, FIRST_NOTEBOOK
 
+    parser = argparse.ArgumentParser(prog="python -m helpers", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    sandbox_help = "serve the local Perplexity API sandbox (alias of python -m perplexity_sandbox)"
+    commands.add_parser("sandbox", add_help=False, help=sandbox_help)
+    rec = commands.add_parser("record", help="re-run the notebooks in sandbox mode and save their outputs")
+    rec.add_argument("paths", nargs="*", type=Path, help="notebooks to record (default: all in notebooks/)")
+    doctor = commands.add_parser("doctor", help="check your set-up and print one fix per problem")
+    doctor.add_argument("--skip-call", action="store_true", help="do not send the one tiny authenticated request")
+    project_help = "the course folder whose notebooks to check for (default: the one the doctor can find from here)"
+    doctor.add_argument("--project", type=Path, metavar="DIR", help=project_help)
     link = commands.add_parser("classroom-link", help="print the nbgitpuller link that gives a class the notebooks")
     link.add_argument("--hub", required=True, help="the JupyterHub's address, e.g. https://hub.example.org")
-    link.add_argument(
-        "--repo", help="the git repository learners pull (default: this folder's git remote 'origin', as https)"
-    )
-    link.add_argument("--branch", default=classroom.BRANCH, help="the branch to pull (default: %(default)s)")
-    link.add_argument(
-        "--notebook", default=classroom.FIRST_NOTEBOOK, help="the notebook to open (default: %(default)s)"
-    )
+    repo_help = "the git repository learners pull (default: this folder's git remote 'origin', as https)"
+    link.add_argument("--repo", help=repo_help)
+    link.add_argument("--branch", default=BRANCH, help="the branch to pull (default: %(default)s)")
+    link.add_argument("--notebook", default=FIRST_NOTEBOOK, help="the notebook to open (default: %(default)s)")
     link.add_argument(
         "--app", choices=("lab", "notebook"), default="lab", help="JupyterLab or Notebook 7 (default: lab)"
     )
-
-
-def _add_check_live(commands: argparse._SubParsersAction) -> None:
-    """``check-live``: whether the sandbox (and so the recorded notebooks) still answers as the live API does."""
-    check = commands.add_parser(
-        "check-live",
-        help="compare the live API with the sandbox: exit 0 (same), 1 (differences, one line each), 2 (cannot check)",
-    )
-    check.add_argument(
-        "--base-url",
-        metavar="URL",
-        help="the live server to compare, read as PERPLEXITY_BASE_URL in live mode (default: that, else the API)",
-    )
-    check.add_argument(
-        "--record", type=Path, metavar="DIR", help="write the live requests and answers there (keys removed)"
-    )
-
-
-def _check_live(args: argparse.Namespace) -> int:
-    """The comparison, with a sandbox of its own on this computer (only entry points start one)."""
-    from helpers.live_check import run_check_live
-    from perplexity_sandbox import Sandbox
-
-    with Sandbox() as sandbox:
-        return run_check_live(sandbox.url, base_url=args.base_url, record=args.record)
-
-
-def _classroom_link(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
-    from helpers.classroom import classroom_link
-
-    try:
-        print(classroom_link(args.hub, args.repo, args.branch, args.notebook, args.app))
-    except ValueError as error:
-        parser.error(str(error))  # one sentence and exit status 2, as for any wrong option
-    return 0
+    # Whether the sandbox (and so the recorded notebooks) still answers as the live API does.
+    live_help = "compare the live API with the sandbox: exit 0 (same), 1 (differences, one line each), 2 (cannot check)"
+    check = commands.add_parser("check-live", help=live_help)
+    base_url_help = "the live server to compare, read as PERPLEXITY_BASE_URL in live mode (default: that, else the API)"
+    check.add_argument("--base-url", metavar="URL", help=base_url_help)
+    record_help = "write the live requests and answers there (keys removed)"
+    check.add_argument("--record", type=Path, metavar="DIR", help=record_help)
+    return parser
 
 
 def _course_folder_option(parser: argparse.ArgumentParser, folder: Path | None) -> Path | None:
@@ -135,21 +116,6 @@ def _course_folder_option(parser: argparse.ArgumentParser, folder: Path | None) 
             "folder in it or above it); give the folder you cloned or pulled the notebooks into."
         )
     return folder
-
-
-def sandbox_main(argv: list[str]) -> int:
-    """``python -m helpers sandbox ...``: the sandbox's own command line, under this name."""
-    from perplexity_sandbox.__main__ import main as serve_main
-
-    return serve_main(argv, prog="python -m helpers sandbox")
-
-
-def _record(paths: list[Path]) -> bool:
-    from helpers.keys import project_root
-    from helpers.recording import notebook_paths, record
-
-    wanted = paths or notebook_paths(project_root() / "notebooks")
-    return len(record(wanted)) == len(wanted)
 
 
 # --- a Python without the tutorial's packages ---------------------------------------------
@@ -193,7 +159,3 @@ def missing_dependencies_sentence(missing: list[str]) -> str:
         f"{go_there}create it with `python3 -m venv .venv` (`py -m venv .venv` on Windows), activate it with "
         f"{ACTIVATE}, run `pip install -r requirements.txt`, then run the command again."
     )
-
-
-def _top_level(module: str | None) -> str:
-    return (module or "").partition(".")[0]
