@@ -22,7 +22,7 @@ import json
 import re
 import time
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 from urllib.parse import quote_plus, unquote_plus, urlencode
@@ -66,26 +66,9 @@ OTHER_SERVER = (
 )
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")  # an HTTP header name (RFC 9110 token)
 # Header, query and input names that say their value is a credential: X-API-Key, api_key, accessToken...
-# A name is split into words (at '-', '_', and camelCase); one such word, or a word ending in one of
-# _SECRET_ENDINGS (xapikey, accesstoken), makes it a credential. "max_output_tokens" and "keyword" are not.
-_SECRET_WORDS = {
-    "key",
-    "apikey",
-    "token",
-    "secret",
-    "password",
-    "passwd",
-    "pwd",
-    "auth",
-    "authorization",
-    "bearer",
-    "credential",
-    "credentials",
-    "signature",
-    "sig",
-    "session",
-    "cookie",
-}
+# A name is split into words (at '-', '_', and camelCase); a word of _SECRET_WORDS, or a word ending in one of
+# _SECRET_ENDINGS (token, xapikey, accesstoken), makes it a credential. "max_output_tokens" and "keyword" are not.
+_SECRET_WORDS = {"key", "pwd", "auth", "authorization", "bearer", "signature", "sig", "session", "cookie"}
 _SECRET_ENDINGS = ("apikey", "token", "secret", "password", "passwd", "credential", "credentials")
 
 
@@ -96,11 +79,11 @@ class ConnectorError(TutorialError, ValueError):
 # --- auth configs ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class NoAuth:
-    """Auth Config "No Auth": nothing is added to the request."""
+class _AuthConfig:
+    """What each Auth Config shares: it adds nothing unless it says so, and its one secret is ``secret_field``."""
 
-    config: ClassVar[str] = "No Auth"
+    config: ClassVar[str]
+    secret_field: ClassVar[str] = ""  # the field that holds the key or password ("" for No Auth)
 
     def headers(self) -> dict[str, str]:
         return {}
@@ -110,20 +93,28 @@ class NoAuth:
 
     def secrets(self) -> tuple[str, ...]:
         """Each secret this auth puts into a request, for :func:`~helpers.masking.redact` to mask."""
-        return ()
+        return ordered_secrets([getattr(self, self.secret_field)]) if self.secret_field else ()
 
     def describe(self) -> dict[str, str]:
         return {"Auth Config": self.config}
 
 
 @dataclass(frozen=True)
-class HeaderAuth:
+class NoAuth(_AuthConfig):
+    """Auth Config "No Auth": nothing is added to the request."""
+
+    config = "No Auth"
+
+
+@dataclass(frozen=True)
+class HeaderAuth(_AuthConfig):
     """API Key Auth with Auth Type "Header Auth": the key, put into a header through a ``%s`` pattern."""
 
     api_key: str = field(repr=False)
     header_key: str = "Authorization"
     value_pattern: str = "Bearer %s"
-    config: ClassVar[str] = "Api Key Auth"
+    config = "Api Key Auth"
+    secret_field = "api_key"
 
     def __post_init__(self) -> None:
         _check_header_name(self.header_key, "Header Auth Key")
@@ -137,12 +128,6 @@ class HeaderAuth:
 
     def headers(self) -> dict[str, str]:
         return {self.header_key: self.value_pattern.replace("%s", self.api_key)}
-
-    def query(self) -> dict[str, str]:
-        return {}
-
-    def secrets(self) -> tuple[str, ...]:
-        return ordered_secrets([self.api_key])
 
     @property
     def is_plain_bearer(self) -> bool:
@@ -160,12 +145,13 @@ class HeaderAuth:
 
 
 @dataclass(frozen=True)
-class ParamAuth:
+class ParamAuth(_AuthConfig):
     """API Key Auth with Auth Type "Param Auth": the key as a query parameter (``?name=KEY``)."""
 
     api_key: str = field(repr=False)
     param_name: str = "api_key"
-    config: ClassVar[str] = "Api Key Auth"
+    config = "Api Key Auth"
+    secret_field = "api_key"
 
     def __post_init__(self) -> None:
         if not self.param_name or not _TOKEN.match(self.param_name):
@@ -174,9 +160,6 @@ class ParamAuth:
                 "spaces, for example 'api_key'."
             )
         _check_key(self.api_key, "Api Key")
-
-    def headers(self) -> dict[str, str]:
-        return {}
 
     def query(self) -> dict[str, str]:
         return {self.param_name: self.api_key}
@@ -195,11 +178,12 @@ class ParamAuth:
 
 
 @dataclass(frozen=True)
-class BearerTokenAuth:
+class BearerTokenAuth(_AuthConfig):
     """Bearer Token Auth: ``Authorization: Bearer <token>`` (a header-only subset of API Key Auth)."""
 
     token: str = field(repr=False)
-    config: ClassVar[str] = "Bearer Token Auth"
+    config = "Bearer Token Auth"
+    secret_field = "token"
 
     def __post_init__(self) -> None:
         _check_key(self.token, "Bearer Token")
@@ -207,23 +191,18 @@ class BearerTokenAuth:
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
 
-    def query(self) -> dict[str, str]:
-        return {}
-
-    def secrets(self) -> tuple[str, ...]:
-        return ordered_secrets([self.token])
-
     def describe(self) -> dict[str, str]:
         return {"Auth Config": self.config, "Bearer Token": shown_key(self.token)}
 
 
 @dataclass(frozen=True)
-class BasicAuth:
+class BasicAuth(_AuthConfig):
     """Basic Auth: ``Authorization: Basic base64(username:password)``."""
 
     username: str
     password: str = field(repr=False)
-    config: ClassVar[str] = "Basic Auth"
+    config = "Basic Auth"
+    secret_field = "password"
 
     def __post_init__(self) -> None:
         if not self.username or ":" in self.username:
@@ -236,9 +215,6 @@ class BasicAuth:
 
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Basic {self._token}"}
-
-    def query(self) -> dict[str, str]:
-        return {}
 
     def secrets(self) -> tuple[str, ...]:
         return ordered_secrets([self._token, self.password])
@@ -483,8 +459,8 @@ def prepare_test(connector: Connector, action: HttpAction, send_to: str | None =
 
 def names_configured_key(connector: Connector, action: HttpAction) -> bool:
     """Whether a field holds ``$PERPLEXITY_API_KEY``: the auth's key or password, a header, query or example value."""
-    auth_fields = [getattr(connector.auth, name, "") for name in ("api_key", "token", "password")]
-    values = [*auth_fields, *action.headers.values(), *action.query.values(), *map(str, action.inputs.values())]
+    auth_field = getattr(connector.auth, connector.auth.secret_field, "")
+    values = [auth_field, *action.headers.values(), *action.query.values(), *map(str, action.inputs.values())]
     return CONFIGURED_KEY in values
 
 
@@ -570,24 +546,15 @@ def _execute(connector: Connector, action: HttpAction, send_to: str | None) -> E
     try:
         status, content = _send(request)
     except requests.Timeout:
-        return Execution(
-            None,
-            _since(started),
-            None,
-            False,
-            f"No answer within Creator Studio's {TEST_TIMEOUT_SECONDS}-second limit. Try again later.",
-        )
+        sentence = f"No answer within Creator Studio's {TEST_TIMEOUT_SECONDS}-second limit. Try again later."
+        return Execution(None, _since(started), None, False, sentence)
     except requests.RequestException as error:
         # The cause and what to do (a certificate names the CA variables), as in a notebook cell; else the Base URL.
-        sentence = (
-            describe_network_failure(error) or f"Could not reach {target}. Check the Base URL and your connection."
-        )
-        return Execution(None, _since(started), None, False, sentence)
-    elapsed = _since(started)
-    if len(content) > MAX_RESPONSE_BYTES:
-        return Execution(status, elapsed, None, False, _explain(status, len(content)))
-    body = _parse_body(content, request.secrets)
-    ok = 200 <= status < 300
+        fallback = f"Could not reach {target}. Check the Base URL and your connection."
+        return Execution(None, _since(started), None, False, describe_network_failure(error) or fallback)
+    elapsed, too_large = _since(started), len(content) > MAX_RESPONSE_BYTES
+    body = None if too_large else _parse_body(content, request.secrets)
+    ok = not too_large and 200 <= status < 300
     schema = generate_output_schema(body) if ok and not isinstance(body, str) else None
     return Execution(status, elapsed, body, ok, _explain(status, len(content)), schema)
 
@@ -705,15 +672,9 @@ def _resolved(value: str, key: Secret | None) -> str:
 
 def _resolved_auth(auth: Auth, key: Secret | None) -> Auth:
     """``auth`` with ``key`` in place of a ``$PERPLEXITY_API_KEY`` key or password (their ``repr`` hides them)."""
-    if key is None:
+    if key is None or not auth.secret_field:
         return auth
-    if isinstance(auth, HeaderAuth | ParamAuth):
-        return replace(auth, api_key=_resolved(auth.api_key, key))
-    if isinstance(auth, BearerTokenAuth):
-        return replace(auth, token=_resolved(auth.token, key))
-    if isinstance(auth, BasicAuth):
-        return replace(auth, password=_resolved(auth.password, key))
-    return auth
+    return replace(auth, **{auth.secret_field: _resolved(getattr(auth, auth.secret_field), key)})
 
 
 def _basic_credentials(value: str) -> str:
@@ -741,20 +702,20 @@ def _parse_body(content: bytes, secrets: tuple[str, ...]) -> Any:
     masked = redact(text, secrets)
     for candidate in (masked, text):  # masking could, rarely, break the JSON: then mask after parsing
         try:
-            return _mask_strings(json.loads(candidate), secrets)
+            return map_strings(json.loads(candidate), lambda text: redact(text, secrets))
         except (ValueError, RecursionError):
             continue
     return masked[:2000]
 
 
-def _mask_strings(value: Any, secrets: tuple[str, ...]) -> Any:
-    """``value`` (parsed JSON) with every secret masked in its strings and keys."""
+def map_strings(value: Any, change: Callable[[str], str]) -> Any:
+    """``value`` (parsed JSON) with ``change`` applied to every string, keys included."""
     if isinstance(value, str):
-        return redact(value, secrets)
+        return change(value)
     if isinstance(value, list):
-        return [_mask_strings(item, secrets) for item in value]
+        return [map_strings(item, change) for item in value]
     if isinstance(value, dict):
-        return {_mask_strings(key, secrets): _mask_strings(item, secrets) for key, item in value.items()}
+        return {map_strings(key, change): map_strings(item, change) for key, item in value.items()}
     return value
 
 

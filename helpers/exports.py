@@ -29,11 +29,11 @@ from helpers.connector import (
     Connector,
     HeaderAuth,
     HttpAction,
-    NoAuth,
     ParamAuth,
     build_request,
     generate_output_schema,
     is_secret_name,
+    map_strings,
     ordered_secrets,
     render_body,
     render_template,
@@ -125,19 +125,19 @@ def to_postman(connector: Connector, action: HttpAction) -> dict[str, Any]:
     ``--env-var``. The collection's description lists them.
     """
     secrets = _SecretVariables(connector, action)
-    auth, auth_variables = _postman_auth(connector)
+    auth, _, auth_variables = _auth_exports(connector)
     request = _postman_request(action, secrets.hide)
-    used = [name for name in secrets.used_in(request) if name not in {v["key"] for v in auth_variables}]
-    empty = [v["key"] for v in auth_variables if not v["value"]] + used
+    used = [name for name in secrets.used_in(request) if name not in auth_variables]
+    empty = [name for name, value in auth_variables.items() if not value] + used
     description = connector.description or f"Exported {connector.name} connector and HTTP action."
     collection = {
         "info": {"name": connector.name, "description": description + _secrets_note(empty), "schema": POSTMAN_SCHEMA},
         "auth": auth,
         "item": [{"name": action.name, "request": request}],
         "variable": [
-            {"key": BASE_URL_VARIABLE, "value": connector.base_url, "type": "string"},
-            *auth_variables,
-            *({"key": name, "value": "", "type": "string"} for name in used),
+            _kv(BASE_URL_VARIABLE, connector.base_url),
+            *(_kv(name, value) for name, value in auth_variables.items()),
+            *(_kv(name, "") for name in used),
         ],
     }
     return secrets.redacted(collection)
@@ -168,7 +168,7 @@ def to_openapi(connector: Connector, action: HttpAction, *, response: Any = None
         "servers": [{"url": connector.base_url}],
         "paths": {_TEMPLATE_VARIABLE.sub(r"{\1}", action.path): {action.method.lower(): operation}},
     }
-    scheme = _security_scheme(connector)
+    _, scheme, _ = _auth_exports(connector)
     if scheme is not None:
         document["components"] = {"securitySchemes": {"connectorAuth": scheme}}
         document["security"] = [{"connectorAuth": []}]
@@ -183,31 +183,28 @@ def as_json(document: dict[str, Any]) -> str:
 # --- Postman --------------------------------------------------------------------------------
 
 
-def _postman_auth(connector: Connector) -> tuple[dict[str, Any], list[dict[str, str]]]:
-    """The collection's auth block, and the variables it uses (the secret ones left empty)."""
-    auth, key = connector.auth, _var(key_variable(connector))
-    secret = [{"key": key_variable(connector), "value": "", "type": "string"}]
-    if isinstance(auth, BearerTokenAuth) or (isinstance(auth, HeaderAuth) and auth.is_plain_bearer):
-        return {"type": "bearer", "bearer": [_kv("token", key)]}, secret
-    if isinstance(auth, HeaderAuth):
-        value = auth.value_pattern.replace("%s", key)
-        return {
-            "type": "apikey",
-            "apikey": [_kv("key", auth.header_key), _kv("value", value), _kv("in", "header")],
-        }, secret
-    if isinstance(auth, ParamAuth):
-        return {
-            "type": "apikey",
-            "apikey": [_kv("key", auth.param_name), _kv("value", key), _kv("in", "query")],
-        }, secret
+def _auth_exports(connector: Connector) -> tuple[dict[str, Any], dict[str, Any] | None, dict[str, str]]:
+    """The auth as Postman's auth block and as OpenAPI's security scheme (None: no auth), and the
+    variables they use, by name (the secret ones left empty)."""
+    auth, key, slug = connector.auth, key_variable(connector), _slug(connector.name)
     if isinstance(auth, BasicAuth):
-        user, password = f"{_slug(connector.name)}_username", f"{_slug(connector.name)}_password"
-        variables = [
-            {"key": user, "value": auth.username, "type": "string"},
-            {"key": password, "value": "", "type": "string"},
-        ]
-        return {"type": "basic", "basic": [_kv("username", _var(user)), _kv("password", _var(password))]}, variables
-    return {"type": "noauth"}, []
+        user, password = f"{slug}_username", f"{slug}_password"
+        postman = {"type": "basic", "basic": [_kv("username", _var(user)), _kv("password", _var(password))]}
+        return postman, {"type": "http", "scheme": "basic"}, {user: auth.username, password: ""}
+    if isinstance(auth, BearerTokenAuth) or (isinstance(auth, HeaderAuth) and auth.is_plain_bearer):
+        return {"type": "bearer", "bearer": [_kv("token", _var(key))]}, {"type": "http", "scheme": "bearer"}, {key: ""}
+    if isinstance(auth, HeaderAuth):
+        value = auth.value_pattern.replace("%s", _var(key))
+        postman = {"type": "apikey", "apikey": [_kv("key", auth.header_key), _kv("value", value), _kv("in", "header")]}
+        why = f"The header value is the pattern '{auth.value_pattern}' with the key for %s."
+        return postman, {"type": "apiKey", "in": "header", "name": auth.header_key, "description": why}, {key: ""}
+    if isinstance(auth, ParamAuth):
+        postman = {
+            "type": "apikey",
+            "apikey": [_kv("key", auth.param_name), _kv("value", _var(key)), _kv("in", "query")],
+        }
+        return postman, {"type": "apiKey", "in": "query", "name": auth.param_name}, {key: ""}
+    return {"type": "noauth"}, None, {}
 
 
 def _postman_request(action: HttpAction, hide: Callable[[str], str]) -> dict[str, Any]:
@@ -248,24 +245,6 @@ def _kv(key: str, value: str) -> dict[str, str]:
 # --- OpenAPI --------------------------------------------------------------------------------
 
 
-def _security_scheme(connector: Connector) -> dict[str, Any] | None:
-    auth = connector.auth
-    if isinstance(auth, NoAuth):
-        return None
-    if isinstance(auth, BearerTokenAuth) or (isinstance(auth, HeaderAuth) and auth.is_plain_bearer):
-        return {"type": "http", "scheme": "bearer"}
-    if isinstance(auth, HeaderAuth):
-        return {
-            "type": "apiKey",
-            "in": "header",
-            "name": auth.header_key,
-            "description": f"The header value is the pattern '{auth.value_pattern}' with the key for %s.",
-        }
-    if isinstance(auth, ParamAuth):
-        return {"type": "apiKey", "in": "query", "name": auth.param_name}
-    return {"type": "http", "scheme": "basic"}
-
-
 def _openapi_parameters(action: HttpAction, hide: Callable[[str], str]) -> list[dict[str, Any]]:
     """Path, query and header parameters, each with its filled-in example unless that is a secret."""
 
@@ -289,21 +268,18 @@ def _openapi_parameters(action: HttpAction, hide: Callable[[str], str]) -> list[
 def _unique(parameters: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each parameter once (OpenAPI refuses a name twice in one place): a path variable may appear twice
     in the path, and header names are case-insensitive. The first one is kept."""
-    seen: set[tuple[str, str]] = set()
-    unique = []
+    unique: dict[tuple[str, str], dict[str, Any]] = {}
     for parameter in parameters:
         name = parameter["name"].lower() if parameter["in"] == "header" else parameter["name"]
-        if (name, parameter["in"]) not in seen:
-            seen.add((name, parameter["in"]))
-            unique.append(parameter)
-    return unique
+        unique.setdefault((name, parameter["in"]), parameter)
+    return list(unique.values())
 
 
 def _openapi_body(action: HttpAction, text: str, hide: Callable[[str], str]) -> dict[str, Any]:
     """The body with its example; each secret in the example reads ``{{variable}}``."""
     content_type = action.content_type.split(";")[0].strip() or "text/plain"
     if "json" in content_type:
-        example = _map_strings(json.loads(text), hide)
+        example = map_strings(json.loads(text), hide)
         return {"required": True, "content": {content_type: {"schema": _schema(example), "example": example}}}
     return {"required": True, "content": {content_type: {"schema": {"type": "string"}, "example": hide(text)}}}
 
@@ -374,7 +350,7 @@ class _SecretVariables:
 
     def redacted(self, document: Any) -> Any:
         """``document`` with every string (keys too) through :func:`redact`: the last word on what is written."""
-        return _map_strings(document, lambda text: redact(text, self.secrets))
+        return map_strings(document, lambda text: redact(text, self.secrets))
 
 
 def _secret_names(connector: Connector, action: HttpAction) -> dict[str, str]:
@@ -395,13 +371,10 @@ def _secret_names(connector: Connector, action: HttpAction) -> dict[str, str]:
 def _auth_secret_names(connector: Connector) -> dict[str, str]:
     """The auth's secret and its variable: the one its Postman auth block uses."""
     auth = connector.auth
-    if isinstance(auth, HeaderAuth | ParamAuth):
-        return {auth.api_key: key_variable(connector)}
-    if isinstance(auth, BearerTokenAuth):
-        return {auth.token: key_variable(connector)}
-    if isinstance(auth, BasicAuth):
-        return {auth.password: f"{_slug(connector.name)}_password"}
-    return {}
+    if not auth.secret_field:
+        return {}
+    variable = f"{_slug(connector.name)}_password" if isinstance(auth, BasicAuth) else key_variable(connector)
+    return {getattr(auth, auth.secret_field): variable}
 
 
 def _name_secret(names: dict[str, str], secret: str, name: str) -> None:
@@ -421,14 +394,3 @@ def _secrets_note(variables: list[str]) -> str:
         f" No secret is written into this collection: fill in the empty variables {', '.join(variables)} "
         "(in Postman, or with newman --env-var NAME=VALUE)."
     )
-
-
-def _map_strings(value: Any, change: Callable[[str], str]) -> Any:
-    """``value`` (JSON-like) with ``change`` applied to every string, keys included."""
-    if isinstance(value, str):
-        return change(value)
-    if isinstance(value, list):
-        return [_map_strings(item, change) for item in value]
-    if isinstance(value, dict):
-        return {_map_strings(key, change): _map_strings(item, change) for key, item in value.items()}
-    return value
