@@ -22,6 +22,7 @@ import tomllib
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -71,9 +72,8 @@ def execute_notebook(path: Path, timeout: int = 120, store_widget_state: bool = 
     import nbformat
     from nbclient import NotebookClient
 
-    notebook = nbformat.read(path, as_version=4)
-    client = NotebookClient(
-        notebook,
+    return NotebookClient(
+        nbformat.read(path, as_version=4),
         timeout=timeout,
         kernel_name="python3",
         record_timing=False,
@@ -82,9 +82,7 @@ def execute_notebook(path: Path, timeout: int = 120, store_widget_state: bool = 
         store_widget_state=store_widget_state,
         resources={"metadata": {"path": str(path.parent)}},
         config=encrypted_kernel_config(),
-    )
-    client.execute()
-    return notebook
+    ).execute()
 
 
 def encrypted_kernel_config() -> Any:
@@ -142,12 +140,12 @@ def record(paths: list[Path], root: Path | None = None) -> list[Path]:
     return written
 
 
+@dataclass(frozen=True)
 class Canonical:
     """What a recording writes instead of what depends on the machine that recorded it."""
 
-    def __init__(self, masks: list[tuple[str, str]], python_version: str) -> None:
-        self.masks = [(re.compile(pattern), replacement) for pattern, replacement in masks]
-        self.python_version = python_version
+    masks: list[tuple[re.Pattern[str], str]]
+    python_version: str
 
     @classmethod
     def of_project(cls, root: Path) -> Canonical:
@@ -155,7 +153,7 @@ class Canonical:
         masks = read_masks((root / MASKS_FILE).read_text(encoding="utf-8"))
         with (root / "pyproject.toml").open("rb") as file:
             requires = tomllib.load(file)["project"]["requires-python"]
-        return cls(masks, oldest_python(requires))
+        return cls([(re.compile(pattern), replacement) for pattern, replacement in masks], oldest_python(requires))
 
     def text(self, text: str) -> str:
         """``text`` with every mask applied, in the file's order, as nbval applies them."""
@@ -164,25 +162,23 @@ class Canonical:
         return text
 
     def apply(self, notebook: Any) -> Any:
-        """Mask every output as nbval would, and name the oldest supported Python in the metadata."""
+        """Mask every output as nbval would (the fields it compares), and name the oldest supported Python."""
         language = notebook.metadata.get("language_info")
         if language is not None and "version" in language:
             language["version"] = self.python_version
         for cell in notebook.cells:
             for output in cell.get("outputs", []):
-                self._mask_output(output)
+                for field, value in output.items():
+                    if field == "data":
+                        value.update({kind: self.text(text) for kind, text in value.items() if _masked(kind, text)})
+                    elif _masked(field, value):
+                        output[field] = self.text(value)
         return notebook
 
-    def _mask_output(self, output: dict[str, Any]) -> None:
-        for field, value in output.items():
-            if field in UNMASKED_FIELDS:
-                continue
-            if field == "data":
-                for kind, content in value.items():
-                    if kind not in UNMASKED_FIELDS and isinstance(content, str):
-                        value[kind] = self.text(content)
-            elif isinstance(value, str):
-                output[field] = self.text(value)
+
+def _masked(field: str, value: Any) -> bool:
+    """Whether nbval masks ``field`` when it compares: text, in a field it does not leave alone."""
+    return field not in UNMASKED_FIELDS and isinstance(value, str)
 
 
 def read_masks(text: str) -> list[tuple[str, str]]:
