@@ -64,7 +64,7 @@ class FoundKey:
     hint: str = ""
 
     def __repr__(self) -> str:
-        return f"FoundKey(value={mask_key(self.value)!r}, source={self.source!r})"
+        return f"FoundKey(value={self.masked!r}, source={self.source!r})"
 
     @property
     def masked(self) -> str:
@@ -90,10 +90,8 @@ def find_checkout(start: Path | None = None) -> Path | None:
     non-editable install puts ``helpers`` in ``site-packages``, which is never taken for a checkout.
     """
     here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents, Path(__file__).resolve().parent.parent):
-        if (folder / "pyproject.toml").is_file() and (folder / "helpers").is_dir():
-            return folder
-    return None
+    folders = (here, *here.parents, Path(__file__).resolve().parent.parent)
+    return next((f for f in folders if (f / "pyproject.toml").is_file() and (f / "helpers").is_dir()), None)
 
 
 def project_root(start: Path | None = None) -> Path:
@@ -115,6 +113,7 @@ def key_file_location(start: Path | None = None) -> KeyFile:
     if override:
         return KeyFile(Path(override).expanduser().resolve(), f"the file that {ENV_FILE_VARIABLE} names.")
     checkout = find_checkout(start)
+    instead = "so your key is kept in your own configuration folder instead."
     if checkout is None:
         return KeyFile(
             user_key_file(),
@@ -122,17 +121,9 @@ def key_file_location(start: Path | None = None) -> KeyFile:
             "so the key file lives in your own configuration folder.",
         )
     if not os.access(checkout, os.W_OK):
-        return KeyFile(
-            user_key_file(),
-            f"the course folder {checkout} is read-only (shared by the class), "
-            "so your key is kept in your own configuration folder instead.",
-        )
+        return KeyFile(user_key_file(), f"the course folder {checkout} is read-only (shared by the class), {instead}")
     if others_may_write(checkout):
-        return KeyFile(
-            user_key_file(),
-            f"other users can write to the course folder {checkout}, "
-            "so your key is kept in your own configuration folder instead.",
-        )
+        return KeyFile(user_key_file(), f"other users can write to the course folder {checkout}, {instead}")
     return KeyFile(checkout / ".env", "the project's own .env file, which git ignores.")
 
 
@@ -154,14 +145,12 @@ def key_file_status(start: Path | None = None) -> str:
     return f"Your key file is {location.path}: {location.why} Only you can read it."
 
 
-def env_file_path(root: Path | None = None) -> Path:
-    """Where the key file is (or would be); with ``root``, that folder's ``.env``.
+def env_file_path() -> Path:
+    """Where the key file is (or would be): see :func:`key_file_location`.
 
     ``PERPLEXITY_ENV_FILE`` names another file instead; the tests and the record command use it
     so that a developer's own key never changes what a notebook shows.
     """
-    if root is not None:
-        return root / ".env"
     return key_file_location().path
 
 
@@ -169,36 +158,33 @@ def env_file_path(root: Path | None = None) -> Path:
 
 
 class _KeyCandidate(NamedTuple):
-    """One place a key may be: its value there (None: not set), the variable, and where (a file or a label)."""
+    """One place a key may be: its value there, the variable, where (as :func:`key_sources` lists it), the
+    source (as "Using the key ... from the <source>" names it) and a hint when the place could not be read.
 
-    value: str | None
+    The value is a :class:`~helpers.masking.Secret` (of None when not set), so any repr shows only the mask.
+    """
+
+    value: Secret
     variable: str
-    where: Path | str
+    where: str
+    source: str
     hint: str = ""
 
-    def __repr__(self) -> str:
-        return f"_KeyCandidate(value={mask_key(self.value)!r}, variable={self.variable!r}, where={self.where!r})"
+    @property
+    def key(self) -> str:
+        """The key found here without surrounding spaces ("" when there is none)."""
+        return (self.value.reveal() or "").strip()
 
 
-ENVIRONMENT, COLAB = "the environment", "Colab Secrets"
+_RENAME_HINT = f"{LEGACY_KEY_VARIABLE} is the old name: rename it to {KEY_VARIABLE}."
 
 
 def find_api_key(environ: dict[str, str] | None = None, env_file: Path | None = None) -> FoundKey | None:
     """Return the configured key and its source, or ``None`` when there is none."""
-    for place in _key_candidates(environ, env_file):
-        if place.value and place.value.strip():
-            hint = _rename_hint() if place.variable == LEGACY_KEY_VARIABLE else ""
-            return FoundKey(value=place.value.strip(), source=_source(place), hint=hint)
-    return None
-
-
-def _source(place: _KeyCandidate) -> str:
-    """How a message names where a key came from ("Using the key ... from the <source>")."""
-    if place.where == ENVIRONMENT:
-        return f"environment variable {place.variable}"
-    if place.where == COLAB:
-        return f"Colab secret {place.variable}"
-    return f"{place.where.name} file ({place.variable})"
+    found = next((place for place in _key_candidates(environ, env_file) if place.key), None)
+    if found is None:
+        return None
+    return FoundKey(found.key, found.source, _RENAME_HINT if found.variable == LEGACY_KEY_VARIABLE else "")
 
 
 def key_sources(environ: dict[str, str] | None = None, env_file: Path | None = None) -> str:
@@ -206,44 +192,33 @@ def key_sources(environ: dict[str, str] | None = None, env_file: Path | None = N
     lines, used = [], False
     for number, place in enumerate(_key_candidates(environ, env_file), start=1):
         old = " (old name)" if place.variable == LEGACY_KEY_VARIABLE else ""
-        where = place.where if isinstance(place.where, str) else f"the {place.where.name} file"
         state = f"not set. {place.hint}" if place.hint else "not set"
-        if place.value and place.value.strip():
-            state = mask_key(place.value.strip()) + ("  (not used: an earlier one wins)" if used else "  <- used")
+        if place.key:
+            state = mask_key(place.key) + ("  (not used: an earlier one wins)" if used else "  <- used")
             used = True
-        lines.append(f"{number}. {place.variable}{old} in {where}: {state}")
+        lines.append(f"{number}. {place.variable}{old} in {place.where}: {state}")
     return "\n".join(lines)
 
 
 def _key_candidates(environ: dict[str, str] | None, env_file: Path | None) -> list[_KeyCandidate]:
-    """Each place a key may be, in lookup order.
+    """Each place a key may be, in lookup order: each name in the environment, then in the key file.
 
     Colab Secrets belong to this process's own environment: they are asked only when the lookup is
     about it (``environ`` omitted, or ``os.environ`` itself), never for an explicit mapping, which
     asks about the environment and file given and nothing else.
     """
     env_file = env_file or env_file_path()
-    in_file, legacy_in_file = _file_places(env_file)  # first: an unreadable file fails before any key is held here
-    real = environ is None or environ is os.environ
+    in_file = read_env_file(env_file)  # first: an unreadable file fails before any key is held here
+    colab = colab_secret(KEY_VARIABLE) if environ is None or environ is os.environ else None
     environ = os.environ if environ is None else environ
-    places = [_KeyCandidate(environ.get(KEY_VARIABLE), KEY_VARIABLE, ENVIRONMENT)]
-    if real and (colab := colab_secret(KEY_VARIABLE)) is not None:
-        places.append(colab)
-    return [
-        *places,
-        in_file,
-        _KeyCandidate(environ.get(LEGACY_KEY_VARIABLE), LEGACY_KEY_VARIABLE, ENVIRONMENT),
-        legacy_in_file,
+    file = f"{env_file.name} file"
+    sources = ((environ, "the environment", "environment variable {}"), (in_file, f"the {file}", f"{file} ({{}})"))
+    places = [
+        _KeyCandidate(Secret(values.get(variable)), variable, where, source.format(variable))
+        for variable in (KEY_VARIABLE, LEGACY_KEY_VARIABLE)
+        for values, where, source in sources
     ]
-
-
-def _file_places(env_file: Path) -> tuple[_KeyCandidate, _KeyCandidate]:
-    """The key file's two places: the key under its name, and under the old one."""
-    values = read_env_file(env_file)
-    return (
-        _KeyCandidate(values.get(KEY_VARIABLE), KEY_VARIABLE, env_file),
-        _KeyCandidate(values.get(LEGACY_KEY_VARIABLE), LEGACY_KEY_VARIABLE, env_file),
-    )
+    return [places[0], *filter(None, [colab]), *places[1:]]  # the Colab secret right after the environment
 
 
 def colab_secret(name: str) -> _KeyCandidate | None:
@@ -256,15 +231,14 @@ def colab_secret(name: str) -> _KeyCandidate | None:
         from google.colab import userdata
     except ImportError:
         return None
-    if name in _colab_secrets:
-        return _KeyCandidate(_colab_secrets[name], name, COLAB)
+    where, source = "Colab Secrets", f"Colab secret {name}"
     try:
-        value = userdata.get(name)
+        value = _colab_secrets.get(name) or userdata.get(name)
     except Exception as error:  # any failure of Colab's own messaging means "no key here", never a crash
-        return _KeyCandidate(None, name, COLAB, _colab_hint(type(error).__name__, name))
+        return _KeyCandidate(Secret(None), name, where, source, _colab_hint(type(error).__name__, name))
     if value:
         _colab_secrets[name] = value
-    return _KeyCandidate(value, name, COLAB)
+    return _KeyCandidate(Secret(value), name, where, source)
 
 
 # Each userdata.get asks Colab's frontend (a round trip, and a consent prompt the first time): a secret
@@ -286,29 +260,21 @@ def _colab_hint(error: str, name: str) -> str:
     return f"Colab Secrets could not be read ({error}), so they were skipped."
 
 
-def _rename_hint() -> str:
-    return f"{LEGACY_KEY_VARIABLE} is the old name: rename it to {KEY_VARIABLE}."
-
-
 def read_env_file(path: Path) -> dict[str, str]:
-    """The variables a key file sets, as python-dotenv's parser reads them; empty when there is no file.
+    """The variables a key file sets, as python-dotenv reads them; empty when there is no file.
 
     Whatever the file's encoding: a byte that is not UTF-8 reads as U+FFFD (a key holding one is then
     refused as non-ASCII, in one sentence). Values are literal: ``${NAME}`` stays as it is, since
     :func:`save_setting` writes any value, ``$`` included, to be read back exactly.
     """
-    values = dotenv_values(stream=io.StringIO(_read_exactly(path)), interpolate=False)
-    return {name: _readable(value) for name, value in values.items() if value is not None}
+    text = path.read_bytes().decode("utf-8", "replace") if path.is_file() else ""
+    values = dotenv_values(stream=io.StringIO(text), interpolate=False)  # StringIO translates no line endings
+    return {name: value for name, value in values.items() if value is not None}
 
 
 def holds_non_utf8(path: Path) -> bool:
     """Whether the key file holds bytes that are not UTF-8 (Notepad's "ANSI" encoding writes ``é`` as one byte)."""
     return any("\udc80" <= ch <= "\udcff" for ch in _read_exactly(path))
-
-
-def _readable(text: str) -> str:
-    """``text`` with each undecodable byte (kept by :func:`_read_exactly`) shown as U+FFFD."""
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def key_status(environ: dict[str, str] | None = None, env_file: Path | None = None) -> str:
@@ -321,24 +287,55 @@ def key_status(environ: dict[str, str] | None = None, env_file: Path | None = No
             + hints
         )
     hint = f" {found.hint}" if found.hint else ""
-    try:
-        validate_api_key(found.value)
-    except InvalidKeyError as error:
-        hint += f" But this key cannot work: {error}"
+    problem = _problem(_cleaned(Secret(found.value))[0], _KEY_PROBLEMS)
+    if problem:
+        hint += f" But this key cannot work: {problem}"
     return f"Using the key {found.masked} from the {found.source}.{hint}"
 
 
 def explain_key(raw: str | Secret) -> str:
     """Validate without saving and say what is wrong (or that the key looks right)."""
     raw = Secret(raw)  # every variable of this frame is masked (see validate_api_key)
-    try:
-        pasted = _validated(raw)
-    except InvalidKeyError as error:
-        return f"Not valid: {error}"
-    return f"Looks right: {mask_key(pasted.key)}." + (f" Note: {pasted.note}." if pasted.note else "")
+    key, note = _cleaned(raw)
+    problem = _problem(key, _KEY_PROBLEMS)
+    if problem:
+        return f"Not valid: {problem}"
+    return f"Looks right: {mask_key(key)}." + (f" Note: {note}." if note else "")
 
 
 # --- validating -------------------------------------------------------------------------
+# What no key holds (and no header may carry), in the order it is checked: a pattern that finds it, and the
+# sentence that says so ({odd} lists what the pattern found). Keys are letters, digits, dashes and
+# underscores; anything else ($, #, =) would also confuse the .env file.
+_CHARACTER_PROBLEMS = (
+    (r"[\r\n]", "The key contains a line break. Paste it again as a single line."),
+    (r"\s", "The key contains spaces. Paste only the key itself, as one word."),
+    (r"[\"'`]", "The key contains quotes. Paste the key without quotes around it."),
+    (
+        r"[^\x00-\x7f]",
+        "The key contains non-ASCII characters (often a smart quote or an invisible character). "
+        "Copy it again from the API portal.",
+    ),
+    (
+        r"[^A-Za-z0-9_-]",
+        "The key contains {odd}, which Perplexity keys never contain. Copy the key again from the API portal.",
+    ),
+)
+# The same for a pasted key (cleaned up): empty, then its characters, its start and its length ({length}).
+_KEY_PROBLEMS = (
+    (r"\A\Z", "The key is empty. Paste the key you copied from the API portal."),
+    *_CHARACTER_PROBLEMS,
+    (
+        rf"\A(?!{KEY_PREFIX})",
+        f"This does not look like a Perplexity key: keys start with '{KEY_PREFIX}'. "
+        "Copy the key again from the API portal.",
+    ),
+    (
+        rf"\A(?!.{{{MIN_KEY_LENGTH},{MAX_KEY_LENGTH}}}\Z)",
+        "The key is {length} characters long, which is implausible for a Perplexity key. "
+        "Copy the whole key again from the API portal.",
+    ),
+)
 
 
 def validate_api_key(raw: str | Secret) -> tuple[str, str]:
@@ -350,39 +347,32 @@ def validate_api_key(raw: str | Secret) -> tuple[str, str]:
     ``%xmode Verbose`` and debuggers print every frame's variables.
     """
     raw = Secret(raw)  # first: from here on, this frame shows only the mask
-    pasted = _validated(raw)
-    return pasted.key.reveal(), pasted.note
+    key, note = _validated(raw)
+    return key.reveal(), note
 
 
 def check_key_characters(key: str | Secret) -> None:
     """Raise :class:`InvalidKeyError` when ``key`` holds a character no key has (and no header may carry)."""
     key = Secret(key)  # first: from here on, this frame shows only the mask
-    problem = _character_problem(key.reveal())
+    problem = _problem(key, _CHARACTER_PROBLEMS)
     if problem:
         raise InvalidKeyError(problem)
 
 
-class _Pasted(NamedTuple):
-    """A pasted key, cleaned up (masked in any repr), and what was removed from it."""
-
-    key: Secret
-    note: str
-
-
-def _validated(raw: Secret) -> _Pasted:
+def _validated(raw: Secret) -> tuple[Secret, str]:
     """:func:`validate_api_key`, with the key kept as a Secret for callers that store it."""
-    pasted = _cleaned(raw)
-    problem = _key_problem(pasted.key)
+    key, note = _cleaned(raw)
+    problem = _problem(key, _KEY_PROBLEMS)
     if problem:
         raise InvalidKeyError(problem)
-    return pasted
+    return key, note
 
 
-# The helpers below see the plain key, and so they never raise: they return, and the frames that
+# The two helpers below see the plain key, and so they never raise: they return, and the frames that
 # raise hold only Secrets. (A frame that has returned is in no traceback.)
 
 
-def _cleaned(raw: Secret) -> _Pasted:
+def _cleaned(raw: Secret) -> tuple[Secret, str]:
     """The key without surrounding spaces or a pasted ``Bearer`` prefix, and a note saying what was removed."""
     text = raw.reveal() if isinstance(raw.reveal(), str) else ""
     key, notes = text.strip(), []
@@ -391,49 +381,16 @@ def _cleaned(raw: Secret) -> _Pasted:
     if key.lower().startswith("bearer "):
         key = key[len("bearer ") :].strip()
         notes.append("removed the 'Bearer ' prefix, which the request adds for you")
-    return _Pasted(Secret(key), "; ".join(notes))
+    return Secret(key), "; ".join(notes)
 
 
-def _key_problem(key: Secret) -> str:
-    """Why the pasted key (cleaned up) is no usable key, or "" when it is one."""
-    if not key.reveal():
-        return "The key is empty. Paste the key you copied from the API portal."
-    problem = _character_problem(key.reveal())
-    if problem:
-        return problem
-    if not key.reveal().startswith(KEY_PREFIX):
-        return (
-            f"This does not look like a Perplexity key: keys start with '{KEY_PREFIX}'. "
-            "Copy the key again from the API portal."
-        )
-    if not MIN_KEY_LENGTH <= len(key.reveal()) <= MAX_KEY_LENGTH:
-        return (
-            f"The key is {len(key.reveal())} characters long, which is implausible for a Perplexity key. "
-            "Copy the whole key again from the API portal."
-        )
-    return ""
-
-
-def _character_problem(key: str) -> str:
-    """Why ``key`` holds a character no key has (and no header may carry), or ""."""
-    if any(ch in key for ch in "\r\n"):
-        return "The key contains a line break. Paste it again as a single line."
-    if any(ch.isspace() for ch in key):
-        return "The key contains spaces. Paste only the key itself, as one word."
-    if any(ch in key for ch in "\"'`"):
-        return "The key contains quotes. Paste the key without quotes around it."
-    if not key.isascii():
-        return (
-            "The key contains non-ASCII characters (often a smart quote or an invisible character). "
-            "Copy it again from the API portal."
-        )
-    # Keys are letters, digits and dashes; anything else ($, #, =) would also confuse the .env file.
-    odd = sorted({ch for ch in key if not (ch.isalnum() or ch in "-_")})
-    if odd:
-        return (
-            f"The key contains {' '.join(repr(ch) for ch in odd)}, which Perplexity keys never contain. "
-            "Copy the key again from the API portal."
-        )
+def _problem(key: Secret, problems: tuple[tuple[str, str], ...]) -> str:
+    """The sentence of the first of ``problems`` that ``key`` has, or "" when it has none."""
+    plain = key.reveal()
+    for pattern, sentence in problems:
+        found = sorted(set(re.findall(pattern, plain)))
+        if found:
+            return sentence.format(odd=" ".join(repr(ch) for ch in found), length=len(plain))
     return ""
 
 
@@ -446,11 +403,10 @@ def install_log_redaction() -> None:
     A record factory rather than a handler filter, so that handlers added later are covered too.
     """
     global _log_redaction_installed
-    if _log_redaction_installed:
-        return
-    make_record = logging.getLogRecordFactory()
-    logging.setLogRecordFactory(lambda *args, **kwargs: redact_log_record(make_record(*args, **kwargs)))
-    _log_redaction_installed = True
+    if not _log_redaction_installed:
+        make_record = logging.getLogRecordFactory()
+        logging.setLogRecordFactory(lambda *args, **kwargs: redact_log_record(make_record(*args, **kwargs)))
+        _log_redaction_installed = True
 
 
 def redact_log_record(record: logging.LogRecord) -> logging.LogRecord:
@@ -471,6 +427,11 @@ _log_redaction_installed = False
 
 
 # --- saving and removing ----------------------------------------------------------------
+# python-dotenv's own set_key and unset_key cannot do this: they read and write in text mode (CRLF and
+# CR-only files come back as LF, a Windows-1252 byte fails to decode), replace a line where it stands
+# (one name at a time, so the old name would stay), keep a readable file's mode instead of making it
+# private, and set_key's quoting is not read back exactly for every value. Its parser still decides
+# what an assignment is (see _rewritten), so Save and Remove agree with the reading.
 
 
 def save_api_key(raw: str | Secret, env_file: Path | None = None) -> tuple[FoundKey, str]:
@@ -483,9 +444,9 @@ def save_api_key(raw: str | Secret, env_file: Path | None = None) -> tuple[Found
     the key would be glued to it. Returns the stored key and a note.
     """
     raw = Secret(raw)  # first: from here on, this frame shows only the mask
-    pasted = _validated(raw)
-    path = save_setting(KEY_VARIABLE, pasted.key, env_file, replaces=(LEGACY_KEY_VARIABLE,))
-    return FoundKey(value=pasted.key.reveal(), source=f"{path.name} file ({KEY_VARIABLE})"), pasted.note
+    key, note = _validated(raw)
+    path = save_setting(KEY_VARIABLE, key, env_file, replaces=(LEGACY_KEY_VARIABLE,))
+    return FoundKey(value=key.reveal(), source=f"{path.name} file ({KEY_VARIABLE})"), note
 
 
 def save_setting(
@@ -498,16 +459,10 @@ def save_setting(
     byte of the file is kept, as :func:`save_api_key` describes. Returns the file's path.
     """
     value = Secret(value)  # it may be the key: this frame shows only the mask
-    if not _VARIABLE_NAME.fullmatch(variable):
-        raise ValueError(f"{variable!r} is not a variable name for a .env file.")
-    if _unstorable(value.reveal()):
+    if not isinstance(value.reveal(), str) or _LONE_SURROGATE.search(value.reveal()):
         raise KeyFileError(f"The value for {variable} holds characters a text file cannot store; it was not saved.")
     path = _checked_env_path(env_file)
-    text = Secret(_read_exactly(path))  # the file may hold the key
-    split = _split_off_key(text.reveal(), variable, *replaces)
-    if split is None:
-        raise KeyFileError(_UNEXPECTED_PARSE)
-    _write_private(path, _with_line(split, text, Secret(env_line(variable, value.reveal()))))
+    _rewrite(path, (variable, *replaces), Secret(env_line(variable, value.reveal())))
     return path
 
 
@@ -518,7 +473,7 @@ def env_line(variable: str, value: str) -> str:
     quotes, with ``\\``, ``"`` and line breaks escaped. Unquoted, ``'Ann`` would open a quote that
     the next lines close, swallowing the key; ``a #b`` would lose ``#b``; a raw line break would end it.
     """
-    if _PLAIN_VALUE.fullmatch(value):
+    if re.fullmatch(r"[A-Za-z0-9._-]+", value):
         return f"{variable}={value}"
     escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
     return f'{variable}="{escaped}"'
@@ -530,23 +485,7 @@ def remove_api_key(env_file: Path | None = None) -> bool:
     Every other byte is kept (BOM, line endings and encoding included, as for :func:`save_api_key`),
     and a file without a key is not rewritten at all, so its mode stays as it was.
     """
-    path = _checked_env_path(env_file)
-    split = _split_off_key(_read_exactly(path), KEY_VARIABLE, LEGACY_KEY_VARIABLE)
-    if split is None:
-        raise KeyFileError(_UNEXPECTED_PARSE)
-    if split.removed:
-        _write_private(path, Secret(split.bom + split.rest.reveal()))
-    return split.removed
-
-
-_VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_PLAIN_VALUE = re.compile(r"[A-Za-z0-9._-]+")
-_UNEXPECTED_PARSE = "python-dotenv read the .env file in an unexpected way, so it was left unchanged."
-
-
-def _unstorable(value: str) -> bool:
-    """Whether ``value`` holds a lone surrogate (U+D800 to U+DFFF), which no UTF-8 file can hold."""
-    return not isinstance(value, str) or any("\ud800" <= ch <= "\udfff" for ch in value)
+    return _rewrite(_checked_env_path(env_file), (KEY_VARIABLE, LEGACY_KEY_VARIABLE))
 
 
 def practice_key_file() -> Path:
@@ -577,14 +516,15 @@ def key_file_label(path: Path) -> str:
 
 
 _PRACTICE_FILES: set[Path] = set()
+# A character no file can hold: a lone surrogate, which UTF-8 cannot encode.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _checked_env_path(env_file: Path | None) -> Path:
     """Only the key file, a ``.env`` beside a ``pyproject.toml``, or a practice file may hold a key."""
     path = (env_file or env_file_path()).resolve()
-    if path == env_file_path().resolve() or is_practice_file(path):
-        return path
-    if path.name == ".env" and (path.parent / "pyproject.toml").is_file():
+    in_a_project = path.name == ".env" and (path.parent / "pyproject.toml").is_file()
+    if path == env_file_path().resolve() or is_practice_file(path) or in_a_project:
         return path
     raise InvalidKeyError(
         f"Refusing to write a key to {path}: keys are saved only in the project's own .env file "
@@ -602,57 +542,51 @@ def _read_exactly(path: Path) -> str:
     return path.read_bytes().decode("utf-8", "surrogateescape") if path.is_file() else ""
 
 
-class _Split(NamedTuple):
-    """A ``.env`` text cut by :func:`_split_off_key`: its BOM, the rest (masked) and whether a line was removed."""
+def _rewrite(path: Path, variables: tuple[str, ...], line: Secret | None = None) -> bool:
+    """Remove the assignments to ``variables`` from the key file and add ``line`` last; return whether one was removed.
 
-    bom: str
-    rest: Secret
-    removed: bool
+    Without ``line`` and with nothing to remove, the file is not written at all.
+    """
+    rewritten = _rewritten(_read_exactly(path), variables, line)
+    if rewritten is None:
+        raise KeyFileError("python-dotenv read the .env file in an unexpected way, so it was left unchanged.")
+    text, removed = rewritten
+    if removed or line is not None:
+        _write_private(path, text)
+    return removed
 
 
-def _split_off_key(text: str, *variables: str) -> _Split | None:
-    """Split ``.env`` text into its BOM and the rest without ``variables``; None if dotenv reads it unexpectedly.
+def _rewritten(text: str, variables: tuple[str, ...], line: Secret | None) -> tuple[Secret, bool] | None:
+    """``.env`` text without ``variables`` and with ``line`` last, and whether an assignment was removed.
 
     python-dotenv's own parser, the one behind ``dotenv_values`` and so :func:`find_api_key`, decides
     what an assignment is: Remove then removes exactly the key that would be used (``export``, spaces
     around ``=``, quotes, a quoted name) and never a look-alike line inside another quoted value. Its
-    pieces joined are the text itself, so everything that is not a key stays byte for byte. It returns
-    None rather than raise: the text may hold the key, and this frame holds the text.
+    pieces joined are the text itself (after a BOM), so everything that is not a key stays byte for
+    byte; the blank lines it counts into an assignment are not the key's, so they stay too. The line
+    ends as the file's lines end most (a new file gets the header first). None if dotenv reads the
+    text unexpectedly: this frame holds the text, which may hold the key, so it returns rather than raise.
     """
     bindings = list(parse_stream(io.StringIO(text)))  # StringIO translates no line endings
     parsed = "".join(binding.original.string for binding in bindings)
     if not text.endswith(parsed):
         return None
-    kept, removed = [], False
+    bom, rest, removed = text[: len(text) - len(parsed)], "", False
     for binding in bindings:
         piece = binding.original.string
         if binding.key in variables and binding.value is not None:
-            piece, removed = _blank_lines_before(piece), True
-        kept.append(piece)
-    return _Split(text[: len(text) - len(parsed)], Secret("".join(kept)), removed)
-
-
-def _with_line(split: _Split, text: Secret, line: Secret) -> Secret:
-    """The split file with ``line`` added last, ending as the file's lines end (a new file gets the header first)."""
-    eol = _line_ending(text.reveal())
-    rest = split.rest.reveal()
-    if not rest:
-        rest = ENV_FILE_HEADER.replace("\n", eol)
-    elif not rest.endswith(("\n", "\r")):
-        rest += eol
-    return Secret(f"{split.bom}{rest}{line.reveal()}{eol}")
-
-
-def _blank_lines_before(assignment: str) -> str:
-    """The blank lines dotenv counts into the assignment after them: they are not the key's, so they stay."""
-    lead = assignment[: len(assignment) - len(assignment.lstrip())]
-    return lead[: max(lead.rfind("\n"), lead.rfind("\r")) + 1]
-
-
-def _line_ending(text: str) -> str:
-    """The line ending ``text`` uses most (the first seen wins a tie; LF if none), for a new line to match."""
-    endings = re.findall(r"\r\n|\r|\n", text)
-    return max(dict.fromkeys(endings), key=endings.count) if endings else "\n"
+            lead = piece[: len(piece) - len(piece.lstrip())]
+            piece, removed = lead[: max(lead.rfind("\n"), lead.rfind("\r")) + 1], True
+        rest += piece
+    if line is not None:
+        endings = re.findall(r"\r\n|\r|\n", text)
+        eol = max(dict.fromkeys(endings), key=endings.count) if endings else "\n"  # the first seen wins a tie
+        if not rest:
+            rest = ENV_FILE_HEADER.replace("\n", eol)
+        elif not rest.endswith(("\n", "\r")):
+            rest += eol
+        rest += line.reveal() + eol
+    return Secret(bom + rest), removed
 
 
 def _write_private(path: Path, content: str | Secret) -> None:
@@ -663,7 +597,9 @@ def _write_private(path: Path, content: str | Secret) -> None:
     file is private there through the user's own profile folder, and the write works the same.
     """
     content = Secret(content)  # the file's text holds the key: this frame shows only the mask
-    if not _encodable(content.reveal()):  # checked, not tried: a UnicodeEncodeError would carry the text
+    # Checked, not tried: a UnicodeEncodeError would carry the text. Lone surrogates other than the
+    # undecodable bytes _read_exactly kept (U+DC80 to U+DCFF) have no bytes to go back to.
+    if re.search("[\ud800-\udc7f\udd00-\udfff]", content.reveal()):
         raise KeyFileError("The key file's new text holds characters a file cannot store; it was left unchanged.")
     if path.resolve() == user_key_file().resolve():  # the per-user folder may not exist yet; another one is an error
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -678,8 +614,3 @@ def _write_private(path: Path, content: str | Secret) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-def _encodable(text: str) -> bool:
-    """Whether ``text`` encodes: its only surrogates are the bytes :func:`_read_exactly` could not decode."""
-    return all(not "\ud800" <= ch <= "\udfff" or "\udc80" <= ch <= "\udcff" for ch in text)

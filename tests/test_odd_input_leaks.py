@@ -157,7 +157,7 @@ def test_save_never_raises_even_on_a_bug(project: Path, monkeypatch: pytest.Monk
 
     monkeypatch.setattr(keys, "_write_private", broken)
     assert save_key_message(FAKE_KEY).startswith("Not saved: Something unexpected went wrong")
-    monkeypatch.setattr(keys, "_split_off_key", broken)
+    monkeypatch.setattr(keys, "_rewritten", broken)
     assert remove_key_message().startswith("Not removed: Something unexpected went wrong")
 
 
