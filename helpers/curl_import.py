@@ -49,7 +49,7 @@ from helpers.connector import (
     secret_values,
 )
 from helpers.keys import KEY_VARIABLE, LEGACY_KEY_VARIABLE, find_api_key
-from helpers.masking import redact
+from helpers.masking import redact, url_credentials
 from helpers.settings import (
     BASE_URL_VARIABLE,
     CONFIGURED_KEY,
@@ -206,7 +206,6 @@ class CurlRequest:
     headers: dict[str, str] = field(default_factory=dict, repr=False)
     data: list[str] = field(default_factory=list, repr=False)
     user: str = field(default="", repr=False)
-    bearer: str = field(default="", repr=False)
     query: list[str] = field(default_factory=list, repr=False)  # --url-query, and the data after -G
     get: bool = False
     defaults: dict[str, str] = field(default_factory=dict, repr=False)  # headers that -H can override
@@ -594,7 +593,7 @@ def _add_cookie(request: CurlRequest, value: str) -> None:
 
 
 def _default_header(name: str, shape: str = "{}") -> Callable[[CurlRequest, str], None]:
-    """A setter for an option that sends one header (-A, -e, -r) unless -H sends it too."""
+    """A setter for an option that sends one header (-A, -e, -r, --oauth2-bearer) unless -H sends it too."""
 
     def setter(request: CurlRequest, value: str) -> None:
         if value:
@@ -614,7 +613,7 @@ _SETTERS: dict[str, Callable[[CurlRequest, str], None]] = {
     "url-query": lambda request, value: request.query.append(value[1:] if value[:1] == "+" else _urlencoded(value)),
     "get": lambda request, _: setattr(request, "get", True),
     "user": lambda request, value: setattr(request, "user", value),
-    "bearer": lambda request, value: setattr(request, "bearer", value),
+    "bearer": _default_header("Authorization", "Bearer {}"),  # as curl sends --oauth2-bearer, unless -H does
     "user-agent": _default_header("User-Agent"),
     "referer": lambda request, value: _default_header("Referer")(request, value.removesuffix(";auto")),
     "cookie": _add_cookie,
@@ -753,7 +752,7 @@ def _is_reference(secret: str) -> bool:
 
 
 def _auth(request: CurlRequest, parts: Url, base: str, notes: list[str]) -> Auth:
-    """The connector's auth: -u, else an Authorization header, else --oauth2-bearer, else the URL's user info.
+    """The connector's auth: -u, else an Authorization header (or --oauth2-bearer's), else the URL's user info.
 
     As in the earlier import, -u wins over the header, and either over the URL's ``user:password@``.
     """
@@ -763,8 +762,6 @@ def _auth(request: CurlRequest, parts: Url, base: str, notes: list[str]) -> Auth
         return _basic(_credential(username, base, notes), _credential(password, base, notes), colon, notes)
     if authorization:
         return _auth_from(authorization, base, notes)
-    if request.bearer:
-        return HeaderAuth(_credential(request.bearer, base, notes), "Authorization", "Bearer %s")
     if parts.auth:
         username, colon, password = parts.auth.partition(":")
         return _basic(unquote(username), _credential(unquote(password), base, notes), colon, notes)
@@ -827,19 +824,9 @@ def _secrets_of(given: _CommandOption) -> list[str]:
         return [value, *(pair.partition("=")[2] for pair in value.split(";"))]
     if effect in {"data", "raw", "urlencode", "url-query"}:
         return [pair_value for name, pair_value in parse_qsl(value) if is_secret_name(name)]
-    if effect == "url" and ("://" in value or "@" in value):
-        return _url_secrets(value)
+    if effect == "url":  # its user info and query, as written and decoded (by the masking's own reading)
+        return [*url_credentials(value), *map(unquote_plus, url_credentials(value))]
     return []
-
-
-def _url_secrets(url: str) -> list[str]:
-    """The user info and the credential-named query values of ``url``, as written and decoded."""
-    head, _, query = url.partition("?")
-    user_info = re.split(r"[/\\]", head.split("://", 1)[-1], maxsplit=1)[0].rpartition("@")[0]
-    password = user_info.partition(":")[2]
-    pairs = (pair.partition("=") for pair in query.partition("#")[0].split("&"))
-    values = [value for name, _, value in pairs if is_secret_name(unquote_plus(name))]
-    return [user_info, password, unquote(password), *values, *map(unquote_plus, values)]
 
 
 @contextmanager
