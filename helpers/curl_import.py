@@ -36,6 +36,8 @@ from urllib3.util import Url
 
 from helpers.connector import (
     GUIDE_BASE_URL,
+    GUIDE_BODY,
+    JSON_HEADERS,
     TEST_TIMEOUT_SECONDS,
     Auth,
     BasicAuth,
@@ -48,6 +50,7 @@ from helpers.connector import (
     ordered_secrets,
     secret_values,
 )
+from helpers.exports import curl_command
 from helpers.keys import KEY_VARIABLE, LEGACY_KEY_VARIABLE, find_api_key
 from helpers.masking import redact, url_credentials
 from helpers.settings import (
@@ -60,26 +63,9 @@ from helpers.settings import (
     split_url,
 )
 
-# The guide's own command, exactly as the guide prints it.
-GUIDE_CURL = """curl --request POST \\
-     --url https://api.perplexity.ai/chat/completions \\
-     --header 'accept: application/json' \\
-     --header 'content-type: application/json' \\
-     --data '
-{
-  "model": "mistral-7b-instruct",
-  "messages": [
-    {
-      "role": "system",
-      "content": "Be precise and concise."
-    },
-    {
-      "role": "user",
-      "content": "How many stars are there in our galaxy?"
-    }
-  ]
-}
-'"""
+# The guide's own command, exactly as the guide prints it (notebook 03 shows it): the guide's layout is the one
+# curl renderer's, and its body is the guide's chat completion, written between two line ends.
+GUIDE_CURL = curl_command("POST", f"{GUIDE_BASE_URL}/chat/completions", JSON_HEADERS, f"\n{GUIDE_BODY}\n")
 
 
 # --- the option policy --------------------------------------------------------------------------
