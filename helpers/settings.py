@@ -33,8 +33,8 @@ from urllib3.exceptions import LocationParseError
 from urllib3.util import Url, parse_url
 
 from helpers.errors import AuthenticationError, TransportSecurityError, TutorialError
-from helpers.keys import KEY_VARIABLE, FoundKey, find_api_key, mask_key
-from helpers.masking import Secret, redact
+from helpers.keys import KEY_VARIABLE, FoundKey, find_api_key
+from helpers.masking import Secret, mask_url
 
 DEFAULT_BASE_URL = "https://api.perplexity.ai"
 MODE_VARIABLE = "PERPLEXITY_MODE"
@@ -53,7 +53,7 @@ local_sandbox_url: str | None = None
 
 @dataclass(frozen=True)
 class Settings:
-    """The resolved connection settings.
+    """The resolved connection settings; every repr shows the keys masked (``Secret``, ``FoundKey``).
 
     ``base_url`` is None in sandbox mode when neither ``PERPLEXITY_BASE_URL`` nor notebook setup
     says where a sandbox listens. ``local_sandbox`` is True when it is the sandbox that notebook setup
@@ -62,7 +62,7 @@ class Settings:
 
     mode: str
     base_url: str | None
-    api_key: Secret  # masked in every repr; .reveal() gives the key where a header is built
+    api_key: Secret  # .reveal() gives the key where a header is built
     key: FoundKey | None
     local_sandbox: bool = False
 
@@ -85,9 +85,6 @@ class Settings:
             "your own key is never sent to a sandbox, not even to one on this computer."
         )
 
-    def __repr__(self) -> str:
-        return f"Settings(mode={self.mode!r}, base_url={self.base_url!r}, api_key={mask_key(self.api_key)!r})"
-
 
 def use_local_sandbox(url: str | None) -> None:
     """Record where the sandbox started by notebook setup listens (None forgets it).
@@ -96,13 +93,10 @@ def use_local_sandbox(url: str | None) -> None:
     there. Only a sandbox on this computer may be registered.
     """
     global local_sandbox_url
-    if url is None:
-        local_sandbox_url = None
-        return
-    base = read_base_url(url, what="The local sandbox's URL")
-    if not base.is_loopback:
+    base = None if url is None else read_base_url(url, what="The local sandbox's URL")
+    if base is not None and not base.is_loopback:
         raise TransportSecurityError(f"The local sandbox must listen on this computer, not on {base.host}.")
-    local_sandbox_url = base.url
+    local_sandbox_url = None if base is None else base.url
 
 
 def resolve_settings(environ: dict[str, str] | None = None, env_file: Path | None = None) -> Settings:
@@ -116,26 +110,20 @@ def resolve_settings(environ: dict[str, str] | None = None, env_file: Path | Non
     if mode not in MODES:
         raise TutorialError(f"{MODE_VARIABLE} is '{mode}', but it must be one of: {', '.join(MODES)}.")
     key = find_api_key(environ, env_file)
-    base_url = _base_url_from(environ)
+    raw_url = (environ.get(BASE_URL_VARIABLE) or "").strip()
+    base_url = read_base_url(raw_url, what=BASE_URL_VARIABLE).url if raw_url else None
     if mode == "live" and key is None:
         raise AuthenticationError(
             f"{MODE_VARIABLE}=live needs an API key. Save one with notebook 01, "
             f"or set the environment variable PERPLEXITY_API_KEY."
         )
-    if mode == "sandbox" or (mode == "auto" and key is None):
-        # No sandbox gets the learner's own key: not a class server, not one reached over https, and
-        # not one on this computer's loopback either (on a one-machine JupyterHub every learner shares
-        # it, and whoever takes the port first would collect keys). So a proxy or a typo leaks nothing.
-        demo_key = Secret(SANDBOX_DEMO_KEY)
-        if base_url is None and local_sandbox_url is not None:
-            return Settings("sandbox", local_sandbox_url, demo_key, key, local_sandbox=True)
-        return Settings("sandbox", base_url, demo_key, key)
-    return Settings("live", base_url or DEFAULT_BASE_URL, Secret(key.value), key)
-
-
-def _base_url_from(environ: dict[str, str] | os._Environ) -> str | None:
-    raw = (environ.get(BASE_URL_VARIABLE) or "").strip()
-    return read_base_url(raw, what=BASE_URL_VARIABLE).url if raw else None
+    if mode == "live" or (mode == "auto" and key is not None):
+        return Settings("live", base_url or DEFAULT_BASE_URL, Secret(key.value), key)
+    # No sandbox gets the learner's own key: not a class server, not one reached over https, and
+    # not one on this computer's loopback either (on a one-machine JupyterHub every learner shares
+    # it, and whoever takes the port first would collect keys). So a proxy or a typo leaks nothing.
+    local = base_url is None and local_sandbox_url is not None
+    return Settings("sandbox", local_sandbox_url if local else base_url, Secret(SANDBOX_DEMO_KEY), key, local)
 
 
 # --- where a key may go -----------------------------------------------------------------
@@ -144,21 +132,16 @@ def _base_url_from(environ: dict[str, str] | os._Environ) -> str | None:
 # so "http://remote\@127.0.0.1" can never pass a check as 127.0.0.1 and then connect to "remote".
 
 _PLAIN_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[A-Za-z0-9.:\[\]-]+(?:/[A-Za-z0-9._~%/+-]*)?")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
-@dataclass(frozen=True)
-class BaseUrl:
-    """A base URL read once: ``scheme://host[:port][/path]``, nothing else."""
+class BaseUrl(Url):
+    """A base URL read once, as urllib3 reads it: ``scheme://host[:port][/path]`` (no user info, query or fragment).
 
-    scheme: str
-    host: str
-    port: int | None
-    path: str
+    ``path`` is "" or starts with ``/`` and never ends with one; ``url`` is the whole of it.
+    """
 
-    @property
-    def url(self) -> str:
-        port = f":{self.port}" if self.port is not None else ""
-        return f"{self.scheme}://{self.host}{port}{self.path}"
+    __slots__ = ()
 
     @property
     def is_loopback(self) -> bool:
@@ -167,19 +150,13 @@ class BaseUrl:
     @property
     def origin(self) -> str:
         """``scheme://host[:port]``: what a sentence names as the destination."""
-        port = f":{self.port}" if self.port is not None else ""
-        return f"{self.scheme}://{self.host}{port}"
+        return Url(self.scheme, host=self.host, port=self.port).url
 
     def within(self, scope: BaseUrl) -> bool:
         """Whether this URL is ``scope`` or below it, as a cookie's domain and path match: same scheme,
         host and port (a default port written or not), and the path equal to or under scope's path."""
-        default = {"http": 80, "https": 443}
-        same_origin = (self.scheme, self.host, self.port or default.get(self.scheme)) == (
-            scope.scheme,
-            scope.host,
-            scope.port or default.get(scope.scheme),
-        )
-        return same_origin and (self.path == scope.path or self.path.startswith(scope.path + "/"))
+        origins = {(u.scheme, u.host, u.port or _DEFAULT_PORTS.get(u.scheme)) for u in (self, scope)}
+        return len(origins) == 1 and (self.path == scope.path or self.path.startswith(scope.path + "/"))
 
 
 def read_base_url(url: str, *, what: str = "The base URL") -> BaseUrl:
@@ -195,12 +172,15 @@ def read_base_url(url: str, *, what: str = "The base URL") -> BaseUrl:
             f"{what} '{_shown(url)}' is not usable: {problem}. Write it as https://host[:port][/path]."
         )
     parts = parse_url(url)
-    path = (parts.path or "").rstrip("/")
-    return BaseUrl(parts.scheme, parts.host, parts.port, path)
+    return BaseUrl(parts.scheme, host=parts.host, port=parts.port, path=(parts.path or "").rstrip("/"))
 
 
 def _url_problem(url: str) -> str:
-    """Why ``url`` is not a plain base URL, or "" when it is one."""
+    """Why ``url`` is not a plain base URL, or "" when it is one.
+
+    The pattern admits no user info, query or fragment (no ``@``, ``?`` or ``#`` at all), so what
+    :func:`split_url` reads of it is a scheme, a host, a port and a path.
+    """
     if not url.isascii() or not url.isprintable() or any(ch.isspace() for ch in url):
         return "it holds spaces, control characters or non-ASCII characters"
     if not _PLAIN_URL.fullmatch(url):
@@ -213,9 +193,16 @@ def _url_problem(url: str) -> str:
         return "its host or port cannot be read"
     if parts.scheme not in ("http", "https") or not parts.host:
         return "it must start with https:// (or http:// for a sandbox) and name a host"
-    if parts.auth or parts.query is not None or parts.fragment is not None:
-        return "only a scheme, a host, a port and a path are allowed (no user@, '?' or '#')"
     return ""
+
+
+def _shown(url: str) -> str:
+    """The URL as a refusal quotes it: as :func:`~helpers.masking.mask_url` echoes it, in ASCII, and short.
+
+    A refused URL is often refused *because* it holds ``user:password@`` or ``?key=...``: those are masked.
+    """
+    shown = "".join(ch if ch.isascii() else "?" for ch in mask_url(url))
+    return shown if len(shown) <= 80 else shown[:77] + "..."
 
 
 class AmbiguousUrlError(ValueError):
@@ -241,24 +228,6 @@ def split_url(url: str, *, method: str = "GET") -> Url:
     if connected.host and hosts != {other_host}:
         raise AmbiguousUrlError("two URL parsers read different hosts")
     return parts
-
-
-def _shown(url: str) -> str:
-    """The URL as a sentence may quote it: user info and query masked, printable, short.
-
-    A refused URL is often refused *because* it holds ``user:password@`` or ``?key=...``, so those
-    parts are masked before anything is quoted: everything up to the last ``@`` before the query
-    (a smuggled host included: masking too much is the safe side), and the whole query or fragment.
-    """
-    cut = min((i for i in (url.find("?"), url.find("#")) if i >= 0), default=len(url))
-    head, tail = url[:cut], url[cut:]
-    scheme, separator, rest = head.partition("://")
-    if not separator:
-        scheme, rest = "", head
-    _, at, host = rest.rpartition("@")
-    text = scheme + separator + (f"****@{host}" if at else rest) + (tail[:1] + "****" if tail else "")
-    text = redact("".join(ch if ch.isprintable() and ch.isascii() else "?" for ch in text))
-    return text if len(text) <= 80 else text[:77] + "..."
 
 
 # --- where a key may go: one decision -----------------------------------------------------------
@@ -288,8 +257,7 @@ def check_transport(url: str, key: str | Secret | None) -> BaseUrl:
                 f"Refusing to send your own key to {base.origin}: it goes only to the Perplexity API "
                 f"({DEFAULT_BASE_URL}) and, in live mode, to {BASE_URL_VARIABLE} (https, or http on this computer)."
             )
-        return base
-    if base.scheme != "https" and not base.is_loopback:
+    elif base.scheme != "https" and not base.is_loopback:
         raise TransportSecurityError(
             f"Refusing to send your key to {base.origin}: use an https:// address "
             "(plain http is allowed only for a server on this computer, such as 127.0.0.1)."
@@ -309,16 +277,15 @@ def key_may_go_to(url: str, key: str | Secret | None) -> bool:
 def configured_key_scope() -> tuple[BaseUrl, ...]:
     """Where the configured key may go: the Perplexity API, and in live mode the ``PERPLEXITY_BASE_URL``
     in force (https, or plain http to this computer). A set-up that does not resolve adds nothing."""
-    scope = [read_base_url(DEFAULT_BASE_URL)]
+    api = read_base_url(DEFAULT_BASE_URL)
     try:
         settings = resolve_settings()
     except (TutorialError, OSError):  # an unknown mode, live without a key, an unreadable key file: the API alone
-        return tuple(scope)
-    if settings.mode == "live" and settings.base_url:
-        live = read_base_url(settings.base_url)
-        if live.scheme == "https" or live.is_loopback:
-            scope.append(live)
-    return tuple(scope)
+        return (api,)
+    if settings.mode != "live":
+        return (api,)
+    live = read_base_url(settings.base_url)
+    return (api, live) if live.scheme == "https" or live.is_loopback else (api,)
 
 
 def configured_key_for(url: str) -> Secret:
@@ -348,10 +315,8 @@ def _is_configured_key(key: str) -> bool:
 
 def is_loopback_host(host: str) -> bool:
     """Whether ``host`` names this computer (``localhost``, 127.0.0.0/8, ``::1``), as urllib3 writes it."""
-    if host.lower() == "localhost":
-        return True
     try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
+        return host.lower() == "localhost" or ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
 
@@ -367,7 +332,10 @@ _SOCKS_SCHEMES = ("socks4", "socks4a", "socks5", "socks5h")
 
 @dataclass(frozen=True)
 class Proxy:
-    """A proxy from the environment: ``url`` as requests uses it (user:password included), and its ``source``."""
+    """A proxy from the environment: ``url`` as requests uses it, and its ``source``.
+
+    The URL may hold ``user:password``: it is left out of the repr.
+    """
 
     url: str = field(repr=False)
     source: str
@@ -376,8 +344,7 @@ class Proxy:
     def shown(self) -> str:
         """``scheme://host[:port]``: never the user name or password a proxy URL may hold."""
         parts = parse_url(self.url)
-        port = f":{parts.port}" if parts.port is not None else ""
-        return f"{parts.scheme}://{parts.host}{port}"
+        return Url(parts.scheme, host=parts.host, port=parts.port).url
 
     def describe(self) -> str:
         return f"{self.shown} (from {self.source})"
@@ -386,9 +353,6 @@ class Proxy:
         """What of the proxy URL is a credential, for :func:`~helpers.masking.redact`."""
         auth = parse_url(self.url).auth or ""
         return tuple(part for part in (auth, auth.partition(":")[2]) if part)
-
-    def __repr__(self) -> str:
-        return f"Proxy({self.describe()!r})"
 
 
 def proxy_for(url: str, *, secret: bool = True) -> Proxy | None:
@@ -406,9 +370,7 @@ def proxy_for(url: str, *, secret: bool = True) -> Proxy | None:
     if scheme == "http" and is_loopback_host(target.host or ""):
         return None
     proxy = _environment_proxy(scheme, f"{scheme}://{target.netloc}")
-    if proxy is None:
-        return None
-    if scheme == "http" and secret:
+    if proxy is not None and scheme == "http" and secret:
         raise TransportSecurityError(
             f"Refusing to send your key to http://{target.host} through the proxy {proxy.describe()}: "
             "over plain http the proxy would read it, so use an https:// address."
@@ -417,12 +379,16 @@ def proxy_for(url: str, *, secret: bool = True) -> Proxy | None:
 
 
 def _environment_proxy(scheme: str, origin: str) -> Proxy | None:
-    """The proxy the environment names for ``origin`` (NO_PROXY applied), checked to be usable."""
+    """The proxy the environment names for ``origin`` (NO_PROXY applied), checked to be usable.
+
+    The variable named is the one urllib reads first: ``https_proxy`` before ``HTTPS_PROXY``.
+    """
     proxies = requests.utils.get_environ_proxies(origin, no_proxy=None)
     kind = next((name for name in (scheme, "all") if proxies.get(name)), None)
     if kind is None:
         return None
-    source = _proxy_variable(kind, proxies[kind])
+    names = sorted((name for name in os.environ if name.lower() == f"{kind}_proxy"), key=lambda n: n != n.lower())
+    source = next((name for name in names if os.environ[name] == proxies[kind]), "the system's proxy settings")
     url = _proxy_url(proxies[kind])
     if url is None:
         raise TransportSecurityError(
@@ -432,21 +398,14 @@ def _environment_proxy(scheme: str, origin: str) -> Proxy | None:
 
 
 def _proxy_url(value: str) -> str | None:
-    """``value`` as requests will use it (``http://`` added when no scheme is given), or None when unusable."""
+    """``value`` as requests will use it (``http://`` added when no scheme is given), or None when unusable.
+
+    SOCKS proxies are usable only with PySocks (``pip install 'requests[socks]'``).
+    """
+    usable = _PROXY_SCHEMES + (_SOCKS_SCHEMES if importlib.util.find_spec("socks") else ())
     try:
         url = requests.utils.prepend_scheme_if_needed(value.strip(), "http")
         parts = parse_url(url)
     except (LocationParseError, ValueError):
         return None
-    return url if parts.host and parts.scheme in _usable_proxy_schemes() else None
-
-
-def _proxy_variable(kind: str, value: str) -> str:
-    """Which variable named the proxy: ``https_proxy`` before ``HTTPS_PROXY``, as urllib reads them."""
-    names = sorted((name for name in os.environ if name.lower() == f"{kind}_proxy"), key=lambda n: n != n.lower())
-    return next((name for name in names if os.environ[name] == value), "the system's proxy settings")
-
-
-def _usable_proxy_schemes() -> tuple[str, ...]:
-    """http and https proxies always; SOCKS ones only with PySocks (``pip install 'requests[socks]'``)."""
-    return _PROXY_SCHEMES + (_SOCKS_SCHEMES if importlib.util.find_spec("socks") else ())
+    return url if parts.host and parts.scheme in usable else None
