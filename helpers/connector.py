@@ -757,45 +757,30 @@ def _checked_base_url(base_url: str) -> str:
 
     Creator Studio's field rule: https, or plain http to this computer (the sandbox). Which key may
     go where is not decided here but when Test sends, by :func:`~helpers.settings.check_transport`.
-    """
-    url = base_url.strip()
-    problem = _base_url_problem(url)
-    if problem:
-        raise ConnectorError(problem)
-    try:
-        base = read_base_url(url, what="The Base URL")
-    except TransportSecurityError as error:
-        raise ConnectorError(str(error)) from None
-    if base.scheme != "https" and not base.is_loopback:
-        raise ConnectorError(_https_only(url))
-    return base.url
-
-
-def _base_url_problem(url: str) -> str:
-    """The helpful sentence for a Base URL with user info, a query or another scheme, or "".
-
     User info is checked first and a query second, and neither sentence quotes the URL, so that no
     sentence repeats a password or a key that sits in either.
     """
-    authority = re.split(r"[/?#]", url.split("://", 1)[-1], maxsplit=1)[0]
-    if "@" in authority:
-        return (
+    url = base_url.strip()
+    if "@" in re.split(r"[/?#]", url.split("://", 1)[-1], maxsplit=1)[0]:
+        raise ConnectorError(
             "The Base URL cannot hold a user name or password (user:password@host): remove them, "
             "and put them in Auth Config as Basic Auth."
         )
     if "?" in url or "#" in url:
-        return (
+        raise ConnectorError(
             "The Base URL cannot hold a query (?...) or a fragment (#...): put query "
             "parameters in the action's Query Parameters table."
         )
-    return "" if url.lower().startswith(("http://", "https://")) else _https_only(url)
-
-
-def _https_only(url: str) -> str:
-    return (
-        f"The Base URL '{url}' must start with https:// (plain http:// is allowed only for the sandbox "
-        "on this computer, such as http://127.0.0.1:8000)."
-    )
+    try:
+        base = read_base_url(url, what="The Base URL") if url.lower().startswith(("http://", "https://")) else None
+    except TransportSecurityError as error:
+        raise ConnectorError(str(error)) from None
+    if base is None or (base.scheme != "https" and not base.is_loopback):
+        raise ConnectorError(
+            f"The Base URL '{url}' must start with https:// (plain http:// is allowed only for the sandbox "
+            "on this computer, such as http://127.0.0.1:8000)."
+        )
+    return base.url
 
 
 def _check_header_name(name: str, what: str) -> None:
