@@ -50,8 +50,8 @@ from helpers.exports import as_json, to_curl, to_openapi, to_postman
 from helpers.masking import redact
 from helpers.text import ended
 
-# Each auth the form can describe: Creator Studio's Auth Config, and for Api Key Auth its Auth Type.
-# The auth's fields name the form's fields that show and fill it, but for its secrets (below).
+# Each auth the form can describe, by its Auth Config (Api Key Auth's two by their Auth Type). Its
+# dataclass fields name the form's fields that show, fill and read it, but for its secrets (below).
 AUTH_KINDS = {
     "No Auth": NoAuth,
     "Header Auth": HeaderAuth,
@@ -69,7 +69,11 @@ CHOICE_WIDTH = "22ch"
 
 
 class ConnectorForm:
-    """The form. ``display(form)`` shows it; its methods are the plain-code path to every button."""
+    """The form, pre-filled with ``connector`` and ``action`` (either may be left out).
+
+    ``display(form)`` shows it (``form.widget`` is its box); its methods are the plain-code path to
+    every button. ``send_to``: Test sends there (e.g. the sandbox) instead of the Base URL, which stays as it is.
+    """
 
     def __init__(
         self, connector: Connector | None = None, action: HttpAction | None = None, *, send_to: str | None = None
@@ -114,9 +118,8 @@ class ConnectorForm:
         try:
             imported = import_curl(command)
             auth, base_url = imported.connector.auth, imported.connector.base_url
-            connector = None
-            if not isinstance(auth, NoAuth):
-                connector = Connector(self.name.value or imported.connector.name, self.base_url.value or base_url, auth)
+            name = self.name.value or imported.connector.name
+            connector = None if isinstance(auth, NoAuth) else Connector(name, self.base_url.value or base_url, auth)
         except Exception as error:  # a button must never show a traceback
             return self._say(f"Not imported: {self._sentence(error, curl_secrets(command))}")
         self.load_action(imported.action)
@@ -173,10 +176,6 @@ class ConnectorForm:
 
     # --- widgets ----------------------------------------------------------------------------
 
-    @property
-    def widget(self) -> widgets.VBox:
-        return self._box
-
     def __repr__(self) -> str:
         action = f"{self.method.value} {self.path.value}".strip()
         # What a learner typed is shown: a key pasted into the wrong field is masked like everywhere else.
@@ -186,7 +185,7 @@ class ConnectorForm:
         # The form's view, and a text/plain (what nbval records, and what shows where widgets cannot)
         # that says what the form is instead of the repr of every child widget.
         return {
-            **self._box._repr_mimebundle_(**kwargs),
+            **self.widget._repr_mimebundle_(**kwargs),
             "text/plain": f"{self!r}: Creator Studio's connector and HTTP action fields with Check, Test and Export "
             "buttons, shown when this cell runs in a live kernel with Jupyter widgets (JupyterLab, Notebook 7).",
         }
@@ -194,7 +193,7 @@ class ConnectorForm:
     def _build_widgets(self) -> None:
         """Each field is added below the one before: the form reads top to bottom as it is built here."""
         self._fields: list[widgets.Widget] = []
-        self._box = widgets.VBox([widgets.HTML("<b>Connector</b>")])
+        self.widget = widgets.VBox([widgets.HTML("<b>Connector</b>")])
         add = self._add
         self.name = add(widgets.Text, "Name")
         self.base_url = add(widgets.Text, "Base URL", placeholder="https://api.example.com")
@@ -206,9 +205,9 @@ class ConnectorForm:
         # As wide as the text fields: the placeholder says "saved: pplx-...cret (type to replace)".
         self.api_key, self.username = add(widgets.Password, "Api Key"), add(widgets.Text, "Username")
         self.password = add(widgets.Password, "Password")
-        self._box.children += (widgets.HTML("<b>HTTP action</b>"),)
+        self.widget.children += (widgets.HTML("<b>HTTP action</b>"),)
         self.curl = add(widgets.Textarea, "cURL command", placeholder="curl --request POST --url https://...", rows=6)
-        self._box.children += (self._button("Import cURL", lambda: self.import_curl(self.curl.value)),)
+        self.widget.children += (self._button("Import cURL", lambda: self.import_curl(self.curl.value)),)
         self.action_name = add(widgets.Text, "Action name")
         self.method = add(widgets.Dropdown, "Method", options=METHODS, value="POST")
         self.path = add(widgets.Text, "Path", placeholder="/v1/agent")
@@ -218,8 +217,8 @@ class ConnectorForm:
         self.inputs = add(widgets.Textarea, "Example values", placeholder="name = value")
         check, test = self._button("Check", self.check), self._button("Test", self._on_test, "primary")
         self.status, self.output = widgets.HTML(), widgets.Output()
-        self._box.children += (widgets.HBox([check, test, self._button("Export", self._on_export)]), self.status)
-        self._box.children += (self.output,)
+        self.widget.children += (widgets.HBox([check, test, self._button("Export", self._on_export)]), self.status)
+        self.widget.children += (self.output,)
         _align_labels(self._fields)
         for choice in (self.auth_config, self.auth_type):
             choice.observe(lambda _: self._show_auth_fields(), names="value")
@@ -229,7 +228,7 @@ class ConnectorForm:
         """A field of ``kind`` labelled ``label``, added at the bottom of the form."""
         field = kind(description=label, layout=widgets.Layout(width="95%"), **options)
         self._fields.append(field)
-        self._box.children += (field,)
+        self.widget.children += (field,)
         return field
 
     def _button(self, label: str, action: Callable[[], object], style: str = "") -> widgets.Button:
@@ -301,14 +300,7 @@ class ConnectorForm:
         return message
 
 
-def connector_form(
-    connector: Connector | None = None, action: HttpAction | None = None, *, send_to: str | None = None
-) -> ConnectorForm:
-    """A form pre-filled with ``connector`` and ``action`` (either may be left out).
-
-    ``send_to``: Test sends there (e.g. the sandbox) instead of the Base URL, which stays as it is.
-    """
-    return ConnectorForm(connector, action, send_to=send_to)
+connector_form = ConnectorForm  # the name the notebooks call
 
 
 # --- laying out and reading the fields --------------------------------------------------------

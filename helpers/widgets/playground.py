@@ -219,28 +219,10 @@ def request_as_json(request: ApiRequest, client: PerplexityClient) -> str:
 # --- cost, before and after -----------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class CostEstimate:
-    """The most a request can cost at the dated prices: the input, a full answer, and its searches."""
+def cost_basis(request: ApiRequest) -> dict:
+    """What the most a request can cost depends on: its model, its input with the searches, a full answer.
 
-    model: str
-    input_tokens: int
-    max_output_tokens: int
-    searches: int
-    at_most: float
-
-    def sentence(self) -> str:
-        searched = f", {self.searches} web search" if self.searches else ""
-        return (
-            f"Estimated cost: at most ${self.at_most:.5f} (about {self.input_tokens:,} tokens in, at most "
-            f"{self.max_output_tokens:,} out{searched}), at {self.model} prices of {responses.PRICES_AS_OF}."
-        )
-
-
-def estimate_cost(request: ApiRequest) -> CostEstimate | None:
-    """What the request can cost at most, or None when no price is on file for its model (or preset).
-
-    The prices live with the answers' costs, in :mod:`helpers.responses`.
+    The keyword arguments of :func:`helpers.responses.price_of`, where the dated prices live.
     """
     arguments, legacy = request.arguments, request.endpoint == "legacy"
     searches = 1 if legacy or arguments.get("web_search") else 0
@@ -248,11 +230,18 @@ def estimate_cost(request: ApiRequest) -> CostEstimate | None:
         prompt = " ".join(m["content"] for m in arguments["messages"])
     else:
         prompt = (arguments.get("instructions") or "") + arguments["input"]
-    input_tokens = max(1, len(prompt) // 4) + searches * SEARCH_RESULT_TOKENS
-    output_tokens = arguments.get("max_tokens" if legacy else "max_output_tokens") or DEFAULT_MAX_OUTPUT_TOKENS
-    model = arguments.get("model")
-    at_most = responses.price_of(model, input_tokens, output_tokens, searches=searches, legacy=legacy)
-    return None if at_most is None else CostEstimate(model, input_tokens, output_tokens, searches, at_most)
+    return {
+        "model": arguments.get("model"),
+        "input_tokens": max(1, len(prompt) // 4) + searches * SEARCH_RESULT_TOKENS,
+        "output_tokens": arguments.get("max_tokens" if legacy else "max_output_tokens") or DEFAULT_MAX_OUTPUT_TOKENS,
+        "searches": searches,
+        "legacy": legacy,
+    }
+
+
+def estimate_cost(request: ApiRequest) -> float | None:
+    """What the request can cost at most (USD), or None when no price is on file for its model (or preset)."""
+    return responses.price_of(**cost_basis(request))
 
 
 def estimate_sentence(request: ApiRequest, mode: str) -> str:
@@ -260,10 +249,14 @@ def estimate_sentence(request: ApiRequest, mode: str) -> str:
     if mode == "sandbox":
         # The sandbox reports a cost with each answer (as the API does): say what that number is.
         return "Sandbox mode: nothing is charged, and a cost shown is what the request would cost live."
-    estimate = estimate_cost(request)
-    if estimate is None:
+    at_most, basis = estimate_cost(request), cost_basis(request)
+    if at_most is None:
         return f"No price on file for {request.label}: see Perplexity's pricing page before sending."
-    return estimate.sentence()
+    searched = f", {basis['searches']} web search" if basis["searches"] else ""
+    return (
+        f"Estimated cost: at most ${at_most:.5f} (about {basis['input_tokens']:,} tokens in, at most "
+        f"{basis['output_tokens']:,} out{searched}), at {basis['model']} prices of {responses.PRICES_AS_OF}."
+    )
 
 
 # --- sending --------------------------------------------------------------------------------
@@ -276,7 +269,6 @@ class Outcome:
     answer: responses.APIResponse | None = None
     message: str = ""
     detail: str = ""
-    error_type: str = ""  # the error's class name, for experts
     summary: str = ""  # a few words, for the history
     partial_text: str = ""
 
@@ -308,7 +300,7 @@ def send_request(
     except Exception as error:  # any failure, ours or not, becomes a sentence (never a traceback)
         message, detail = describe_failure(error)
         summary, partial_text = getattr(error, "summary", "unexpected error"), getattr(error, "partial_text", "")
-        return Outcome(None, client.redact(message), client.redact(detail), type(error).__name__, summary, partial_text)
+        return Outcome(None, client.redact(message), client.redact(detail), summary, partial_text)
 
 
 def history_entry(number: int, request: ApiRequest, question: str, outcome: Outcome) -> display.HistoryEntry:
