@@ -69,14 +69,18 @@ def _check_own_request(response: Any = None, cost: Any = None) -> str:
     if response.status_code != 200:
         status = response.status_code
         return f"Your request was not accepted (HTTP {status}): `helpers.explain_response(my_response)` says why."
-    if _is_the_guides_request(_sent_body(response)):
+    if _is_the_guides_request(response):
         return "Your request is the one from the notebook: change the model (or use a preset) or the instructions."
     return _check_cost(response, cost)
 
 
-def _is_the_guides_request(body: dict) -> bool:
+def _is_the_guides_request(response: Any) -> bool:
     """The notebook's request as it is: today's model (a preset replaces the model), the guide's instructions."""
-    same_model = "preset" not in body and body.get("model") == CURRENT_MODEL
+    try:
+        body = json.loads(response.request.body or b"{}")
+    except ValueError:  # not JSON: not the notebook's request
+        return False
+    same_model = isinstance(body, dict) and "preset" not in body and body.get("model") == CURRENT_MODEL
     return same_model and body.get("instructions") == GUIDE_SYSTEM
 
 
@@ -98,15 +102,6 @@ def _reported_cost(response: Any) -> float | None:
     except (ValueError, KeyError, TypeError):
         return None
     return reported if isinstance(reported, int | float) and not isinstance(reported, bool) else None
-
-
-def _sent_body(response: Any) -> dict:
-    raw = response.request.body or b"{}"
-    try:
-        body = json.loads(raw)
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
 
 
 # --- 03.1: a connector for another API's auth, tested -------------------------------------------

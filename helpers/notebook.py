@@ -25,7 +25,7 @@ from helpers.client import reachability_problem
 from helpers.errors import TutorialError, chain_summary, describe_failure, describe_network_failure
 from helpers.keys import find_api_key, install_log_redaction
 from helpers.masking import redact, redact_standard_streams
-from helpers.progress import follow_class_sandbox
+from helpers.progress import follow_class_sandbox, remote_sandbox
 from helpers.settings import Settings, resolve_settings, use_local_sandbox
 from helpers.trust import use_system_store
 
@@ -115,11 +115,11 @@ def install_friendly_errors() -> bool:
 
     Returns whether a notebook shell was found. Outside IPython it does nothing.
 
-    A failure to reach a server (:func:`~helpers.errors.describe_network_failure`) is shown as its
-    sentence, with the exception chain one click away and the full traceback one ``%tb`` away; the
-    exception itself is unchanged for code that catches it. The cell then counts as run, so that Run
-    All goes on (the playground still appears), and a later cell that uses a name the failed cell never
-    set says why, instead of a NameError. Any other exception shows IPython's own traceback.
+    Either is shown as its sentence (:func:`failure_output`), with the details one click away and the
+    full traceback one ``%tb`` away; the exception itself is unchanged for code that catches it. After
+    a failure to reach a server (:func:`~helpers.errors.describe_network_failure`) the cell counts as
+    run, so that Run All goes on (the playground still appears), and a later cell that uses a name the
+    failed cell never set says why, instead of a NameError. Any other exception shows IPython's own traceback.
     """
     try:
         from IPython import get_ipython
@@ -138,38 +138,39 @@ def install_friendly_errors() -> bool:
     return True
 
 
-def friendly_lines(error: BaseException) -> list[str]:
-    """What the learner sees for ``error``: its sentence, then the expert detail on its own line."""
-    sentence, detail = describe_failure(error)
-    return [f"\u26a0\ufe0f {sentence}"] + ([f"   (details: {detail})"] if detail else [])
+def _show_friendly_error(shell: Any, etype: type, error: BaseException, tb: Any, tb_offset: Any = None) -> list[str]:
+    """IPython's custom exception handler (``set_custom_exc``): the sentence, displayed here, or IPython's traceback.
 
-
-def _show_friendly_error(shell, etype, error, tb, tb_offset=None) -> list[str] | None:
-    if isinstance(error, TutorialError):
-        return _show_tutorial_error(shell, etype, error, tb, tb_offset)
-    settings = _current_settings()  # once: for the sentence, and for whoever listens to the error
-    sentence = _sentence_for_failure(shell, error, settings)
-    if sentence is None:  # not ours: IPython's own traceback, as without this handler
-        shell.showtraceback((etype, error, tb), tb_offset=tb_offset, running_compiled_code=True)
-        return None
+    When IPython runs a cell it shows nothing of what the handler returns, so the handler shows the
+    sentence itself, through IPython's public display and ``showtraceback``.
+    """
     global _shown_as_sentence
-    _shown_as_sentence = error
-    _unset_names.update(name for name in _names_set_by(shell, _running_cell) if name not in shell.user_ns)
+    if isinstance(error, TutorialError):
+        sentence, detail = describe_failure(error)
+        events.emit(events.ERROR, error=str(error), on_purpose=False)  # a class sandbox's page shows the last error
+    else:
+        settings = _current_settings()  # once: for the sentence, and for whoever listens to the error
+        sentence, detail = _sentence_for_failure(shell, error, settings), ""
+        if sentence is None:  # not ours: IPython's own traceback, as without this handler
+            shell.showtraceback((etype, error, tb), tb_offset=tb_offset, running_compiled_code=True)
+            return []
+        _shown_as_sentence = error
+        _unset_names.update(name for name in _names_set_by(shell, _running_cell) if name not in shell.user_ns)
+        # One raised by a request with a fault header is on purpose: the listener tells from the exception.
+        events.emit(events.ERROR, error=sentence, exception=error, settings=settings)
     # What %tb shows: IPython reads the last exception from here (as it does after any traceback).
     sys.last_type, sys.last_value, sys.last_traceback = etype, error, tb
     if sys.version_info >= (3, 12):
         sys.last_exc = error
-    # A class sandbox's page shows the last error; one raised by a request with a fault header is on purpose.
-    events.emit(events.ERROR, error=sentence, exception=error, settings=settings)
     from IPython.display import display
 
-    display(failure_output(sentence, error), raw=True)
+    display(failure_output(sentence, error, detail), raw=True)
     return []
 
 
 def _sentence_for_failure(shell: Any, error: BaseException, settings: Settings | None) -> str | None:
     """The sentence for a failure to reach a server, or for a name such a failure left unset; else None."""
-    sentence = describe_network_failure(error, sandbox_url=_class_sandbox_url(settings))
+    sentence = describe_network_failure(error, sandbox_url=remote_sandbox(settings))
     if sentence is None and isinstance(error, NameError) and error.name in _unset_names:
         sentence = (
             f"`{error.name}` was never set, because an earlier cell could not reach its server (see the message "
@@ -178,15 +179,16 @@ def _sentence_for_failure(shell: Any, error: BaseException, settings: Settings |
     return sentence
 
 
-def failure_output(sentence: str, error: BaseException) -> dict[str, str]:
-    """What a cell shows for a failure it could not avoid: the sentence, and the details one click away.
+def failure_output(sentence: str, error: BaseException, detail: str = "") -> dict[str, str]:
+    """What a cell shows for a failure: the sentence, and the details one click away.
 
-    The plain text (a terminal, a saved notebook read as text) is the sentence and one line of detail.
-    Both pass through :func:`~helpers.masking.redact` with the key this kernel knows.
+    The plain text (a terminal, a saved notebook read as text) is the sentence and one line of detail:
+    ``detail`` when given (a :class:`TutorialError`'s own), else the innermost cause. Both pass through
+    :func:`~helpers.masking.redact` with the key this kernel knows.
     """
     secrets = getattr(sys.stdout, "secrets", ())  # the configured key, when notebook setup wrapped the stream
     sentence, chain = redact(sentence, secrets), redact(chain_summary(error), secrets)
-    cause = chain.splitlines()[-1] if chain else type(error).__name__
+    cause = redact(detail, secrets) or (chain.splitlines()[-1] if chain else type(error).__name__)
     html = (
         f"<div class='pplx-failure'>\u26a0\ufe0f {escape(sentence)}<details><summary>details</summary>"
         f"<pre>{escape(chain)}</pre><p>Run <code>%tb</code> in a cell for the full traceback.</p></details></div>"
@@ -201,13 +203,6 @@ def _current_settings() -> Settings | None:
         return resolve_settings()
     except (TutorialError, OSError):
         return None
-
-
-def _class_sandbox_url(settings: Settings | None) -> str | None:
-    """The remote sandbox in use (sandbox mode with ``PERPLEXITY_BASE_URL``), else None."""
-    if settings is None or not settings.is_sandbox or settings.local_sandbox:
-        return None
-    return settings.base_url
 
 
 def _names_set_by(shell: Any, source: str) -> set[str]:
@@ -233,7 +228,7 @@ def _remember_cell(info: Any) -> None:
 
 
 def _count_as_run(result: Any) -> None:
-    """A cell whose failure was shown as a sentence counts as run, so that Run All goes on.
+    """A cell whose failure to reach a server was shown as a sentence counts as run, so that Run All goes on.
 
     The kernel answers "error" (and Run All stops) when the cell's result holds an exception; this
     event comes just before that answer is made. The exception object itself is not changed.
@@ -242,12 +237,3 @@ def _count_as_run(result: Any) -> None:
     if result is not None and _shown_as_sentence is not None and result.error_in_exec is _shown_as_sentence:
         result.error_in_exec = None
     _shown_as_sentence = None
-
-
-def _show_tutorial_error(shell, etype, error, tb, tb_offset=None) -> list[str]:
-    lines = friendly_lines(error)
-    events.emit(events.ERROR, error=str(error), on_purpose=False)  # a class sandbox's page shows the last error
-    # IPython ignores what a custom handler returns, so show the lines the way IPython shows a
-    # traceback: in a kernel that is the cell's error output, in a terminal it is printed.
-    shell._showtraceback(etype, error, lines)
-    return lines

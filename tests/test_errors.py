@@ -155,5 +155,5 @@ def test_a_notebook_shows_our_error_as_one_sentence(capsys: pytest.CaptureFixtur
     finally:
         shell.set_custom_exc((), None)
         InteractiveShell.clear_instance()
-    assert "Too many requests. Wait 1 second." in shown and "(details: HTTP 429)" in shown
+    assert "Too many requests. Wait 1 second." in shown and "(details: HTTP 429;" in shown
     assert "Traceback" not in shown and "raise RateLimitError" not in shown

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import re
 import ssl
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +17,7 @@ from IPython.core.interactiveshell import InteractiveShell
 
 import helpers
 import perplexity_sandbox
-from helpers import events, explain_response, keys, progress, setup_notebook
+from helpers import errors, events, explain_response, keys, progress, setup_notebook
 from helpers import settings as settings_module
 from helpers.client import base_url_for, connect
 from helpers.errors import TutorialError
@@ -109,6 +111,31 @@ def test_in_a_notebook_our_errors_become_one_sentence(capsys: pytest.CaptureFixt
         shell.set_custom_exc((), None)
         InteractiveShell.clear_instance()
     assert "Run the first cell." in shown and "Traceback" not in shown
+
+
+def test_our_error_is_one_sentence_its_details_one_click_away_and_its_traceback_one_tb_away(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Shown through IPython's public display: the sentence, the chain collapsed, and %tb for the traceback."""
+    shell = InteractiveShell.instance()
+    shown: list[dict[str, str]] = []
+    monkeypatch.setattr(shell.display_pub, "publish", lambda data, **options: shown.append(data))
+    try:
+        setup_notebook(quiet=True)
+        shell.run_cell(
+            "from helpers.errors import RateLimitError\nraise RateLimitError('Wait 1 second.', detail='HTTP 429')"
+        )
+        raised = sys.last_value
+        shell.run_cell("%tb")
+        traceback = re.sub(r"\x1b\[[0-9;]*m", "", capsys.readouterr().out)  # without its colours
+    finally:
+        shell.set_custom_exc((), None)
+        InteractiveShell.clear_instance()
+    (output,) = shown
+    assert output["text/plain"] == "\u26a0\ufe0f Wait 1 second.\n   (details: HTTP 429; run %tb for the full traceback)"
+    assert "<details><summary>details</summary>" in output["text/html"] and "RateLimitError" in output["text/html"]
+    assert type(raised) is errors.RateLimitError and raised.detail == "HTTP 429"  # the exception, unchanged
+    assert "Traceback" in traceback and "raise RateLimitError(" in traceback and "RateLimitError: Wait 1" in traceback
 
 
 def test_without_setup_no_sandbox_is_started_and_the_sentence_says_what_to_do(monkeypatch: pytest.MonkeyPatch) -> None:
