@@ -39,40 +39,24 @@ from helpers.keys import explain_key, key_sources, key_status, mask_key, practic
 from helpers.notebook import practice_url, setup_notebook
 from helpers.settings import resolve_settings
 
-# Name -> module, for what needs IPython, ipywidgets, pystache or genson: loaded when first used.
-_LAZY = {
-    "check_setup": "helpers.doctor",
-    "show_answer": "helpers.display",
-    "show_request": "helpers.display",
-    "key_entry": "helpers.widgets",
-    "save_key_message": "helpers.widgets",
-    "remove_key_message": "helpers.widgets",
-    "playground": "helpers.widgets",
-    "connector_form": "helpers.widgets",
-    "learner_name_entry": "helpers.widgets",
-    "set_learner_name": "helpers.progress",
-    "check_exercise": "helpers.exercises",
-    "KEY_CANDIDATES": "helpers.exercises",
-    "key_file_status": "helpers.keys",
-    "guide_connector": "helpers.connector",
-    "practice_action": "helpers.connector",
-    "Connector": "helpers.connector",
-    "HeaderAuth": "helpers.connector",
-    "BasicAuth": "helpers.connector",
-    "guide_legacy_action": "helpers.connector",
-    "agent_action": "helpers.connector",
-    "build_request": "helpers.connector",
-    "render_request": "helpers.connector",
-    "run_test": "helpers.connector",
-    "show_fields": "helpers.connector_view",
-    "show_execution": "helpers.connector_view",
-    "GUIDE_CURL": "helpers.curl_import",
-    "import_curl": "helpers.curl_import",
-    "as_json": "helpers.exports",
-    "to_curl": "helpers.exports",
-    "to_openapi": "helpers.exports",
-    "to_postman": "helpers.exports",
+# Module -> the names it gives (space-separated): what needs IPython, ipywidgets, pystache or genson, loaded
+# when first used.
+_LAZY_MODULES = {
+    "helpers.doctor": "check_setup",
+    "helpers.display": "show_answer show_request",
+    "helpers.widgets": "key_entry save_key_message remove_key_message playground connector_form learner_name_entry",
+    "helpers.progress": "set_learner_name",
+    "helpers.exercises": "check_exercise KEY_CANDIDATES",
+    "helpers.keys": "key_file_status",
+    "helpers.connector": (
+        "guide_connector practice_action Connector HeaderAuth BasicAuth guide_legacy_action agent_action "
+        "build_request render_request run_test"
+    ),
+    "helpers.connector_view": "show_fields show_execution",
+    "helpers.curl_import": "GUIDE_CURL import_curl",
+    "helpers.exports": "as_json to_curl to_openapi to_postman",
 }
+_LAZY = {name: module for module, names in _LAZY_MODULES.items() for name in names.split()}  # name -> module
 
 __all__ = [
     "GUIDE_QUESTION",
