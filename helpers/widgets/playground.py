@@ -334,10 +334,12 @@ class Playground:
         self.history: list[display.HistoryEntry] = []
         self._sent = 0
         choices, models_note = model_choices(client)
-        self._build_editor(choices, EditorValues(default_choice(choices)))
+        self._build_editor(choices)
         self._build_views(models_note)
-        # The editors by the EditorValues field each gives: the Model menu gives the choice.
+        # The editors by the EditorValues field each gives (the Model menu gives the choice), from its defaults.
         self.editors = {f.name: getattr(self, "model" if f.name == "choice" else f.name) for f in fields(EditorValues)}
+        for name, value in vars(EditorValues(default_choice(choices))).items():
+            self.editors[name].value = value
         rows = [[getattr(self, name) for name in row.split("+")] for row in LAYOUT.split()]
         self.widget = widgets.VBox([row[0] if len(row) == 1 else widgets.HBox(row) for row in rows])
         for editor in [*self.editors.values(), self.view]:
@@ -355,30 +357,26 @@ class Playground:
 
     # --- building ---
 
-    def _build_editor(self, choices: list[ModelChoice], start: EditorValues) -> None:
+    def _build_editor(self, choices: list[ModelChoice]) -> None:
         wide = widgets.Layout(width="95%")
-        menu = widgets.Dropdown(options=[(c.label, c) for c in choices], value=start.choice, description="Model")
-        self.model = fit_choices(menu)
-        self.max_output_tokens = widgets.BoundedIntText(
-            start.max_output_tokens, min=16, max=8192, description="Max tokens"
-        )
-        self.instructions = widgets.Textarea(start.instructions, description="Instructions", rows=2, layout=wide)
-        self.question = widgets.Textarea(start.question, description="Question", rows=3, layout=wide)
-        self.web_search = widgets.Checkbox(start.web_search, description="Web search", indent=False)
+        self.model = fit_choices(widgets.Dropdown(options=[(c.label, c) for c in choices], description="Model"))
+        self.max_output_tokens = widgets.BoundedIntText(min=16, max=8192, description="Max tokens")
+        self.instructions = widgets.Textarea(description="Instructions", rows=2, layout=wide)
+        self.question = widgets.Textarea(description="Question", rows=3, layout=wide)
+        self.web_search = widgets.Checkbox(description="Web search", indent=False)
         recency = [("any time", ""), *((f"past {r}", r) for r in SEARCH_RECENCY)]
-        self.recency = widgets.Dropdown(options=recency, value=start.recency, description="Recency")
+        self.recency = widgets.Dropdown(options=recency, description="Recency")
         hint = "nasa.gov, esa.int (at most 20; -example.com excludes one)"
-        self.domains = widgets.Text(start.domains, description="Domains", layout=wide, placeholder=hint)
-        hint = '{"temperature": 0.2}'
-        self.extra_fields = widgets.Text(start.extra_fields, description="Extra JSON", layout=wide, placeholder=hint)
+        self.domains = widgets.Text(description="Domains", layout=wide, placeholder=hint)
+        self.extra_fields = widgets.Text(description="Extra JSON", layout=wide, placeholder='{"temperature": 0.2}')
 
     def _build_views(self, models_note: str) -> None:
         shown = widgets.Layout(display=None if self.client.mode == "sandbox" else "none")  # only the sandbox stages
         self.simulate = fit_choices(widgets.Dropdown(options=list(SIMULATIONS), description="Simulate", layout=shown))
         # A background run (Agent API): Send starts it, then polls until it finishes.
-        self.background = widgets.Checkbox(value=False, description="Background run", indent=False)
+        self.background = widgets.Checkbox(description="Background run", indent=False)
         self.send_button = widgets.Button(description="Send", button_style="primary", icon="paper-plane")
-        self.view = widgets.ToggleButtons(options=["hide request", "curl", "JSON"], value="hide request")
+        self.view = widgets.ToggleButtons(options=["hide request", "curl", "JSON"])
         self.models_note = widgets.HTML(f"<small>{escape(models_note)}</small>")
         self.check, self.request_view, self.estimate, self.status, self.detail = (widgets.HTML() for _ in range(5))
         hidden, title = widgets.Layout(display="none"), ("Details (for experts)",)
