@@ -307,35 +307,31 @@ def explain_key(raw: str | Secret) -> str:
 # What no key holds (and no header may carry), in the order it is checked: a pattern that finds it, and the
 # sentence that says so ({odd} lists what the pattern found). Keys are letters, digits, dashes and
 # underscores; anything else ($, #, =) would also confuse the .env file.
-_CHARACTER_PROBLEMS = (
-    (r"[\r\n]", "The key contains a line break. Paste it again as a single line."),
-    (r"\s", "The key contains spaces. Paste only the key itself, as one word."),
-    (r"[\"'`]", "The key contains quotes. Paste the key without quotes around it."),
-    (
-        r"[^\x00-\x7f]",
+_CHARACTER_PROBLEMS = {
+    r"[\r\n]": "The key contains a line break. Paste it again as a single line.",
+    r"\s": "The key contains spaces. Paste only the key itself, as one word.",
+    r"[\"'`]": "The key contains quotes. Paste the key without quotes around it.",
+    r"[^\x00-\x7f]": (
         "The key contains non-ASCII characters (often a smart quote or an invisible character). "
-        "Copy it again from the API portal.",
+        "Copy it again from the API portal."
     ),
-    (
-        r"[^A-Za-z0-9_-]",
-        "The key contains {odd}, which Perplexity keys never contain. Copy the key again from the API portal.",
+    r"[^A-Za-z0-9_-]": (
+        "The key contains {odd}, which Perplexity keys never contain. Copy the key again from the API portal."
     ),
-)
+}
 # The same for a pasted key (cleaned up): empty, then its characters, its start and its length ({length}).
-_KEY_PROBLEMS = (
-    (r"\A\Z", "The key is empty. Paste the key you copied from the API portal."),
-    *_CHARACTER_PROBLEMS,
-    (
-        rf"\A(?!{KEY_PREFIX})",
+_KEY_PROBLEMS = {
+    r"\A\Z": "The key is empty. Paste the key you copied from the API portal.",
+    **_CHARACTER_PROBLEMS,
+    rf"\A(?!{re.escape(KEY_PREFIX)})": (
         f"This does not look like a Perplexity key: keys start with '{KEY_PREFIX}'. "
-        "Copy the key again from the API portal.",
+        "Copy the key again from the API portal."
     ),
-    (
-        rf"\A(?!.{{{MIN_KEY_LENGTH},{MAX_KEY_LENGTH}}}\Z)",
+    rf"\A(?!.{{{MIN_KEY_LENGTH},{MAX_KEY_LENGTH}}}\Z)": (
         "The key is {length} characters long, which is implausible for a Perplexity key. "
-        "Copy the whole key again from the API portal.",
+        "Copy the whole key again from the API portal."
     ),
-)
+}
 
 
 def validate_api_key(raw: str | Secret) -> tuple[str, str]:
@@ -384,10 +380,10 @@ def _cleaned(raw: Secret) -> tuple[Secret, str]:
     return Secret(key), "; ".join(notes)
 
 
-def _problem(key: Secret, problems: tuple[tuple[str, str], ...]) -> str:
+def _problem(key: Secret, problems: dict[str, str]) -> str:
     """The sentence of the first of ``problems`` that ``key`` has, or "" when it has none."""
     plain = key.reveal()
-    for pattern, sentence in problems:
+    for pattern, sentence in problems.items():
         found = sorted(set(re.findall(pattern, plain)))
         if found:
             return sentence.format(odd=" ".join(repr(ch) for ch in found), length=len(plain))

@@ -14,6 +14,7 @@ import re
 import sys
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TextIO
 
 KEY_PREFIX = "pplx-"
@@ -59,12 +60,8 @@ def mask_url(url: str) -> str:
     first ``?`` or ``#``, becomes ``****``; key-shaped words anywhere are masked too, and characters
     that are not printable become ``?`` (a sentence stays one line).
     """
-    head, tail = _split_query(url)
-    user_info = _user_info_span(head)
-    if user_info:
-        start, end = user_info
-        head = f"{head[:start]}****{head[end:]}"
-    shown = head + (f"{tail[0]}****" if tail else "")
+    before, user_info, after, tail = _url_text(url)
+    shown = before + ("" if user_info is None else "****") + after + (f"{tail[0]}****" if tail else "")
     return redact("".join(ch if ch.isprintable() else "?" for ch in shown))
 
 
@@ -74,10 +71,8 @@ def url_credentials(url: str) -> tuple[str, ...]:
     Empty when there are none: a URL without them holds no secret. For :func:`redact`, which masks
     each part wherever a sentence quotes it.
     """
-    head, tail = _split_query(url)
-    user_info = _user_info_span(head)
-    parts = [head[slice(*user_info)]] if user_info else []
-    parts += parts[0].split(":") if parts else []
+    _, user_info, _, tail = _url_text(url)
+    parts = [user_info, *user_info.split(":")] if user_info else []
     if tail:  # the whole query, and each value in it ("token=abc&x=1": "abc", "1"), never the names
         parts += [tail[1:], *(piece.partition("=")[2] or piece for piece in re.split(r"[?#&;]", tail[1:]))]
     return tuple(dict.fromkeys(part for part in parts if part))
@@ -85,21 +80,25 @@ def url_credentials(url: str) -> tuple[str, ...]:
 
 def url_has_credentials(url: str) -> bool:
     """Whether ``url`` has user info (even an empty one: ``//@host``), a query or a fragment."""
-    head, tail = _split_query(url)
-    return bool(tail) or _user_info_span(head) is not None
+    _, user_info, _, tail = _url_text(url)
+    return bool(tail) or user_info is not None
 
 
-def _split_query(url: str) -> tuple[str, str]:
-    """``url`` cut at its first ``?`` or ``#``: (before, from there on)."""
+def _url_text(url: str) -> tuple[str, str | None, str, str]:
+    """``url`` cut by hand: what comes before the user info, the user info (None: there is none), what
+    follows it up to the query, and the query or fragment from its ``?`` or ``#`` on.
+
+    The user info runs from after the ``//`` that precedes the last ``@`` (from the start without one)
+    up to that ``@``, as browsers read it.
+    """
     cut = min((i for i in (url.find("?"), url.find("#")) if i >= 0), default=len(url))
-    return url[:cut], url[cut:]
-
-
-def _user_info_span(head: str) -> tuple[int, int] | None:
-    """Where the user info is in ``head`` (a URL without query): after ``//`` up to the last ``@``, else None."""
-    start = head.find("//") + 2 if "//" in head else 0
+    head, tail = url[:cut], url[cut:]
     end = head.rfind("@")
-    return (start, end) if end >= start else None
+    if end < 0:
+        return head, None, "", tail
+    slashes = head.find("//", 0, end)
+    start = slashes + 2 if slashes >= 0 else 0
+    return head[:start], head[start:end], head[end:], tail
 
 
 def find_key_shaped(text: str) -> list[str]:
@@ -112,17 +111,19 @@ def redact_log_text(text: str) -> str:
     return redact(_BEARER_VALUE.sub(lambda m: m.group(1) + mask_key(m.group(2)), text))
 
 
+@dataclass(unsafe_hash=True, slots=True)
 class Secret:
     """A key on its way to a header. ``repr`` and ``str`` show the mask; :meth:`reveal` gives the key.
 
     Why a class and not a str: a debugger or ``%xmode Verbose`` prints every frame's local
-    variables, and a plain string there is the whole key.
+    variables, and a plain string there is the whole key. A Secret of a Secret is the same Secret.
     """
 
-    __slots__ = ("_value",)
+    _value: str | None
 
-    def __init__(self, value: str | Secret) -> None:
-        self._value = value.reveal() if isinstance(value, Secret) else value
+    def __post_init__(self) -> None:
+        if isinstance(self._value, Secret):
+            self._value = self._value.reveal()
 
     def reveal(self) -> str:
         """The plain key: call it only where the header is built."""
@@ -133,12 +134,6 @@ class Secret:
 
     def __str__(self) -> str:
         return mask_key(self._value)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)
 
     def __bool__(self) -> bool:
         return bool(self._value)

@@ -326,9 +326,6 @@ def is_loopback_host(host: str) -> bool:
 # would read ``.netrc``, whose password silently replaces the Authorization header). The proxy
 # variables are read here instead, the way requests reads them, and checked against one rule.
 
-_PROXY_SCHEMES = ("http", "https")
-_SOCKS_SCHEMES = ("socks4", "socks4a", "socks5", "socks5h")
-
 
 @dataclass(frozen=True)
 class Proxy:
@@ -402,10 +399,10 @@ def _proxy_url(value: str) -> str | None:
 
     SOCKS proxies are usable only with PySocks (``pip install 'requests[socks]'``).
     """
-    usable = _PROXY_SCHEMES + (_SOCKS_SCHEMES if importlib.util.find_spec("socks") else ())
+    socks = ("socks4", "socks4a", "socks5", "socks5h") if importlib.util.find_spec("socks") else ()
     try:
         url = requests.utils.prepend_scheme_if_needed(value.strip(), "http")
         parts = parse_url(url)
     except (LocationParseError, ValueError):
         return None
-    return url if parts.host and parts.scheme in usable else None
+    return url if parts.host and parts.scheme in ("http", "https", *socks) else None

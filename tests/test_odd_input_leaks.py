@@ -310,6 +310,7 @@ def test_the_name_box_never_raises(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         ("https://host/p?token=abcd#frag", "https://host/p?****"),
         ("https://host#access_token=abcd", "https://host#****"),
         ("https://us\\er:pw1234@host", "https://****@host"),
+        ("ann:pw1234@host//x", "****@host//x"),  # no scheme, and a "//" only after the user info
         ("https://host/\nnext line", "https://host/?next line"),
         ("https://hub.example.org", "https://hub.example.org"),
     ],
