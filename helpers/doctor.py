@@ -177,19 +177,13 @@ def run_checks(call: bool = True, *, where: Vantage = Vantage(), in_notebook: bo
     is shown in a notebook, which is open already, so no front end needs to be installed here.
     """
     env_file = keys.env_file_path()
-    checks = [
-        check_python(),
-        check_packages(front_end_needed=not in_notebook),
-        check_key_file(where),
-        check_env_file(env_file),
-        check_git_ignore(env_file),
-    ]
+    checks = [check_python(), check_packages(front_end_needed=not in_notebook)]
+    files = [check_key_file(where), check_env_file(env_file), check_git_ignore(env_file)]
     if env_file.is_file() and not os.access(env_file, os.R_OK):  # every key lookup would fail
-        return checks + _skipped("the .env file can be read", "Mode", "Key", *CONNECTION_CHECKS)
-    settings_check, settings = check_settings()
-    checks[2:2] = [settings_check, check_key(keys.find_api_key(), unsure=bool(where.unsure))]
-    checks += [check_proxy(settings), check_certificates()]
-    return checks + check_connection(settings, call)
+        return checks + files + _skipped("the .env file can be read", "Mode", "Key", *CONNECTION_CHECKS)
+    mode, settings = check_settings()
+    checks += [mode, check_key(keys.find_api_key(), unsure=bool(where.unsure)), *files]
+    return [*checks, check_proxy(settings), check_certificates(), *check_connection(settings, call)]
 
 
 def _skipped(until: str, *names: str) -> list[Check]:
@@ -231,7 +225,7 @@ def check_packages(requirements: list[str] | None = None, *, front_end_needed: b
     lists JupyterLab without requiring it.
     """
     if requirements is None:
-        requirements = [*_requirements(), *_requirements(NOTEBOOK_EXTRA), FRONT_END]
+        requirements = [*_requirements(), FRONT_END]
     found, wrong, install = [], [], []
     for requirement in requirements:
         name, specifier = _parse_requirement(requirement)
@@ -269,19 +263,18 @@ def _parse_requirement(text: str) -> tuple[str, Callable[[str], bool]]:
     return requirement.name, lambda version: requirement.specifier.contains(version, prereleases=True)
 
 
-def _requirements(extra: str | None = None) -> list[str]:
-    """The runtime dependencies, or those of an optional ``extra``: from pyproject.toml, else the installed metadata."""
+def _requirements() -> list[str]:
+    """The runtime dependencies and the notebooks' extra: from pyproject.toml, else the installed metadata."""
     pyproject = keys.project_root() / "pyproject.toml"
     if pyproject.is_file():
         project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
-        return project["dependencies"] if extra is None else project.get("optional-dependencies", {}).get(extra, [])
+        return [*project["dependencies"], *project.get("optional-dependencies", {}).get(NOTEBOOK_EXTRA, [])]
     try:
         declared = metadata.requires(DISTRIBUTION) or []
     except metadata.PackageNotFoundError:  # helpers copied without its metadata: nothing declared to check
         return []
-    if extra is None:
-        return [r for r in declared if "extra ==" not in r]
-    return [r.partition(";")[0].strip() for r in declared if re.search(rf"extra == ['\"]{extra}['\"]", r)]
+    wanted = [r for r in declared if "extra ==" not in r or re.search(rf"extra == ['\"]{NOTEBOOK_EXTRA}['\"]", r)]
+    return [r.partition(";")[0].strip() for r in wanted]
 
 
 # --- mode and key -------------------------------------------------------------------------
@@ -330,30 +323,21 @@ def check_key(found: keys.FoundKey | None, *, unsure: bool = False) -> Check:
 def check_key_file(where: Vantage = Vantage()) -> Check:
     """Where the key file is and why: the project's .env, or the per-user one (no checkout, or a shared one).
 
-    ``where`` adds how the course folder was chosen, or that the doctor cannot know it (a note).
+    ``where`` adds how the course folder was chosen, or that the doctor cannot know it (a note). A
+    problem: the checkout's .env still holds a key although other users can write to the checkout.
     """
     detail = " ".join(filter(None, [keys.key_file_status().removeprefix("Your key file is "), where.how]))
-    left = _key_left_in_shared_checkout()
+    checkout, overridden = keys.find_checkout(), os.environ.get(keys.ENV_FILE_VARIABLE, "").strip()
+    shared = checkout is not None and not overridden and keys.others_may_write(checkout)
+    try:
+        left = checkout / ".env" if shared and keys.find_api_key({}, checkout / ".env") is not None else None
+    except OSError:  # not ours to read: nothing of the learner's is there
+        left = None
     if left is None:
         return Check("Key file", NOTE, detail, where.unsure) if where.unsure else Check("Key file", OK, detail)
     detail += f" But {left} still holds a key, in a folder other users can write to."
-    return Check(
-        "Key file",
-        PROBLEM,
-        detail,
-        f"Save your key again with notebook 01 (it now goes to your own folder), then delete {left}.",
-    )
-
-
-def _key_left_in_shared_checkout() -> Path | None:
-    """The checkout's .env when it holds a key although other users can write to the checkout (else None)."""
-    checkout = keys.find_checkout()
-    if os.environ.get(keys.ENV_FILE_VARIABLE, "").strip() or checkout is None or not keys.others_may_write(checkout):
-        return None
-    try:
-        return checkout / ".env" if keys.find_api_key({}, checkout / ".env") is not None else None
-    except OSError:  # not ours to read: nothing of the learner's is there
-        return None
+    fix = f"Save your key again with notebook 01 (it now goes to your own folder), then delete {left}."
+    return Check("Key file", PROBLEM, detail, fix)
 
 
 def check_env_file(path: Path) -> Check:
@@ -384,22 +368,22 @@ def check_git_ignore(path: Path) -> Check:
     if shutil.which("git") is None:
         return Check("Git", NOTE, "git is not installed, so whether .env is ignored was not checked.")
     folder = next(p for p in (path.parent, *path.parent.parents) if p.is_dir())
-    inside = _git(folder, "rev-parse", "--show-toplevel")
-    if "not a git repository" in inside.stderr:
+    tracked = _git(folder, "ls-files", "--error-unmatch", "--", str(path))
+    if "not a git repository" in tracked.stderr:
         return Check("Git", OK, f"the {path.name} file is not in a git repository, so it cannot be committed.")
-    if inside.returncode == 0 and _git(folder, "ls-files", "--error-unmatch", "--", str(path)).returncode == 0:
+    if tracked.returncode == 0:
         fix = (
             f"Run: git rm --cached {path}, commit, and create a new key in the API portal "
             "if the old one was ever pushed."
         )
         return Check("Git", PROBLEM, f"{path} is tracked by git: a commit would publish your key.", fix)
-    answer = _git(folder, "check-ignore", "-q", "--", str(path)) if inside.returncode == 0 else inside
-    if answer.returncode == 0:
+    ignored = _git(folder, "check-ignore", "-q", "--", str(path))
+    if ignored.returncode == 0:
         return Check("Git", OK, f"git ignores the {path.name} file.")
-    if answer is not inside and answer.returncode == 1:
+    if ignored.returncode == 1:
         fix = f"Add a line `{path.name}` to the .gitignore file at the top of the repository."
         return Check("Git", PROBLEM, f"git does not ignore {path}: `git add .` would commit your key.", fix)
-    detail = (answer.stderr.strip().splitlines() or ["no details"])[0]
+    detail = (ignored.stderr.strip().splitlines() or ["no details"])[0]
     return Check("Git", NOTE, f"could not ask git about {path.name}: {detail}")
 
 

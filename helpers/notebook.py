@@ -121,10 +121,8 @@ def install_friendly_errors() -> bool:
     run, so that Run All goes on (the playground still appears), and a later cell that uses a name the
     failed cell never set says why, instead of a NameError. Any other exception shows IPython's own traceback.
     """
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return False
+    from IPython import get_ipython  # ipywidgets' own dependency: always there
+
     shell = get_ipython()
     if shell is None:
         return False

@@ -90,12 +90,7 @@ def set_learner_name(name: str, env_file: Path | None = None) -> str:
 
 
 def report_progress(
-    step: str = "",
-    error: str = "",
-    settings: Settings | None = None,
-    *,
-    during: str = "",
-    on_purpose: bool = False,
+    step: str = "", error: str = "", settings: Settings | None = None, *, during: str = "", on_purpose: bool = False
 ) -> bool:
     """Tell the class sandbox about a step reached or an error; returns whether it took the report.
 

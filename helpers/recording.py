@@ -133,8 +133,7 @@ def record(paths: list[Path], root: Path | None = None) -> list[Path]:
                 return written
             notebook = canonical.apply(stable_widget_ids(notebook, path.name))
             # newline="\n": the same bytes on Windows, where text mode would write "\r\n".
-            text = nbformat.writes(notebook)
-            path.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8", newline="\n")
+            path.write_text(nbformat.writes(notebook).rstrip("\n") + "\n", encoding="utf-8", newline="\n")
             written.append(path)
             print(f"recorded {path}")
     return written
