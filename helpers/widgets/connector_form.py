@@ -68,7 +68,71 @@ LATER_LABELS = ("Bearer Token",)
 CHOICE_WIDTH = "22ch"
 
 
-class ConnectorForm:
+class ConnectorFields:
+    """Creator Studio's connector and HTTP action fields, laid out as its screens; ``widget`` is the box.
+
+    Only the chosen Auth Config's fields show. The buttons are here without an action: the form wires them.
+    """
+
+    def __init__(self) -> None:
+        """Each field is added below the one before: the form reads top to bottom as it is built here."""
+        self._fields: list[widgets.Widget] = []
+        self.widget = widgets.VBox([widgets.HTML("<b>Connector</b>")])
+        add = self._add
+        self.name = add(widgets.Text, "Name")
+        self.base_url = add(widgets.Text, "Base URL", placeholder="https://api.example.com")
+        self.auth_config = add(widgets.Dropdown, "Auth Config", options=AUTH_CONFIGS)
+        self.auth_type = add(widgets.Dropdown, "Api Key Auth Auth Type", options=("Header Auth", "Param Auth"))
+        self.header_key = add(widgets.Text, "Header Auth Key", value="Authorization")
+        self.value_pattern = add(widgets.Text, "Header Auth Value Pattern", value="Bearer %s")
+        self.param_name = add(widgets.Text, "Param Auth Key", value="api_key")
+        # As wide as the text fields: the placeholder says "saved: pplx-...cret (type to replace)".
+        self.api_key, self.username = add(widgets.Password, "Api Key"), add(widgets.Text, "Username")
+        self.password = add(widgets.Password, "Password")
+        self._secrets = SavedSecrets(self.api_key, self.password)
+        self.buttons = {
+            label: widgets.Button(description=label) for label in ("Import cURL", "Check", "Test", "Export")
+        }
+        self.buttons["Test"].button_style = "primary"
+        self.widget.children += (widgets.HTML("<b>HTTP action</b>"),)
+        self.curl = add(widgets.Textarea, "cURL command", placeholder="curl --request POST --url https://...", rows=6)
+        self.widget.children += (self.buttons["Import cURL"],)
+        self.action_name = add(widgets.Text, "Action name")
+        self.method = add(widgets.Dropdown, "Method", options=METHODS, value="POST")
+        self.path = add(widgets.Text, "Path", placeholder="/v1/agent")
+        self.headers = add(widgets.Textarea, "Headers", placeholder="Name: value")
+        self.query = add(widgets.Textarea, "Query Parameters", placeholder="name=value")
+        self.body = add(widgets.Textarea, "Request Body", rows=10)
+        self.inputs = add(widgets.Textarea, "Example values", placeholder="name = value")
+        self.status, self.output = widgets.HTML(), widgets.Output()
+        below = [self.buttons[label] for label in ("Check", "Test", "Export")]
+        self.widget.children += (widgets.HBox(below), self.status, self.output)
+        _align_labels(self._fields)
+        for choice in (self.auth_config, self.auth_type):
+            choice.observe(lambda _: self._show_auth_fields(), names="value")
+        self._show_auth_fields()
+
+    def _add(self, kind: type[widgets.Widget], label: str, **options: Any) -> Any:
+        """A field of ``kind`` labelled ``label``, added at the bottom of the form."""
+        field = kind(description=label, layout=widgets.Layout(width="95%"), **options)
+        self._fields.append(field)
+        self.widget.children += (field,)
+        return field
+
+    def _auth_kind(self) -> str:
+        return self.auth_type.value if self.auth_config.value == "Api Key Auth" else self.auth_config.value
+
+    def _show_auth_fields(self) -> None:
+        """Show only the fields of the chosen Auth Config, as Creator Studio does."""
+        kind = self._auth_kind()
+        shown = {SECRET_SLOTS.get(f.name, f.name) for f in fields(AUTH_KINDS[kind])}
+        shown |= {"auth_type"} if self.auth_config.value == "Api Key Auth" else set()
+        for name in AUTH_FIELDS:
+            getattr(self, name).layout.display = None if name in shown else "none"
+        self.api_key.description = "Bearer Token" if kind == "Bearer Token Auth" else "Api Key"
+
+
+class ConnectorForm(ConnectorFields):
     """The form, pre-filled with ``connector`` and ``action`` (either may be left out).
 
     ``display(form)`` shows it (``form.widget`` is its box); its methods are the plain-code path to
@@ -78,9 +142,11 @@ class ConnectorForm:
     def __init__(
         self, connector: Connector | None = None, action: HttpAction | None = None, *, send_to: str | None = None
     ) -> None:
-        self._secrets = {"api_key": "", "password": ""}  # kept here, never in a widget's value
+        super().__init__()
         self.send_to = send_to  # where Test sends (the sandbox), while the Base URL stays the connector's
-        self._build_widgets()
+        actions = {"Import cURL": self._on_curl, "Check": self.check, "Test": self._on_test, "Export": self._on_export}
+        for label, button in self.buttons.items():
+            button.on_click(lambda _, action=actions[label]: self._guard(action))  # each button its own action
         if connector is not None:
             self.load_connector(connector)
         if action is not None:
@@ -97,7 +163,7 @@ class ConnectorForm:
             self.auth_type.value = next(kind for kind, cls in AUTH_KINDS.items() if isinstance(auth, cls))
         for name, value in asdict(auth).items():
             if name in SECRET_SLOTS:
-                self._keep_secret(SECRET_SLOTS[name], value)
+                self._secrets.keep(SECRET_SLOTS[name], value)
             else:
                 getattr(self, name).value = value
         self._show_auth_fields()
@@ -128,15 +194,14 @@ class ConnectorForm:
             self.load_connector(connector)
             notes.append("Its Authorization header became the connector's auth.")
         if base_url != self.base_url.value:
-            notes.append(
-                f"The command's Base URL is {base_url}; the connector keeps {self.base_url.value or '(empty)'}."
-            )
+            kept = self.base_url.value or "(empty)"
+            notes.append(f"The command's Base URL is {base_url}; the connector keeps {kept}.")
         notes += [f"Note: {ended(note)}" for note in imported.notes]  # options accepted but not carried over, and why
         return self._say(" ".join(notes))
 
     def connector(self) -> Connector:
         """The connector the fields describe; raises a ConnectorError saying what to fix."""
-        self._take_secrets()
+        self._secrets.take()
         kind = AUTH_KINDS[self._auth_kind()]
         values = {f.name: self._field_value(f.name) for f in fields(kind)}
         return Connector(self.name.value.strip(), self.base_url.value, kind(**values))
@@ -179,7 +244,7 @@ class ConnectorForm:
     def __repr__(self) -> str:
         action = f"{self.method.value} {self.path.value}".strip()
         # What a learner typed is shown: a key pasted into the wrong field is masked like everywhere else.
-        return redact(f"ConnectorForm(name={self.name.value!r}, action={action!r})", tuple(self._secrets.values()))
+        return redact(f"ConnectorForm(name={self.name.value!r}, action={action!r})", self._secrets.every())
 
     def _repr_mimebundle_(self, **kwargs: object) -> dict:
         # The form's view, and a text/plain (what nbval records, and what shows where widgets cannot)
@@ -190,52 +255,6 @@ class ConnectorForm:
             "buttons, shown when this cell runs in a live kernel with Jupyter widgets (JupyterLab, Notebook 7).",
         }
 
-    def _build_widgets(self) -> None:
-        """Each field is added below the one before: the form reads top to bottom as it is built here."""
-        self._fields: list[widgets.Widget] = []
-        self.widget = widgets.VBox([widgets.HTML("<b>Connector</b>")])
-        add = self._add
-        self.name = add(widgets.Text, "Name")
-        self.base_url = add(widgets.Text, "Base URL", placeholder="https://api.example.com")
-        self.auth_config = add(widgets.Dropdown, "Auth Config", options=AUTH_CONFIGS)
-        self.auth_type = add(widgets.Dropdown, "Api Key Auth Auth Type", options=("Header Auth", "Param Auth"))
-        self.header_key = add(widgets.Text, "Header Auth Key", value="Authorization")
-        self.value_pattern = add(widgets.Text, "Header Auth Value Pattern", value="Bearer %s")
-        self.param_name = add(widgets.Text, "Param Auth Key", value="api_key")
-        # As wide as the text fields: the placeholder says "saved: pplx-...cret (type to replace)".
-        self.api_key, self.username = add(widgets.Password, "Api Key"), add(widgets.Text, "Username")
-        self.password = add(widgets.Password, "Password")
-        self.widget.children += (widgets.HTML("<b>HTTP action</b>"),)
-        self.curl = add(widgets.Textarea, "cURL command", placeholder="curl --request POST --url https://...", rows=6)
-        self.widget.children += (self._button("Import cURL", lambda: self.import_curl(self.curl.value)),)
-        self.action_name = add(widgets.Text, "Action name")
-        self.method = add(widgets.Dropdown, "Method", options=METHODS, value="POST")
-        self.path = add(widgets.Text, "Path", placeholder="/v1/agent")
-        self.headers = add(widgets.Textarea, "Headers", placeholder="Name: value")
-        self.query = add(widgets.Textarea, "Query Parameters", placeholder="name=value")
-        self.body = add(widgets.Textarea, "Request Body", rows=10)
-        self.inputs = add(widgets.Textarea, "Example values", placeholder="name = value")
-        check, test = self._button("Check", self.check), self._button("Test", self._on_test, "primary")
-        self.status, self.output = widgets.HTML(), widgets.Output()
-        self.widget.children += (widgets.HBox([check, test, self._button("Export", self._on_export)]), self.status)
-        self.widget.children += (self.output,)
-        _align_labels(self._fields)
-        for choice in (self.auth_config, self.auth_type):
-            choice.observe(lambda _: self._show_auth_fields(), names="value")
-        self._show_auth_fields()
-
-    def _add(self, kind: type[widgets.Widget], label: str, **options: Any) -> Any:
-        """A field of ``kind`` labelled ``label``, added at the bottom of the form."""
-        field = kind(description=label, layout=widgets.Layout(width="95%"), **options)
-        self._fields.append(field)
-        self.widget.children += (field,)
-        return field
-
-    def _button(self, label: str, action: Callable[[], object], style: str = "") -> widgets.Button:
-        button = widgets.Button(description=label, button_style=style)
-        button.on_click(lambda _: self._guard(action))
-        return button
-
     def _guard(self, action: Callable[[], object]) -> None:
         """Run a button's action; anything it lets escape becomes one sentence, never a traceback."""
         with self.output:  # catch inside: an Output widget would print a traceback for what escapes it
@@ -244,19 +263,10 @@ class ConnectorForm:
             except Exception as error:  # not only TutorialError: any slip would print a traceback here
                 self._say(f"Not done: {self._sentence(error)}")
 
-    def _auth_kind(self) -> str:
-        return self.auth_type.value if self.auth_config.value == "Api Key Auth" else self.auth_config.value
-
-    def _show_auth_fields(self) -> None:
-        """Show only the fields of the chosen Auth Config, as Creator Studio does."""
-        kind = self._auth_kind()
-        shown = {SECRET_SLOTS.get(f.name, f.name) for f in fields(AUTH_KINDS[kind])}
-        shown |= {"auth_type"} if self.auth_config.value == "Api Key Auth" else set()
-        for name in AUTH_FIELDS:
-            getattr(self, name).layout.display = None if name in shown else "none"
-        self.api_key.description = "Bearer Token" if kind == "Bearer Token Auth" else "Api Key"
-
     # --- button callbacks: the plain methods, with the outcome shown below the form ----------
+
+    def _on_curl(self) -> None:
+        self.import_curl(self.curl.value)
 
     def _on_test(self) -> None:
         self.output.clear_output()
@@ -272,32 +282,46 @@ class ConnectorForm:
 
     # --- secrets and fields -----------------------------------------------------------------
 
-    def _keep_secret(self, slot: str, value: str) -> None:
-        self._secrets[slot] = value
-        field = self.api_key if slot == "api_key" else self.password
-        field.value = ""
-        field.placeholder = f"saved: {shown_key(value) if slot == 'api_key' else HIDDEN} (type to replace)"
-
-    def _take_secrets(self) -> None:
-        """Move a newly typed key or password out of its widget, at once."""
-        for slot, field in (("api_key", self.api_key), ("password", self.password)):
-            if field.value:
-                self._keep_secret(slot, field.value.strip())
-
     def _field_value(self, name: str) -> str:
         """The value the auth's field ``name`` has in the form: a saved secret, or what its text field says."""
-        return self._secrets[SECRET_SLOTS[name]] if name in SECRET_SLOTS else getattr(self, name).value.strip()
+        return self._secrets.saved[SECRET_SLOTS[name]] if name in SECRET_SLOTS else getattr(self, name).value.strip()
 
     def _sentence(self, error: BaseException, extra: tuple[str, ...] = ()) -> str:
         """``error`` as one sentence, with every secret the form holds (saved or just typed) masked."""
-        typed = (self._secrets["api_key"], self.api_key.value, self._secrets["password"], self.password.value)
         tables = ((self.headers, ":"), (self.query, "="), (self.inputs, "="))
         named = [value for area, separator in tables for value in secret_values(_table(area.value, separator))]
-        return error_sentence(error, [*typed, *named, *curl_secrets(self.curl.value), *extra])
+        return error_sentence(error, [*self._secrets.every(), *named, *curl_secrets(self.curl.value), *extra])
 
     def _say(self, message: str) -> str:
         self.status.value = escape(message)
         return message
+
+
+class SavedSecrets:
+    """The form's key and password, kept here and never in a widget's value (which Jupyter can save).
+
+    Saved secrets are never shown again, as in Creator Studio: a Password field is emptied the
+    moment its secret is used, and its placeholder shows the secret masked.
+    """
+
+    def __init__(self, api_key: widgets.Password, password: widgets.Password) -> None:
+        self.fields = {"api_key": api_key, "password": password}
+        self.saved = {"api_key": "", "password": ""}
+
+    def keep(self, slot: str, value: str) -> None:
+        self.saved[slot] = value
+        self.fields[slot].value = ""
+        self.fields[slot].placeholder = f"saved: {shown_key(value) if slot == 'api_key' else HIDDEN} (type to replace)"
+
+    def take(self) -> None:
+        """Move a newly typed key or password out of its field, at once."""
+        for slot, field in self.fields.items():
+            if field.value:
+                self.keep(slot, field.value.strip())
+
+    def every(self) -> tuple[str, ...]:
+        """Each secret, saved or just typed, for a sentence to mask."""
+        return (*self.saved.values(), *(field.value for field in self.fields.values()))
 
 
 connector_form = ConnectorForm  # the name the notebooks call
