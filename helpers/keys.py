@@ -423,11 +423,11 @@ _log_redaction_installed = False
 
 
 # --- saving and removing ----------------------------------------------------------------
-# python-dotenv's own set_key and unset_key cannot do this: they read and write in text mode (CRLF and
-# CR-only files come back as LF, a Windows-1252 byte fails to decode), replace a line where it stands
-# (one name at a time, so the old name would stay), keep a readable file's mode instead of making it
-# private, and set_key's quoting is not read back exactly for every value. Its parser still decides
-# what an assignment is (see _rewritten), so Save and Remove agree with the reading.
+# python-dotenv's own set_key and unset_key cannot do this (checked with 1.2): they read and write in
+# text mode (CRLF and CR-only files come back as LF, a value's "\r" as "\n", a Windows-1252 byte fails
+# to decode), replace a line where it stands, one name at a time (so the old name would stay), and keep
+# a readable file's mode instead of making it private. Its parser still decides what an assignment is
+# (see _rewritten), so Save and Remove agree with the reading.
 
 
 def save_api_key(raw: str | Secret, env_file: Path | None = None) -> tuple[FoundKey, str]:
