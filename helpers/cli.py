@@ -137,25 +137,21 @@ def missing_dependencies_sentence(missing: list[str]) -> str:
     """One sentence: which packages this Python lacks, and the way forward (activate, install, or create .venv)."""
     folder = Path(__file__).resolve().parent.parent  # `python -m helpers` found the package there
     lacks = " and ".join(missing) if len(missing) < 3 else "the tutorial's packages"
+    this_python = f"This Python ({sys.executable}) lacks {lacks}"
     if not (folder / "pyproject.toml").is_file():  # an installed package without its dependencies: a broken install
         return (
-            f"This Python ({sys.executable}) lacks {lacks}, which the tutorial's package needs: run the command "
-            "with the Python of the environment you installed the tutorial into (activate it first)."
+            f"{this_python}, which the tutorial's package needs: run the command with the Python of the environment "
+            "you installed the tutorial into (activate it first)."
         )
     go_there = "" if Path.cwd().resolve() == folder else f"go to the course folder (`cd {folder}`), "
-    venv = folder / ".venv"
+    venv, again = folder / ".venv", "then run the command again."
     if venv.is_dir() and Path(sys.prefix).resolve() == venv.resolve():
-        return (
-            f"The tutorial's virtual environment lacks {lacks}: {go_there}run "
-            "`python -m pip install -r requirements.txt`, then run the command again."
-        )
+        install = "run `python -m pip install -r requirements.txt`"
+        return f"The tutorial's virtual environment lacks {lacks}: {go_there}{install}, {again}"
     if venv.is_dir():
-        return (
-            f"This Python ({sys.executable}) lacks {lacks}: {go_there}activate the tutorial's virtual environment "
-            f"with {ACTIVATE}, then run the command again."
-        )
+        return f"{this_python}: {go_there}activate the tutorial's virtual environment with {ACTIVATE}, {again}"
     return (
-        f"This Python ({sys.executable}) lacks {lacks}, and the course folder has no virtual environment yet: "
-        f"{go_there}create it with `python3 -m venv .venv` (`py -m venv .venv` on Windows), activate it with "
-        f"{ACTIVATE}, run `pip install -r requirements.txt`, then run the command again."
+        f"{this_python}, and the course folder has no virtual environment yet: {go_there}create it with "
+        f"`python3 -m venv .venv` (`py -m venv .venv` on Windows), activate it with {ACTIVATE}, run "
+        f"`pip install -r requirements.txt`, {again}"
     )
