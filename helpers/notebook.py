@@ -147,7 +147,10 @@ def _show_friendly_error(shell: Any, etype: type, error: BaseException, tb: Any,
         sentence, detail = describe_failure(error)
         events.emit(events.ERROR, error=str(error), on_purpose=False)  # a class sandbox's page shows the last error
     else:
-        settings = _current_settings()  # once: for the sentence, and for whoever listens to the error
+        try:  # once: for the sentence, and for whoever listens to the error
+            settings = resolve_settings()
+        except (TutorialError, OSError):  # the failure being shown may be why they cannot be read
+            settings = None
         sentence, detail = _sentence_for_failure(shell, error, settings), ""
         if sentence is None:  # not ours: IPython's own traceback, as without this handler
             shell.showtraceback((etype, error, tb), tb_offset=tb_offset, running_compiled_code=True)
@@ -193,14 +196,6 @@ def failure_output(sentence: str, error: BaseException, detail: str = "") -> dic
     )
     plain = f"\u26a0\ufe0f {sentence}\n   (details: {cause}; run %tb for the full traceback)"
     return {"text/plain": plain, "text/html": html}
-
-
-def _current_settings() -> Settings | None:
-    """The settings in force now, or None when they cannot be read (the failure being shown may be why)."""
-    try:
-        return resolve_settings()
-    except (TutorialError, OSError):
-        return None
 
 
 def _names_set_by(shell: Any, source: str) -> set[str]:

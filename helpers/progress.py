@@ -266,8 +266,13 @@ def _send(report: dict[str, Any], settings: Settings, key_file: Path) -> bool:
             reply = session.post(url + "/class/progress", json=sent, timeout=REQUEST_TIMEOUT, allow_redirects=False)
         if reply.status_code == 409:
             _say_once(url, name, reply)
-        if reply.ok:
-            _keep_seat((url, name), reply.json().get("learner_token"), seat, key_file)
+        # The learner token, kept for this kernel and in the key file for the learner's other notebooks.
+        token = reply.json().get("learner_token") if reply.ok else None
+        if isinstance(token, str) and token.replace("-", "").replace("_", "").isalnum():  # a token, never other text
+            _seats[(url, name)] = token
+            if token != seat:
+                with contextlib.suppress(OSError):  # a read-only key file: this kernel still has the token
+                    save_setting(SEAT_VARIABLE, token, key_file)
         return reply.ok
     except Exception as problem:
         log.debug("progress report not sent: %s", type(problem).__name__)
@@ -282,19 +287,6 @@ def _open_session(url: str) -> requests.Session:
     A report carries no secret, so any proxy may carry it.
     """
     return open_session(proxy_for(url, secret=False))
-
-
-def _keep_seat(seat_of: tuple[str, str], token: Any, sent: str, key_file: Path) -> None:
-    """Remember the learner token for this kernel, and in the key file for the learner's other notebooks."""
-    if not isinstance(token, str) or not token.replace("-", "").replace("_", "").isalnum():
-        return
-    _seats[seat_of] = token
-    if token == sent:
-        return
-    try:
-        save_setting(SEAT_VARIABLE, token, key_file)
-    except OSError as problem:  # a read-only key file: this kernel still has the token
-        log.debug("learner token not saved: %s", type(problem).__name__)
 
 
 def _say_once(url: str, name: str, reply: requests.Response) -> None:
