@@ -219,7 +219,7 @@ def request_as_json(request: ApiRequest, client: PerplexityClient) -> str:
 # --- cost, before and after -----------------------------------------------------------------
 
 
-def cost_basis(request: ApiRequest) -> dict:
+def _cost_basis(request: ApiRequest) -> dict:
     """What the most a request can cost depends on: its model, its input with the searches, a full answer.
 
     The keyword arguments of :func:`helpers.responses.price_of`, where the dated prices live.
@@ -241,7 +241,7 @@ def cost_basis(request: ApiRequest) -> dict:
 
 def estimate_cost(request: ApiRequest) -> float | None:
     """What the request can cost at most (USD), or None when no price is on file for its model (or preset)."""
-    return responses.price_of(**cost_basis(request))
+    return responses.price_of(**_cost_basis(request))
 
 
 def estimate_sentence(request: ApiRequest, mode: str) -> str:
@@ -249,7 +249,7 @@ def estimate_sentence(request: ApiRequest, mode: str) -> str:
     if mode == "sandbox":
         # The sandbox reports a cost with each answer (as the API does): say what that number is.
         return "Sandbox mode: nothing is charged, and a cost shown is what the request would cost live."
-    at_most, basis = estimate_cost(request), cost_basis(request)
+    at_most, basis = estimate_cost(request), _cost_basis(request)
     if at_most is None:
         return f"No price on file for {request.label}: see Perplexity's pricing page before sending."
     searched = f", {basis['searches']} web search" if basis["searches"] else ""
