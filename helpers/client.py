@@ -4,9 +4,12 @@ The same code talks to the live API and to the sandbox; only the base URL differ
 :func:`connect` applies the mode rule (see :mod:`helpers.settings`) and returns a client.
 Every failure becomes one :mod:`helpers.errors` class with a sentence a learner can act on.
 
-This module sends requests and reads answers; the rest lives next door: the model names and the
+This module sends requests and reads answers. Transport follows requests' own model: the session
+(:func:`open_session`) carries the proxy, the CA bundle and, on its adapter, the retries
+(:class:`ClientRetry`, urllib3's ``Retry`` with the client's rules); :class:`PerplexityClient` holds
+the key and one request path that every endpoint shares. Next door: the model names and the
 response objects in :mod:`helpers.responses`, stream parsing in :mod:`helpers.sse`, and the error
-classes with the HTTP status mapping in :mod:`helpers.errors`.
+classes with the HTTP status table in :mod:`helpers.errors`.
 """
 
 from __future__ import annotations
@@ -17,29 +20,23 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import suppress
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import requests
 import urllib3
-from requests.adapters import HTTPAdapter
-from urllib3.exceptions import MaxRetryError, ResponseError
+from requests.adapters import DEFAULT_RETRIES, HTTPAdapter
+from urllib3.exceptions import MaxRetryError, ProtocolError, ReadTimeoutError, ResponseError
 from urllib3.util import Retry
 
-from helpers import errors, events
+from helpers import errors, events, responses
 from helpers.keys import check_key_characters
 from helpers.masking import MaskedHeaderValue, Secret, mask_key, redact
-from helpers.responses import (
-    BUILTIN_AGENT_MODELS,
-    CURRENT_LEGACY_MODEL,
-    CURRENT_MODEL,
-    MODELS_AS_OF,
-    AgentResponse,
-    ChatCompletion,
-)
+from helpers.responses import CURRENT_LEGACY_MODEL, CURRENT_MODEL, AgentResponse, ChatCompletion
 from helpers.settings import SANDBOX_DEMO_KEY, Proxy, Settings, check_transport, proxy_for, resolve_settings
 from helpers.sse import DONE_EVENTS, AnswerCollector, iter_sse
 from helpers.text import clause, duration
@@ -56,6 +53,7 @@ REACHABLE_WITHIN = 1.8
 # Bytes asked for per read of a stream (requests' own default). A chunked answer, as the API sends,
 # is handed over chunk by chunk without waiting for this many bytes.
 STREAM_READ_BYTES = 512
+FINISHED_BADLY = ("failed", "cancelled")
 
 
 def connect(*, quiet: bool = False) -> PerplexityClient:
@@ -80,48 +78,55 @@ def base_url_for(settings: Settings) -> str:
     return settings.base_url
 
 
+@dataclass(frozen=True)
+class ClientOptions:
+    """How a client sends, given to :class:`PerplexityClient` as keywords.
+
+    429 and 5xx answers are retried ``max_retries`` times with exponential backoff and jitter
+    (``retry_base_delay`` doubling per try), waiting at least what ``Retry-After`` asks; a wait longer
+    than ``retry_max_delay``, or one that would pass the total ``deadline`` (seconds), is not made: the
+    error is raised at once so the learner decides. Other 4xx are never retried. ``timeout`` is
+    ``(connect, read)`` seconds. ``headers`` are sent with every request (the sandbox's fault switches,
+    for example); ``on_retry(retry_number, wait_seconds, error)`` is called before each wait, so a
+    notebook can say what is happening.
+    """
+
+    mode: str = "live"
+    timeout: tuple[float, float] = DEFAULT_TIMEOUT
+    max_retries: int = 2
+    deadline: float = 120.0
+    retry_base_delay: float = 0.5
+    retry_max_delay: float = 8.0
+    headers: Mapping[str, str] = field(default_factory=dict)
+    on_retry: Callable[[int, float, errors.PerplexityError], None] | None = None
+
+
 class PerplexityClient:
     """Talks to one Perplexity-compatible server. Use as a context manager to close its sockets.
 
-    Failures: 429 and 5xx answers are retried ``max_retries`` times with exponential backoff and
-    jitter (``retry_base_delay`` doubling per try), waiting at least what ``Retry-After`` asks; a
-    wait longer than ``retry_max_delay``, or one that would pass the total ``deadline`` (seconds),
-    is not made: the error is raised at once so the learner decides. Other 4xx are never retried.
-    ``timeout`` is ``(connect, read)`` seconds. ``headers`` are sent with every request (the
-    sandbox's fault switches, for example); ``on_retry(retry_number, wait_seconds, error)`` is
-    called before each wait, so a notebook can say what is happening.
+    Options (keywords): see :class:`ClientOptions`. Every endpoint goes through :meth:`_send`.
     """
 
-    def __init__(
-        self,
-        api_key: str | Secret,
-        base_url: str,
-        *,
-        mode: str = "live",
-        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
-        max_retries: int = 2,
-        deadline: float = 120.0,
-        retry_base_delay: float = 0.5,
-        retry_max_delay: float = 8.0,
-        headers: Mapping[str, str] | None = None,
-        on_retry: Callable[[int, float, errors.PerplexityError], None] | None = None,
-    ) -> None:
+    def __init__(self, api_key: str | Secret, base_url: str, **options: Any) -> None:
         # First, and rebinding the argument: from here on no traceback frame (%xmode Verbose) shows the key.
         api_key = self._key = Secret(api_key)
         check_key_characters(api_key)  # a line break or smart quote cannot go into a header
         # The URL is read once, and what was checked (where this key may go) is what is used; so is the proxy.
         self.base_url = check_transport(base_url, self._key).url
         self.proxy = proxy_for(self.base_url, secret=self._key.reveal() != SANDBOX_DEMO_KEY)
-        self.mode = mode
-        self.timeout = timeout
-        self.max_retries = max_retries
-        self.deadline = deadline
-        self.retry_base_delay = retry_base_delay
-        self.retry_max_delay = retry_max_delay
-        self.headers = dict(headers or {})
-        self.on_retry = on_retry
+        self.options = ClientOptions(**options)
+        self.mode, self.max_retries = self.options.mode, self.options.max_retries
+        retry = ClientRetry(
+            self.options.max_retries,
+            base_delay=self.options.retry_base_delay,
+            max_delay=self.options.retry_max_delay,
+            deadline=self.options.deadline,
+            on_retry=self._announce_retry,
+        )
+        self._session = open_session(self.proxy, retry=retry)
+        self._session.auth = BearerAuth(self._key)
+        self._session.headers.update(self.options.headers)
         self._models: list[str] | None = None
-        self._session = open_session(self.proxy, retry=self._retry_policy())
 
     def __repr__(self) -> str:
         # getattr: a traceback may show a client whose __init__ refused its key before setting the rest.
@@ -150,36 +155,16 @@ class PerplexityClient:
 
         ``headers`` are added to this client's headers, not put in their place.
         """
-        options = {
-            "mode": self.mode,
-            "timeout": self.timeout,
-            "max_retries": self.max_retries,
-            "deadline": self.deadline,
-            "retry_base_delay": self.retry_base_delay,
-            "retry_max_delay": self.retry_max_delay,
-            "on_retry": self.on_retry,
-        }
-        headers = {**self.headers, **changes.pop("headers", {})}
-        return PerplexityClient(self._key, self.base_url, **{**options, **changes, "headers": headers})
+        headers = {**self.options.headers, **changes.pop("headers", {})}
+        return PerplexityClient(self._key, self.base_url, **{**vars(self.options), **changes, "headers": headers})
 
     # --- Agent API ----------------------------------------------------------------------
 
-    def create_response(
-        self,
-        input: str | list[dict],  # noqa: A002 - the API's own name
-        *,
-        model: str | None = CURRENT_MODEL,
-        instructions: str | None = None,
-        web_search: bool = False,
-        preset: str | None = None,
-        **fields: Any,
-    ) -> AgentResponse:
-        """``POST /v1/agent``. Raises a :mod:`helpers.errors` class on any failure, including a
-        200 answer whose ``status`` is ``failed`` or ``cancelled``."""
-        body = agent_body(input, model=model, instructions=instructions, web_search=web_search, preset=preset, **fields)
-        response = AgentResponse(self._request_json("POST", "/v1/agent", body))
-        if response.status in ("failed", "cancelled"):
-            raise self._run_failed(response.status, response.raw.get("error"))
+    def create_response(self, input: str | list[dict], **options: Any) -> AgentResponse:  # noqa: A002 - the API's name
+        """``POST /v1/agent`` (``options``: see :func:`agent_body`). Raises a :mod:`helpers.errors` class on any
+        failure, including a 200 answer whose ``status`` is ``failed`` or ``cancelled``."""
+        response = AgentResponse(self._request_json("POST", "/v1/agent", agent_body(input, **options)))
+        self._check_run(response.status, response.raw.get("error"))
         return response
 
     def stream_response(self, input: str | list[dict], **options: Any) -> Iterator[dict]:  # noqa: A002
@@ -190,21 +175,16 @@ class PerplexityClient:
         for ``response.failed`` / ``response.cancelled``, :class:`errors.ServiceError` for a bare
         ``error`` event, and :class:`errors.StreamInterruptedError` when no terminal event arrives.
         """
-        body = agent_body(input, stream=True, **options)
-        with self._send("POST", "/v1/agent", body, stream=True) as response:
-            for event in self._events(response):
-                kind = event.get("type", "")
-                if kind in ("response.failed", "response.cancelled"):
-                    details = event.get("error") or (event.get("response") or {}).get("error")
-                    raise self._run_failed(kind.split(".")[1], details)
-                if kind == "error":
-                    raise errors.ServiceError(
-                        "The server reported an error in the middle of the answer. Try again in a moment.",
-                        detail=self.redact(json.dumps(event)),
-                    )
-                yield event
-                if kind in DONE_EVENTS:
-                    return
+        for event in self._events("/v1/agent", agent_body(input, stream=True, **options)):
+            kind = event.get("type", "")
+            failure = event.get("error") or (event.get("response") or {}).get("error")
+            self._check_run(kind.removeprefix("response."), failure)
+            if kind == "error":
+                sentence = "The server reported an error in the middle of the answer. Try again in a moment."
+                raise errors.ServiceError(sentence, detail=self.redact(json.dumps(event)))
+            yield event
+            if kind in DONE_EVENTS:
+                return
         raise _interrupted()
 
     def stream_answer(
@@ -218,16 +198,7 @@ class PerplexityClient:
 
         On a broken stream the :class:`errors.StreamInterruptedError` carries the text received so far.
         """
-        collector = AnswerCollector()
-        try:
-            for event in self.stream_response(input, **options):
-                delta = collector.add(event)
-                if delta and on_delta:
-                    on_delta(delta)
-        except errors.StreamInterruptedError as error:
-            error.partial_text = collector.text
-            raise
-        return collector.response
+        return self._collect(self.stream_response(input, **options), on_delta)
 
     def retrieve_response(self, response_id: str) -> AgentResponse:
         """``GET /v1/agent/{id}``: a stored run as it is now (``queued``, ``in_progress``, or finished)."""
@@ -238,12 +209,7 @@ class PerplexityClient:
         return self._request_json("POST", f"/v1/responses/{quote(response_id, safe='')}/cancel").get("status", "")
 
     def wait_for_response(
-        self,
-        response_id: str,
-        *,
-        poll_every: float = 0.5,
-        timeout: float = 300.0,
-        on_status: Callable[[str], None] | None = None,
+        self, response_id: str, *, poll_every: float = 0.5, timeout: float = 300.0, on_status: Callable | None = None
     ) -> AgentResponse:
         """Poll a background run (``create_response(..., background=True)``) until it finishes.
 
@@ -257,15 +223,12 @@ class PerplexityClient:
             if run.status != seen and on_status:
                 on_status(run.status)
             seen = run.status
-            if run.status in ("failed", "cancelled"):
-                raise self._run_failed(run.status, run.raw.get("error"))
-            if run.status not in ("queued", "in_progress"):
+            if seen not in ("queued", "in_progress"):
+                self._check_run(seen, run.raw.get("error"))
                 return run
             if time.monotonic() + poll_every > deadline:
-                raise errors.APITimeoutError(
-                    f"The background run is still {seen.replace('_', ' ')} after {duration(timeout)}. "
-                    f"Ask again later with wait_for_response('{response_id}')."
-                )
+                sentence = f"The background run is still {seen.replace('_', ' ')} after {duration(timeout)}."
+                raise errors.APITimeoutError(f"{sentence} Ask again later with wait_for_response('{response_id}').")
             time.sleep(poll_every)
 
     def list_models(self) -> list[str]:
@@ -279,219 +242,150 @@ class PerplexityClient:
                 with self.with_options(timeout=(3.0, 5.0), max_retries=0) as quick:
                     self._models = quick.list_models()
             except errors.PerplexityError:
-                return list(BUILTIN_AGENT_MODELS), f"built-in list of {MODELS_AS_OF} (server list unreachable)"
+                built_in = f"built-in list of {responses.MODELS_AS_OF} (server list unreachable)"
+                return list(responses.BUILTIN_AGENT_MODELS), built_in
         return list(self._models), "from GET /v1/models"
 
     # --- legacy chat completions --------------------------------------------------------
 
-    def chat_completion(
-        self, messages: list[dict], *, model: str = CURRENT_LEGACY_MODEL, **fields: Any
-    ) -> ChatCompletion:
+    def chat_completion(self, messages: list[dict], **fields: Any) -> ChatCompletion:
         """``POST /chat/completions``, the endpoint the guide used (public support ended 2026-09-27)."""
-        body = chat_body(messages, model=model, **fields)
-        return ChatCompletion(self._request_json("POST", "/chat/completions", body))
+        return ChatCompletion(self._request_json("POST", "/chat/completions", chat_body(messages, **fields)))
 
     def stream_chat_completion(
-        self,
-        messages: list[dict],
-        *,
-        model: str = CURRENT_LEGACY_MODEL,
-        on_delta: Callable[[str], None] | None = None,
-        **fields: Any,
+        self, messages: list[dict], *, on_delta: Callable[[str], None] | None = None, **fields: Any
     ) -> ChatCompletion:
         """``POST /chat/completions`` with ``stream: true``; the last chunk (with ``finish_reason``) ends it."""
-        body = chat_body(messages, model=model, stream=True, **fields)
-        text = ""
-        with self._send("POST", "/chat/completions", body, stream=True) as response:
-            try:
-                for chunk in self._events(response):
-                    choice = (chunk.get("choices") or [{}])[0]
-                    delta = (choice.get("delta") or {}).get("content") or ""
-                    text += delta
-                    if delta and on_delta:
-                        on_delta(delta)
-                    if choice.get("finish_reason"):
-                        final = {**choice, "message": {"role": "assistant", "content": text}}
-                        return ChatCompletion({**chunk, "object": "chat.completion", "choices": [final]})
-            except errors.StreamInterruptedError as error:
-                error.partial_text = text
-                raise
-        raise _interrupted(text)
+        return self._collect(self._events("/chat/completions", chat_body(messages, stream=True, **fields)), on_delta)
 
-    # --- transport ----------------------------------------------------------------------
+    # --- the one request path -----------------------------------------------------------
 
     def _request_json(self, method: str, path: str, body: dict | None = None) -> dict:
         with self._send(method, path, body) as response:
             try:
                 return response.json()
+            except ValueError:
+                sentence = "The server answered with something that is not JSON. Check PERPLEXITY_BASE_URL."
+                detail = self.redact(response.text[:300])
+                raise errors.UnexpectedResponseError(sentence, status=response.status_code, detail=detail) from None
+
+    def _events(self, path: str, body: dict) -> Iterator[dict]:
+        """The SSE events of a streamed answer; a broken connection becomes one of our errors."""
+        with self._send("POST", path, body, stream=True) as response:
+            content_type = response.headers.get("Content-Type", "")
+            if not content_type.startswith("text/event-stream"):
+                sent = content_type or "no content type"
+                sentence = f"A streamed answer was expected, but the server sent {sent}. Check PERPLEXITY_BASE_URL."
+                raise errors.UnexpectedResponseError(sentence, status=response.status_code)
+            try:
+                # Bytes, not response.iter_lines(decode_unicode=True): requests would decode a
+                # text/event-stream without a charset as Latin-1, and SSE is always UTF-8.
+                yield from iter_sse(response.iter_content(chunk_size=STREAM_READ_BYTES))
+            except requests.RequestException as exc:  # a chunk cut, the connection closed, a read timeout
+                if not isinstance(_wrapped(exc), ReadTimeoutError):
+                    raise _interrupted(self.redact(str(exc))) from None
+                sentence = (
+                    f"The answer stalled for more than {duration(self.options.timeout[1])}. Try again in a moment."
+                )
+                raise errors.APITimeoutError(sentence, detail=self.redact(str(exc))) from None
             except ValueError as exc:
-                raise errors.UnexpectedResponseError(
-                    "The server answered with something that is not JSON. Check PERPLEXITY_BASE_URL.",
-                    status=response.status_code,
-                    detail=self.redact(response.text[:300]),
-                ) from exc
+                sentence = "The stream held an event that is not JSON. Check PERPLEXITY_BASE_URL."
+                raise errors.UnexpectedResponseError(sentence, detail=self.redact(str(exc))) from None
 
-    def _retry_policy(self) -> ClientRetry:
-        """What urllib3 follows on this client's session: 429 and 5xx answers, at most ``max_retries`` times.
-
-        Only answers are retried, for every method, POST included: the server said it produced no answer.
-        A dropped connection or a timeout is never retried (``connect=0``, ``read=False``: urllib3 then
-        raises it as requests' default adapter does), since a POST may have been processed already.
-        """
-        return ClientRetry(
-            total=self.max_retries,
-            connect=0,
-            read=False,
-            other=0,
-            status_forcelist=RETRY_STATUSES,
-            allowed_methods=None,  # every method: see above
-            raise_on_status=False,  # the last answer comes back, and becomes one of our errors
-            base_delay=self.retry_base_delay,
-            max_delay=self.retry_max_delay,
-            deadline=self.deadline,
-            on_retry=self._announce_retry,
-        )
+    def _collect(self, events: Iterator[dict], on_delta: Callable[[str], None] | None) -> Any:
+        """Fold a stream's events into its final answer, calling ``on_delta`` with each new piece of text."""
+        collector = AnswerCollector()
+        try:
+            for event in events:
+                delta = collector.add(event)
+                if delta and on_delta:
+                    on_delta(delta)
+                if collector.response is not None:
+                    return collector.response
+            raise _interrupted()
+        except errors.StreamInterruptedError as error:
+            error.partial_text = collector.text
+            raise
 
     def _send(self, method: str, path: str, body: dict | None, stream: bool = False) -> requests.Response:
         """Send; the session's adapter retries 429 and 5xx answers (see :class:`ClientRetry`)."""
+        connect, read = self.options.timeout
         # urllib3 sends every retry with the same timeouts: only the first try's read timeout can be cut to
         # the deadline. A stream's read timeout applies to every chunk: cutting it would end a healthy one.
-        read_timeout = self.timeout[1] if stream else max(0.1, min(self.timeout[1], self.deadline))
-        in_flight = _IN_FLIGHT.set(_InFlight(time.monotonic(), path))
+        timeout = (connect, read if stream else max(0.1, min(read, self.options.deadline)))
+        accept = {"Accept": "text/event-stream" if stream else "application/json"}
+        started = _STARTED.set(time.monotonic())
         try:
-            response = self._send_once(method, path, body, stream, read_timeout)
+            url = self.base_url + path
+            response = self._session.request(
+                method, url, json=body, headers=accept, timeout=timeout, stream=stream, allow_redirects=False
+            )
+        except requests.RequestException as exc:
+            raise self._failure(exc, timeout[1]) from None
         finally:
-            _IN_FLIGHT.reset(in_flight)
-        if response.status_code < 400:
-            return response
-        tries = attempts_made(response)
-        error = self._error_for(response, path)
-        if tries > 1:
+            _STARTED.reset(started)
+        if 300 <= response.status_code < 400:
+            response.close()
+            location = self.redact(response.headers.get("Location", "?"))
+            advice = "The key is not sent to another address; check the base URL."
+            raise errors.UnexpectedResponseError(
+                f"The server redirected to {location}. {advice}", status=response.status_code
+            )
+        if response.status_code >= 400:
+            raise self._error_for(response, path)
+        return response
+
+    def _failure(self, exc: requests.RequestException, read_timeout: float) -> errors.PerplexityError:
+        """Our error for a request that got no answer: a failure to reach the server says so as a cell does."""
+        detail = self.redact(str(exc))
+        if isinstance(exc, requests.exceptions.ProxyError) and self.proxy:
+            sentence = f"Could not reach {self.base_url} through the proxy {self.proxy.describe()}."
+            advice = f"Check the proxy's address, or unset {self.proxy.source} to connect directly."
+            return errors.NetworkError(f"{sentence} {advice}", detail=detail)
+        if isinstance(exc, requests.ReadTimeout):
+            sentence = f"No answer from {self.base_url} within {duration(read_timeout)}."
+            advice = "Try again, or ask for a shorter answer (fewer max output tokens)."
+            return errors.APITimeoutError(f"{sentence} {advice}", detail=detail)
+        sentence = errors.describe_network_failure(exc)
+        if sentence is None:  # not a failure to reach the server: requests refused to send, e.g. a malformed URL
+            sentence = f"The request to {self.base_url} could not be sent. Check PERPLEXITY_BASE_URL."
+            return errors.UnexpectedResponseError(sentence, detail=detail)
+        if isinstance(exc, requests.ConnectTimeout):
+            return errors.APITimeoutError(sentence, detail=detail)
+        dropped = isinstance(_wrapped(exc), ProtocolError)
+        return (errors.ConnectionDroppedError if dropped else errors.NetworkError)(sentence, detail=detail)
+
+    def _error_for(self, response: requests.Response, path: str) -> errors.PerplexityError:
+        """The error for an HTTP error answer (closed here); an unknown model names the server's current ones."""
+        with response:
+            error = error_from_answer(response.status_code, response.headers, response.text, path, [self._key])
+        if (tries := attempts_made(response)) > 1:
             error.detail += f" (after {tries} attempts)"
-        raise error
+        # The current models come from /v1/models: asking it while it fails would never end.
+        if isinstance(error, errors.InvalidModelError) and path not in ("/chat/completions", "/v1/models"):
+            error = errors.invalid_model_error(error.model, path, error.detail, self.available_models()[0])
+        return error
+
+    def _check_run(self, status: str, error: dict | str | None) -> None:
+        """Raise :class:`errors.RunFailedError` when a run ended ``failed`` or ``cancelled`` (in an HTTP 200 answer)."""
+        if status not in FINISHED_BADLY:
+            return
+        detail = self.redact(json.dumps(error))
+        if status == "cancelled":
+            sentence = "The run was cancelled before it finished. Send the request again."
+            raise errors.RunFailedError(sentence, status=200, detail=detail)
+        message = error.get("message") if isinstance(error, dict) else error
+        reason = self.redact(clause(str(message or "")) or "no reason given")  # inside parentheses: no stop
+        sentence = f"The request arrived, but the run failed on the server ({reason}). Try again in a moment."
+        raise errors.RunFailedError(sentence, status=200, detail=detail)
 
     def _announce_retry(self, number: int, wait: float, answer: urllib3.BaseHTTPResponse) -> None:
         """Hand ``on_retry`` the error this answer would have raised, before urllib3 waits and retries."""
-        if self.on_retry is None:
-            return
-        body = answer.read(decode_content=True).decode("utf-8", "replace")
-        path = _IN_FLIGHT.get().path
-        self.on_retry(number, wait, error_from_parts(answer.status, answer.headers, body, path, [self._key]))
-
-    def _send_once(
-        self, method: str, path: str, body: dict | None, stream: bool, read_timeout: float
-    ) -> requests.Response:
-        accept = "text/event-stream" if stream else "application/json"
-        connect_timeout = self.timeout[0]
-        try:
-            response = self._session.request(
-                method,
-                self.base_url + path,
-                json=body,
-                headers={**self.headers, "Accept": accept},
-                auth=BearerAuth(self._key),
-                timeout=(connect_timeout, read_timeout),
-                stream=stream,
-                allow_redirects=False,
-            )
-        except requests.ConnectTimeout as exc:
-            raise errors.APITimeoutError(
-                f"Could not connect to {self.base_url} within {duration(connect_timeout)}. "
-                "Check your internet connection, then try again.",
-                detail=self.redact(str(exc)),
-            ) from None
-        except requests.Timeout as exc:
-            raise errors.APITimeoutError(
-                f"No answer from {self.base_url} within {duration(read_timeout)}. "
-                "Try again, or ask for a shorter answer (fewer max output tokens).",
-                detail=self.redact(str(exc)),
-            ) from None
-        except requests.ConnectionError as exc:
-            raise self._connection_error(exc) from None
-        except requests.RequestException as exc:  # anything else requests refuses, e.g. a malformed URL
-            raise errors.UnexpectedResponseError(
-                f"The request to {self.base_url} could not be sent. Check PERPLEXITY_BASE_URL.",
-                detail=self.redact(str(exc)),
-            ) from None
-        if 300 <= response.status_code < 400:
-            response.close()
-            raise errors.UnexpectedResponseError(
-                f"The server redirected to {self.redact(response.headers.get('Location', '?'))}. "
-                "The key is not sent to another address; check the base URL.",
-                status=response.status_code,
-            )
-        return response
-
-    def _connection_error(self, exc: requests.ConnectionError) -> errors.NetworkError:
-        detail = self.redact(str(exc))
-        if isinstance(exc, requests.exceptions.ProxyError) and self.proxy:
-            return errors.NetworkError(
-                f"Could not reach {self.base_url} through the proxy {self.proxy.describe()}. "
-                f"Check the proxy's address, or unset {self.proxy.source} to connect directly.",
-                detail=detail,
-            )
-        if isinstance(exc, requests.exceptions.SSLError):  # a certificate no CA we trust signed: say what to set
-            sentence = errors.describe_network_failure(exc) or f"The secure connection to {self.base_url} failed."
-            return errors.NetworkError(sentence, detail=detail)
-        if isinstance(exc.args[0] if exc.args else None, urllib3.exceptions.ProtocolError):
-            return errors.ConnectionDroppedError(
-                f"{self.base_url} closed the connection before answering. Try again in a moment.", detail=detail
-            )
-        return errors.NetworkError(
-            f"Could not reach {self.base_url}. Check your internet connection (or PERPLEXITY_BASE_URL), "
-            "or run without a key to use the sandbox.",
-            detail=detail,
-        )
-
-    def _error_for(self, response: requests.Response, path: str) -> errors.PerplexityError:
-        error = error_from_response(response, path, [self._key])
-        # The current models come from /v1/models: asking it while it fails would never end.
-        if isinstance(error, errors.InvalidModelError) and path not in ("/chat/completions", "/v1/models"):
-            models, _ = self.available_models()
-            error = errors.invalid_model_error(error.model, path, error.detail, models)
-        return error
-
-    def _events(self, response: requests.Response) -> Iterator[dict]:
-        """The SSE events of a streamed answer; a broken connection becomes one of our errors."""
-        content_type = response.headers.get("Content-Type", "")
-        if not content_type.startswith("text/event-stream"):
-            raise errors.UnexpectedResponseError(
-                f"A streamed answer was expected, but the server sent {content_type or 'no content type'}. "
-                "Check PERPLEXITY_BASE_URL.",
-                status=response.status_code,
-            )
-        try:
-            # Bytes, not response.iter_lines(decode_unicode=True): requests would decode a
-            # text/event-stream without a charset as Latin-1, and SSE is always UTF-8.
-            yield from iter_sse(response.iter_content(chunk_size=STREAM_READ_BYTES))
-        except requests.exceptions.ChunkedEncodingError as exc:
-            raise _interrupted(detail=self.redact(str(exc))) from None
-        except requests.ConnectionError as exc:
-            if isinstance(exc.args[0] if exc.args else None, urllib3.exceptions.ReadTimeoutError):
-                raise errors.APITimeoutError(
-                    f"The answer stalled for more than {duration(self.timeout[1])}. Try again in a moment.",
-                    detail=self.redact(str(exc)),
-                ) from None
-            raise _interrupted(detail=self.redact(str(exc))) from None
-        except ValueError as exc:
-            raise errors.UnexpectedResponseError(
-                "The stream held an event that is not JSON. Check PERPLEXITY_BASE_URL.",
-                detail=self.redact(str(exc)),
-            ) from None
-
-    def _run_failed(self, status: str, error: dict | str | None) -> errors.RunFailedError:
-        message = error.get("message") if isinstance(error, dict) else error
-        reason = clause(str(message or "")) or "no reason given"  # inside parentheses: no stop of its own
-        detail = self.redact(json.dumps(error))
-        if status == "cancelled":
-            return errors.RunFailedError(
-                "The run was cancelled before it finished. Send the request again.", status=200, detail=detail
-            )
-        return errors.RunFailedError(
-            f"The request arrived, but the run failed on the server ({self.redact(reason)}). Try again in a moment.",
-            status=200,
-            detail=detail,
-        )
+        if self.options.on_retry is not None:
+            text = answer.read(decode_content=True).decode("utf-8", "replace")
+            path = urlsplit(answer.url or "").path
+            error = error_from_answer(answer.status, answer.headers, text, path, [self._key])
+            self.options.on_retry(number, wait, error)
 
 
 def open_session(proxy: Proxy | None, *, retry: Retry | None = None) -> requests.Session:
@@ -509,28 +403,18 @@ def open_session(proxy: Proxy | None, *, retry: Retry | None = None) -> requests
     """
     session = requests.Session()
     session.trust_env = False
-    if proxy is not None:
-        session.proxies = {"http": proxy.url, "https": proxy.url}
-    session.verify = _ca_bundle()
-    if retry is not None:
-        adapter = HTTPAdapter(max_retries=retry)
-        session.mount("https://", adapter)
-        session.mount("http://", adapter)
-    return session
-
-
-def _ca_bundle() -> str | bool:
-    """The CA file (or folder) the environment names, for ``verify``; True (the default store) without one."""
-    bundle = ca_bundle_from_environment()
-    if bundle is None:
-        return True
-    path, variable = bundle
-    if not os.path.exists(path):  # requests would raise a bare OSError at the first https request
+    session.proxies = {"http": proxy.url, "https": proxy.url} if proxy else {}
+    path, variable = ca_bundle_from_environment() or (True, "")
+    if variable and not os.path.exists(path):  # requests would raise a bare OSError at the first https request
         raise errors.NetworkError(
             f"{variable} names {path}, which does not exist: point it at the file that holds your network's "
             "root certificate (PEM), or unset it."
         )
-    return path
+    session.verify = path
+    adapter = HTTPAdapter(max_retries=retry or DEFAULT_RETRIES)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
 
 
 def reachability_problem(url: str, *, sandbox_url: str | None = None, within: float = REACHABLE_WITHIN) -> str:
@@ -547,24 +431,21 @@ def reachability_problem(url: str, *, sandbox_url: str | None = None, within: fl
         try:
             with open_session(proxy_for(url, secret=False)) as session:
                 session.get(url, timeout=within, allow_redirects=False, stream=True).close()  # the status is enough
+            outcome.append(None)
         except Exception as error:  # reported below, as one sentence
             outcome.append(error)
-        else:
-            outcome.append(None)
 
     worker = threading.Thread(target=knock, name="reachability check", daemon=True)
     worker.start()
     worker.join(within)
     if not outcome:
         return errors.network_sentence("timeout", url, sandbox_url=sandbox_url)
-    problem = outcome[0]
-    if problem is None:
+    if outcome[0] is None:
         return ""
-    if isinstance(problem, errors.TutorialError):  # an unusable proxy or CA variable: its own sentence
-        return str(problem)
-    return errors.describe_network_failure(problem, sandbox_url=sandbox_url) or errors.network_sentence(
-        "unreachable", url, sandbox_url=sandbox_url
-    )
+    if isinstance(outcome[0], errors.TutorialError):  # an unusable proxy or CA variable: its own sentence
+        return str(outcome[0])
+    sentence = errors.describe_network_failure(outcome[0], sandbox_url=sandbox_url)
+    return sentence or errors.network_sentence("unreachable", url, sandbox_url=sandbox_url)
 
 
 class BearerAuth(requests.auth.AuthBase):
@@ -604,26 +485,20 @@ def agent_body(
     search_domains: list[str] | None = None,
     **fields: Any,
 ) -> dict:
-    """The JSON body for ``POST /v1/agent``; ``preset`` replaces ``model`` when given.
+    """The JSON body for ``POST /v1/agent``; ``preset`` replaces ``model`` when given; fields set to None are left out.
 
     The search filters (``search_recency``: hour, day, week, month or year; ``search_domains``:
     up to 20 domains without ``https://``, ``-`` in front to exclude one) apply to the web search tool.
     """
-    body: dict[str, Any] = {"input": input}
-    if preset:
-        body["preset"] = preset
-    elif model:
-        body["model"] = model
-    if instructions:
-        body["instructions"] = instructions
-    if web_search:
-        tool: dict[str, Any] = {"type": "web_search"}
-        filters = {"search_recency_filter": search_recency, "search_domain_filter": search_domains or None}
-        if any(filters.values()):
-            tool["filters"] = {k: v for k, v in filters.items() if v}
-        body["tools"] = [tool]
-    body.update({k: v for k, v in fields.items() if v is not None})
-    return body
+    filters = {"search_recency_filter": search_recency, "search_domain_filter": search_domains}
+    tool = {"type": "web_search", "filters": {name: value for name, value in filters.items() if value}}
+    optional = {
+        **({"preset": preset} if preset else {"model": model or None}),
+        "instructions": instructions or None,
+        "tools": [tool if tool["filters"] else {"type": "web_search"}] if web_search else None,
+        **fields,
+    }
+    return {"input": input, **{name: value for name, value in optional.items() if value is not None}}
 
 
 def chat_body(messages: list[dict], *, model: str = CURRENT_LEGACY_MODEL, **fields: Any) -> dict:
@@ -634,37 +509,15 @@ def chat_body(messages: list[dict], *, model: str = CURRENT_LEGACY_MODEL, **fiel
 # --- retries --------------------------------------------------------------------------------
 
 
-def retry_delay(attempt: int, error: errors.PerplexityError, base: float = 0.5, cap: float = 8.0) -> float | None:
-    """Seconds to wait before retry number ``attempt + 1``, or None when this error is not worth retrying.
-
-    The wait :class:`ClientRetry` makes: :func:`backoff_delay`, and never less than ``Retry-After``.
-    """
-    if error.status not in RETRY_STATUSES:
-        return None
-    retry_after = getattr(error, "retry_after", None)
-    return _longest(backoff_delay(attempt, base, cap), retry_after)
-
-
 def backoff_delay(attempt: int, base: float = 0.5, cap: float = 8.0) -> float:
     """Exponential backoff (``base`` doubling, at most ``cap``) with jitter in proportion, so that many
     learners hitting a limit together do not all come back at the same instant."""
     return min(cap, base * 2**attempt) * random.uniform(0.5, 1.0)
 
 
-def _longest(backoff: float, retry_after: float | None) -> float:
-    return max(backoff, retry_after) if retry_after is not None else backoff
-
-
-@dataclass(frozen=True)
-class _InFlight:
-    """The request urllib3 may retry: when it started (for the deadline) and its path (for the sentence)."""
-
-    started: float
-    path: str
-
-
-# Set by PerplexityClient._send around each request: urllib3 runs the retries in the caller's thread.
-_IN_FLIGHT: ContextVar[_InFlight] = ContextVar("request in flight")
+# When the request in flight was first sent (for the deadline), set by PerplexityClient._send:
+# urllib3 runs the retries in the caller's thread.
+_STARTED: ContextVar[float] = ContextVar("request first sent")
 
 
 class ClientRetry(Retry):
@@ -673,10 +526,10 @@ class ClientRetry(Retry):
     urllib3 counts the tries, reads the status list and the methods, drains the answer and sends the
     request again. This subclass chooses the wait and may give up:
 
-    - the wait is :func:`retry_delay`'s: ``base_delay`` doubling per retry with jitter in proportion,
+    - the wait is :func:`backoff_delay`'s: ``base_delay`` doubling per retry with jitter in proportion,
       never less than ``Retry-After``. Retry's own backoff is 0 before the first retry and adds a fixed
       jitter, and its ``Retry-After`` replaces the backoff, refuses "1.5" with an exception and knows no
-      ``retry-after-ms``: :meth:`get_backoff_time`, :meth:`get_retry_after` and :meth:`sleep` say ours.
+      ``retry-after-ms``: :meth:`increment` chooses the wait, :meth:`sleep` makes it.
     - a wait longer than ``max_delay``, or one that would pass the request's ``deadline`` (seconds),
       is not made: Retry would cap a long ``Retry-After`` and wait anyway; here the answer comes back
       at once, and the learner decides.
@@ -685,55 +538,44 @@ class ClientRetry(Retry):
 
     # A 413 with Retry-After is the learner's to fix, not to wait for: no status beyond the status list.
     RETRY_AFTER_STATUS_CODES = frozenset({429, 503})
+    RULES = ("base_delay", "max_delay", "deadline", "on_retry")  # what new() hands on to the next try's Retry
 
     def __init__(
         self,
-        *args: Any,
+        total: int = 2,
+        *,
         base_delay: float = 0.5,
         max_delay: float = 8.0,
         deadline: float | None = None,
         on_retry: Callable[[int, float, urllib3.BaseHTTPResponse], None] | None = None,
-        **kwargs: Any,
+        **policy: Any,
     ) -> None:
-        super().__init__(*args, **kwargs)
+        # Only answers are retried, for every method, POST included: the server said it produced no answer.
+        # A dropped connection or a timeout is never retried (connect=0, read=False: urllib3 then raises it
+        # as requests' default adapter does), since a POST may have been processed already. The last answer
+        # comes back (raise_on_status=False), and becomes one of our errors.
+        policy = {"connect": 0, "read": False, "other": 0, "allowed_methods": None, "raise_on_status": False, **policy}
+        super().__init__(total, **{"status_forcelist": RETRY_STATUSES, **policy})
         self.base_delay, self.max_delay, self.deadline, self.on_retry = base_delay, max_delay, deadline, on_retry
         self.wait = 0.0  # chosen by increment(), made by sleep()
 
     def new(self, **changes: Any) -> ClientRetry:
-        retry = super().new(**changes)
-        retry.base_delay, retry.max_delay = self.base_delay, self.max_delay
-        retry.deadline, retry.on_retry = self.deadline, self.on_retry
-        return retry
+        return super().new(**{name: getattr(self, name) for name in self.RULES}, **changes)
 
-    def get_backoff_time(self) -> float:
-        return backoff_delay(len(self.history) - 1, self.base_delay, self.max_delay)
-
-    def get_retry_after(self, response: urllib3.BaseHTTPResponse) -> float | None:
-        return _retry_after_seconds(response.headers)
-
-    def increment(
-        self,
-        method: str | None = None,
-        url: str | None = None,
-        response: urllib3.BaseHTTPResponse | None = None,
-        error: Exception | None = None,
-        _pool: Any = None,
-        _stacktrace: Any = None,
-    ) -> ClientRetry:
-        retry = super().increment(method, url, response, error, _pool, _stacktrace)  # raises once exhausted
-        if response is None:
+    def increment(self, method: str | None = None, url: str | None = None, **details: Any) -> ClientRetry:
+        # urllib3 passes the rest by keyword: the answer (response=) or the error, and the pool.
+        retry = super().increment(method, url, **details)  # raises once the tries are used up
+        answer = details.get("response")
+        if answer is None:
             return retry
-        retry.wait = _longest(retry.get_backoff_time(), retry.get_retry_after(response))
-        in_flight = _IN_FLIGHT.get(None)
-        late = (
-            in_flight
-            and self.deadline is not None
-            and time.monotonic() - in_flight.started + retry.wait > self.deadline
-        )
+        backoff = backoff_delay(len(retry.history) - 1, self.base_delay, self.max_delay)
+        retry.wait = max(backoff, _retry_after_seconds(answer.headers) or 0.0)
+        started = _STARTED.get(None)
+        late = None not in (started, self.deadline) and time.monotonic() - started + retry.wait > self.deadline
         if retry.wait > self.max_delay or late:
-            raise MaxRetryError(_pool, url, ResponseError(f"a wait of {retry.wait:.1f} s is too long"))
+            raise MaxRetryError(details.get("_pool"), url, ResponseError(f"a wait of {retry.wait:.1f} s is too long"))
         if self.on_retry:
-            self.on_retry(len(retry.history), retry.wait, response)
+            self.on_retry(len(retry.history), retry.wait, answer)
         return retry
 
     def sleep(self, response: urllib3.BaseHTTPResponse | None = None) -> None:
@@ -746,22 +588,21 @@ def attempts_made(response: requests.Response) -> int:
     return len(retries.history) + 1 if retries is not None else 1
 
 
-# --- reading an error answer ----------------------------------------------------------------
+# --- reading an answer ----------------------------------------------------------------------
 
 
-def error_from_response(response: requests.Response, path: str, secrets: list[str]) -> errors.PerplexityError:
-    """Read an HTTP error answer (its error envelope, ``Retry-After``) and close it; the class and
-    sentence come from :func:`helpers.errors.error_from_status`."""
-    text = response.text
-    response.close()
-    return error_from_parts(response.status_code, response.headers, text, path, secrets)
-
-
-def error_from_parts(
-    status: int, headers: Mapping[str, str], text: str, path: str, secrets: list[str]
+def error_from_answer(
+    status: int, headers: Mapping[str, str], text: str, path: str, secrets: list
 ) -> errors.PerplexityError:
-    """The error for an answer's status, headers and body text (from requests or, while retrying, urllib3)."""
-    info = _error_info(text, secrets)
+    """The error for an HTTP error answer (from requests or, while retrying, urllib3): its error envelope's
+    fields, redacted, and ``Retry-After``; the class and sentence come from :func:`errors.error_from_status`."""
+    try:
+        envelope = json.loads(text).get("error")
+    except (ValueError, AttributeError):  # not JSON, or JSON of another shape
+        envelope = None
+    if not isinstance(envelope, dict):  # {"error": "text"}: its text is the message
+        envelope = {"message": envelope} if envelope else {}
+    info = {name: redact(str(value), secrets) for name, value in envelope.items() if value is not None}
     detail = redact(f"HTTP {status} {info.get('type', '')}: {info.get('message') or text[:200]}", secrets)
     return errors.error_from_status(status, info, path, detail, retry_after=_retry_after_seconds(headers))
 
@@ -771,46 +612,32 @@ def explain_response(response: requests.Response) -> str:
     if response.status_code < 300:
         events.emit(events.STEP, step="answer")
         return f"HTTP {response.status_code}: the server accepted the key and answered."
-    sentence = str(error_from_response(response, urlsplit(response.url).path, []))  # it names the status
+    with response:  # it names the status
+        sentence = str(
+            error_from_answer(response.status_code, response.headers, response.text, urlsplit(response.url).path, [])
+        )
     # Notebook 02's legacy cell sends the guide's retired model to fail: the request tells a listener so.
     events.emit(events.ERROR, error=sentence, during="answer", request=response.request)
     return sentence
 
 
-def _error_info(text: str, secrets: list[str]) -> dict[str, str]:
-    """The documented error envelope's fields as redacted strings; empty when the body has another shape."""
-    try:
-        error = json.loads(text).get("error")
-    except (ValueError, AttributeError):
-        return {}
-    if not isinstance(error, dict):
-        return {"message": redact(str(error), secrets)} if error else {}
-    return {name: redact(str(value), secrets) for name, value in error.items() if value is not None}
-
-
 def _retry_after_seconds(headers: Mapping[str, str]) -> float | None:
     """``retry-after-ms``, or ``Retry-After`` as seconds or as an HTTP date."""
     for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
-        value = headers.get(name)
-        if value is None:
-            continue
-        try:
+        value = headers.get(name, "")
+        with suppress(ValueError):
             return max(0.0, float(value) / scale)
-        except ValueError:
-            try:
-                return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-            except (TypeError, ValueError):
-                continue
+        with suppress(ValueError):
+            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
     return None
 
 
-# --- a stream that stopped early ------------------------------------------------------------
+def _wrapped(error: BaseException) -> object:
+    """The exception requests wrapped in ``error`` (urllib3's), if any."""
+    return error.args[0] if error.args else None
 
 
-def _interrupted(partial_text: str = "", detail: str = "") -> errors.StreamInterruptedError:
-    return errors.StreamInterruptedError(
-        "The answer stopped half-way: the connection closed before it was complete. "
-        "The text so far is kept; send the request again for the full answer.",
-        partial_text=partial_text,
-        detail=detail or "the stream ended without a terminal event",
-    )
+def _interrupted(detail: str = "the stream ended without a terminal event") -> errors.StreamInterruptedError:
+    sentence = "The answer stopped half-way: the connection closed before it was complete."
+    advice = "The text so far is kept; send the request again for the full answer."
+    return errors.StreamInterruptedError(f"{sentence} {advice}", detail=detail)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -13,6 +14,7 @@ from IPython.display import display
 from helpers.errors import TutorialError
 from helpers.masking import Secret, redact, redact_log_text
 from helpers.responses import AgentResponse, ChatCompletion
+from helpers.settings import resolve_settings
 
 Answer = AgentResponse | ChatCompletion
 # The sandbox reports what a request would cost live, but charges nothing: wherever it shows a price, it says so.
@@ -85,9 +87,8 @@ def history_markdown(entries: list[HistoryEntry], mode: str = "live") -> str:
     lines = [f"| # | Model | Question | Outcome | Tokens | {cost_title} |", "| --- | --- | --- | --- | --- | --- |"]
     for entry in entries:
         cost = f"${entry.cost:.5f}" if entry.cost is not None else "-"
-        tokens = entry.tokens if entry.tokens is not None else "-"
-        cells = [entry.number, f"`{entry.model}`", _cell(entry.question), entry.outcome, tokens, cost]
-        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+        cells = [entry.number, f"`{entry.model}`", _cell(entry.question), entry.outcome, entry.tokens, cost]
+        lines.append("| " + " | ".join("-" if c is None else str(c) for c in cells) + " |")
     return "\n".join(lines)
 
 
@@ -161,11 +162,9 @@ def as_answer(reply: Any) -> Answer:
 
 def _json_of(response: requests.Response) -> Any:
     """The JSON of a successful response; one sentence for a failed one, which holds an error, not an answer."""
-    try:
+    with suppress(ValueError):  # not JSON: no answer either
         if response.ok:
             return response.json()
-    except ValueError:
-        pass
     raise TutorialError(
         f"This response (HTTP {response.status_code}) holds no answer to show: "
         "print(helpers.explain_response(response)) says what happened."
@@ -174,8 +173,6 @@ def _json_of(response: requests.Response) -> Any:
 
 def _mode() -> str:
     """The notebook's mode, as setup_notebook resolved it; "live" when it cannot be told (no note is then added)."""
-    from helpers.settings import resolve_settings
-
     try:
         return resolve_settings().mode
     except TutorialError:

@@ -2,7 +2,8 @@
 
 ``str(error)`` is the learner-facing message. ``error.detail`` keeps what an expert needs
 (status, error type, the server's own message), already redacted: no key ever appears in either.
-:func:`error_from_status` maps an HTTP error answer to its class, in one screen;
+:func:`error_from_status` maps an HTTP error answer to its class and sentence with one table
+(perplexity-py's ``_exceptions.py`` style: one class per status);
 :func:`describe_failure` turns *any* exception into that pair, so a widget never shows a traceback.
 :func:`describe_network_failure` does the same for a failure to reach a server, raised by requests,
 urllib3, httpx or an SDK in a learner's own cell.
@@ -13,11 +14,10 @@ exception classes are looked up only in modules already imported).
 from __future__ import annotations
 
 import os
-import socket
-import ssl
 import sys
 import urllib.request
 from collections.abc import Mapping, Sequence
+from typing import Any
 from urllib.parse import urlsplit
 
 from helpers.masking import redact
@@ -31,152 +31,137 @@ class TutorialError(Exception):
 
     The message and the detail pass through :func:`~helpers.masking.redact` here, once, so no
     sentence that quotes a learner's input (a cURL word, a URL, a server's echo) can show a key.
+    Each class names its ``summary`` in its class line: a few words for tables and logs (the
+    playground's history). The facts a class adds (``retry_after``, ``param``...) are declared on
+    the class with their default and given as keywords.
     """
 
-    summary = "error"  # a few words for tables and logs, e.g. the playground's history
+    summary = "error"
 
-    def __init__(self, message: str, *, status: int | None = None, detail: str = "") -> None:
-        message = redact(message)
-        super().__init__(message)
-        self.message = message
-        self.status = status
-        self._detail = redact(detail)
+    def __init__(self, message: str, *, status: int | None = None, detail: str = "", **facts: Any) -> None:
+        self.message = redact(message)
+        super().__init__(self.message)
+        self.status, self.detail = status, redact(detail)
+        for name, value in facts.items():
+            if not hasattr(type(self), name):  # a typo must not become a silently ignored fact
+                raise TypeError(f"{type(self).__name__} has no fact {name!r}")
+            setattr(self, name, value)
 
-    @property
-    def detail(self) -> str:
-        return self._detail
-
-    @detail.setter
-    def detail(self, value: str) -> None:
-        self._detail = redact(value)
+    def __init_subclass__(cls, summary: str = "", **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.summary = summary or cls.summary
 
 
-class InvalidKeyError(TutorialError, ValueError):
+class InvalidKeyError(TutorialError, ValueError, summary="key not usable"):
     """A pasted or configured key cannot be used as it is."""
 
-    summary = "key not usable"
 
-
-class KeyFileError(TutorialError):
+class KeyFileError(TutorialError, summary="key file unchanged"):
     """The key file cannot be changed safely (it was left as it was)."""
 
-    summary = "key file unchanged"
 
-
-class PerplexityError(TutorialError):
+class PerplexityError(TutorialError, summary="API error"):
     """The API (or the way to it) did not give a usable answer."""
 
-    summary = "API error"
 
-
-class AuthenticationError(PerplexityError):
+class AuthenticationError(PerplexityError, summary="key not accepted"):
     """The key is missing, malformed or not accepted (HTTP 401)."""
 
-    summary = "key not accepted"
 
-
-class PermissionDeniedError(PerplexityError):
+class PermissionDeniedError(PerplexityError, summary="forbidden"):
     """The key is known but may not do this (HTTP 403), e.g. revoked or out of credits."""
 
-    summary = "forbidden"
 
-
-class InvalidModelError(PerplexityError):
+class InvalidModelError(PerplexityError, summary="invalid model"):
     """The model name is retired or unknown (HTTP 400, ``invalid_model``); ``alternatives`` lists current ones."""
 
-    summary = "invalid model"
-
-    def __init__(self, message: str, *, model: str = "", alternatives: tuple[str, ...] = (), **kwargs) -> None:
-        super().__init__(message, **kwargs)
-        self.model = model
-        self.alternatives = alternatives
+    model = ""
+    alternatives: tuple[str, ...] = ()
 
 
-class InvalidRequestError(PerplexityError):
+class InvalidRequestError(PerplexityError, summary="invalid request"):
     """The request body breaks a rule of the API (HTTP 400/413/422); ``param`` names the field."""
 
-    summary = "invalid request"
-
-    def __init__(self, message: str, *, param: str | None = None, **kwargs) -> None:
-        super().__init__(message, **kwargs)
-        self.param = param
+    param: str | None = None
 
 
-class NotFoundError(PerplexityError):
+class NotFoundError(PerplexityError, summary="not found"):
     """The path does not exist on this server (HTTP 404)."""
 
-    summary = "not found"
+
+class RateLimitError(PerplexityError, summary="rate limited"):
+    """Too many requests (HTTP 429); ``retry_after`` is the wait in seconds the server asked for."""
+
+    retry_after: float | None = None
 
 
-class RateLimitError(PerplexityError):
-    """Too many requests (HTTP 429)."""
-
-    summary = "rate limited"
-
-    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs) -> None:
-        super().__init__(message, **kwargs)
-        self.retry_after = retry_after
-
-
-class ServiceError(PerplexityError):
+class ServiceError(PerplexityError, summary="service error"):
     """The service failed on its side (HTTP 5xx)."""
 
-    summary = "service error"
 
-
-class RunFailedError(ServiceError):
+class RunFailedError(ServiceError, summary="run failed"):
     """The request was accepted but the run ended ``failed`` or ``cancelled`` (an HTTP 200 answer)."""
 
-    summary = "run failed"
 
-
-class APITimeoutError(PerplexityError):
+class APITimeoutError(PerplexityError, summary="timed out"):
     """No answer in time."""
 
-    summary = "timed out"
 
-
-class NetworkError(PerplexityError):
+class NetworkError(PerplexityError, summary="unreachable"):
     """The server could not be reached at all."""
 
-    summary = "unreachable"
 
-
-class ConnectionDroppedError(NetworkError):
+class ConnectionDroppedError(NetworkError, summary="connection dropped"):
     """The server was reached but closed the connection before answering."""
 
-    summary = "connection dropped"
 
-
-class StreamInterruptedError(NetworkError):
+class StreamInterruptedError(NetworkError, summary="stream cut"):
     """A streamed answer stopped before its end; ``partial_text`` holds what had arrived."""
 
-    summary = "stream cut"
-
-    def __init__(self, message: str, *, partial_text: str = "", **kwargs) -> None:
-        super().__init__(message, **kwargs)
-        self.partial_text = partial_text
+    partial_text = ""
 
 
-class EndpointRetiredError(PerplexityError):
+class EndpointRetiredError(PerplexityError, summary="endpoint retired"):
     """The legacy ``/chat/completions`` endpoint is no longer served."""
 
-    summary = "endpoint retired"
 
-
-class UnexpectedResponseError(PerplexityError):
+class UnexpectedResponseError(PerplexityError, summary="unexpected answer"):
     """The answer did not have the documented shape."""
 
-    summary = "unexpected answer"
 
-
-class TransportSecurityError(PerplexityError):
+class TransportSecurityError(PerplexityError, summary="unsafe address"):
     """Refused to send the key over an unsafe connection."""
-
-    summary = "unsafe address"
 
 
 # --- from an HTTP error answer to its class ------------------------------------------------
+
+_REJECTED = (InvalidRequestError, "The request was rejected{field}: {reason} Fix it and send again.")
+# Status -> (class, sentence). "legacy" is a 404 or 410 for /chat/completions: the endpoint is gone; 500
+# stands for every 5xx. Any other status is an UnexpectedResponseError. The fields: see error_from_status.
+_BY_STATUS: dict[int | str, tuple[type[PerplexityError], str]] = {
+    400: _REJECTED,
+    401: (
+        AuthenticationError,
+        "The API key was not accepted (HTTP 401). Check that you copied the whole key, or create a new one in the "
+        "API portal and save it with notebook 01.",
+    ),
+    403: (
+        PermissionDeniedError,
+        "The key is valid but not allowed to do this (HTTP 403): check your API credits and the key's status in the "
+        "API portal.",
+    ),
+    404: (NotFoundError, "The server has no {path} (HTTP 404). Check the base URL."),
+    413: _REJECTED,
+    422: _REJECTED,
+    429: (RateLimitError, "Too many requests (HTTP 429): you hit the rate limit. Wait {wait}, then try again."),
+    500: (ServiceError, "The service had a problem on its side (HTTP {status}). Wait a minute and try again."),
+    "legacy": (
+        EndpointRetiredError,
+        "This server no longer offers /chat/completions (public support ended 2026-09-27). "
+        "Use the Agent API: POST /v1/agent.",
+    ),
+}
+_UNEXPECTED = (UnexpectedResponseError, "Unexpected answer: HTTP {status}.")
 
 
 def error_from_status(
@@ -186,76 +171,36 @@ def error_from_status(
 
     ``info`` holds the fields of the answer's error envelope (``message``, ``type``, ``param``),
     ``detail`` the line for an expert, both already redacted; ``retry_after`` is the wait in seconds
-    a 429 asked for. Reading these from a response is :func:`helpers.client.error_from_response`.
+    a 429 asked for. Reading these from a response is :func:`helpers.client.error_from_answer`.
     """
-    message, kind = info.get("message", ""), info.get("type", "")
-    if status == 401:
-        return AuthenticationError(
-            "The API key was not accepted (HTTP 401). Check that you copied the whole key, or create a new "
-            "one in the API portal and save it with notebook 01.",
-            status=status,
-            detail=detail,
-        )
-    if status == 403:
-        return PermissionDeniedError(
-            "The key is valid but not allowed to do this (HTTP 403): check your API credits and the key's "
-            "status in the API portal.",
-            status=status,
-            detail=detail,
-        )
-    if status == 400 and kind == "invalid_model":
+    message, param = info.get("message", ""), info.get("param")
+    if status == 400 and info.get("type") == "invalid_model":
         return invalid_model_error(_quoted_name(message) or "that model", path, detail)
-    if status == 429:
-        return RateLimitError(
-            f"Too many requests (HTTP 429): you hit the rate limit. Wait {_wait(retry_after)}, then try again.",
-            status=status,
-            detail=detail,
-            retry_after=retry_after,
-        )
-    if status in (404, 410) and _is_legacy(path):
-        return EndpointRetiredError(
-            "This server no longer offers /chat/completions (public support ended 2026-09-27). "
-            "Use the Agent API: POST /v1/agent.",
-            status=status,
-            detail=detail,
-        )
-    if status == 404:
-        return NotFoundError(f"The server has no {path} (HTTP 404). Check the base URL.", status=status, detail=detail)
-    if status in (400, 413, 422):
-        return InvalidRequestError(
-            f"The request was rejected{_field_hint(info.get('param'))}: {ended(clause(message) or 'invalid request')} "
-            "Fix it and send again.",
-            status=status,
-            detail=detail,
-            param=info.get("param"),
-        )
-    if status >= 500:
-        return ServiceError(
-            f"The service had a problem on its side (HTTP {status}). Wait a minute and try again.",
-            status=status,
-            detail=detail,
-        )
-    return UnexpectedResponseError(f"Unexpected answer: HTTP {status}.", status=status, detail=detail)
+    key = "legacy" if status in (404, 410) and _is_legacy(path) else min(status, 500)
+    cls, sentence = _BY_STATUS.get(key, _UNEXPECTED)
+    words = {
+        "status": status,
+        "path": path,
+        "wait": duration(retry_after) if retry_after is not None else "a little",
+        "field": f" (field '{param}')" if param else "",
+        "reason": ended(clause(message) or "invalid request"),  # the server's own stop is not doubled
+    }
+    facts = {name: value for name, value in (("retry_after", retry_after), ("param", param)) if hasattr(cls, name)}
+    return cls(sentence.format(**words), status=status, detail=detail, **facts)
 
 
 def invalid_model_error(
     name: str, path: str, detail: str, alternatives: Sequence[str] = BUILTIN_AGENT_MODELS
 ) -> InvalidModelError:
     """The model ``name`` is unknown: name ``alternatives`` (on the legacy endpoint, its own models)."""
+    alternatives = LEGACY_MODELS if _is_legacy(path) else tuple(alternatives)
+    names = ", ".join(f"'{model}'" for model in alternatives)
     if _is_legacy(path):
-        alternatives = LEGACY_MODELS
-        advice = (
-            f"on /chat/completions use one of {_quoted(alternatives)}; better, use the Agent API with '{CURRENT_MODEL}'"
-        )
+        advice = f"on /chat/completions use one of {names}; better, use the Agent API with '{CURRENT_MODEL}'"
     else:
-        advice = f"use one of {_quoted(alternatives)}, or a preset such as 'fast'"
-    return InvalidModelError(
-        f"The model '{name}' is retired or unknown (HTTP 400, invalid_model): {advice}.",
-        status=400,
-        detail=detail,
-        model=name,
-        alternatives=tuple(alternatives),
-    )
+        advice = f"use one of {names}, or a preset such as 'fast'"
+    sentence = f"The model '{name}' is retired or unknown (HTTP 400, invalid_model): {advice}."
+    return InvalidModelError(sentence, status=400, detail=detail, model=name, alternatives=alternatives)
 
 
 def _is_legacy(path: str) -> bool:
@@ -265,18 +210,6 @@ def _is_legacy(path: str) -> bool:
 def _quoted_name(message: str) -> str:
     """The first name in single quotes in the server's message ("The model 'x' is ..."), else ``""``."""
     return message.split("'")[1] if message.count("'") >= 2 else ""
-
-
-def _quoted(names: Sequence[str]) -> str:
-    return ", ".join(f"'{name}'" for name in names)
-
-
-def _wait(retry_after: float | None) -> str:
-    return duration(retry_after) if retry_after is not None else "a little"
-
-
-def _field_hint(param: str | None) -> str:
-    return f" (field '{param}')" if param else ""
 
 
 # --- any exception, as a sentence -----------------------------------------------------------
@@ -300,8 +233,7 @@ def describe_failure(error: BaseException, secrets: list[str] | tuple[str, ...] 
 # --- a failure to reach a server, from any HTTP library -------------------------------------
 # A learner's own cell (requests.post, an SDK) raises its library's exception, not ours. Each library
 # wraps the operating system's error (refused, no such name, timed out, a certificate) in classes of
-# its own, one inside the other; the cause is found by walking that chain. Another library's class is
-# looked up only in a module already imported: an exception of a library never imported cannot exist.
+# its own, one inside the other; the cause is found by walking that chain.
 
 OFFLINE_ADVICE = (
     "or set PERPLEXITY_MODE=sandbox to continue offline "
@@ -315,38 +247,30 @@ _CAUSES = {
     "dropped": "it closed the connection before answering",
     "unreachable": "the connection failed",
 }
-# What may start such a chain: a failure to reach a server (an unsupported URL scheme is not one).
-_TRANSPORT_CLASSES = {
-    "requests.exceptions": ("ConnectionError", "Timeout"),
-    "urllib3.exceptions": ("MaxRetryError", "NewConnectionError", "ProtocolError", "ReadTimeoutError", "SSLError"),
-    "httpx": ("NetworkError", "TimeoutException", "ProxyError", "RemoteProtocolError"),
-    "httpx2": ("NetworkError", "TimeoutException", "ProxyError", "RemoteProtocolError"),
-    "perplexity": ("APIConnectionError",),
-    "openai": ("APIConnectionError",),
-    "urllib.error": ("URLError",),
-}
-_BUILTIN_TRANSPORT = (ConnectionError, socket.gaierror, ssl.SSLError)
-_PROXY_CLASSES = {
-    "requests.exceptions": ("ProxyError",),
-    "urllib3.exceptions": ("ProxyError",),
-    "httpx": ("ProxyError",),
-    "httpx2": ("ProxyError",),
-}
-_NAME_CLASSES = {"urllib3.exceptions": ("NameResolutionError",)}
-# urllib3's NewConnectionError is (for history's sake) a ConnectTimeoutError: only its read timeout counts here.
-_TIMEOUT_CLASSES = {
-    "requests.exceptions": ("Timeout",),
-    "urllib3.exceptions": ("ReadTimeoutError",),
-    "httpx": ("TimeoutException",),
-    "httpx2": ("TimeoutException",),
-    "perplexity": ("APITimeoutError",),
-    "openai": ("APITimeoutError",),
-}
-_DROPPED_CLASSES = {
-    "urllib3.exceptions": ("ProtocolError",),
-    "httpx": ("RemoteProtocolError",),
-    "httpx2": ("RemoteProtocolError",),
-    "http.client": ("RemoteDisconnected",),
+# Other libraries' classes, as "module.Name": each is looked up only in a module already imported, since an
+# exception of a library never imported cannot exist. What may start such a chain (an unsupported URL scheme
+# is no failure to reach a server):
+_TRANSPORT = (
+    "builtins.ConnectionError socket.gaierror ssl.SSLError requests.exceptions.ConnectionError "
+    "requests.exceptions.Timeout urllib3.exceptions.MaxRetryError urllib3.exceptions.NewConnectionError "
+    "urllib3.exceptions.ProtocolError urllib3.exceptions.ReadTimeoutError urllib3.exceptions.SSLError "
+    "httpx.NetworkError httpx.TimeoutException httpx.ProxyError httpx.RemoteProtocolError httpx2.NetworkError "
+    "httpx2.TimeoutException httpx2.ProxyError httpx2.RemoteProtocolError perplexity.APIConnectionError "
+    "openai.APIConnectionError urllib.error.URLError"
+)
+# What went wrong: the first kind with a class anywhere in the chain, the most telling cause first.
+_KINDS = {
+    "certificate": "ssl.SSLCertVerificationError",
+    "proxy": "requests.exceptions.ProxyError urllib3.exceptions.ProxyError httpx.ProxyError httpx2.ProxyError",
+    "tls": "ssl.SSLError",
+    "name": "socket.gaierror urllib3.exceptions.NameResolutionError",
+    "refused": "builtins.ConnectionRefusedError",
+    # urllib3's NewConnectionError is (for history's sake) a ConnectTimeoutError: only its read timeout counts here.
+    "timeout": "builtins.TimeoutError requests.exceptions.Timeout urllib3.exceptions.ReadTimeoutError "
+    "httpx.TimeoutException httpx2.TimeoutException perplexity.APITimeoutError openai.APITimeoutError",
+    "dropped": "builtins.ConnectionResetError builtins.ConnectionAbortedError builtins.BrokenPipeError "
+    "urllib3.exceptions.ProtocolError httpx.RemoteProtocolError httpx2.RemoteProtocolError "
+    "http.client.RemoteDisconnected",
 }
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -359,10 +283,11 @@ def describe_network_failure(error: BaseException, *, sandbox_url: str | None = 
     ``sandbox_url`` is the class sandbox in use (sandbox mode with ``PERPLEXITY_BASE_URL``): a failure
     to reach it says that the class sandbox is down. None for any other exception, ours included.
     """
-    if isinstance(error, TutorialError) or not _is_transport_failure(error):
+    if isinstance(error, TutorialError) or not _is_one_of(error, _TRANSPORT):
         return None
     chain = exception_chain(error)
-    return redact(network_sentence(_failure_kind(chain), _failed_url(chain), sandbox_url=sandbox_url))
+    kind = next((kind for kind, names in _KINDS.items() if any(_is_one_of(item, names) for item in chain)), "")
+    return redact(network_sentence(kind, _failed_url(chain), sandbox_url=sandbox_url))
 
 
 def network_sentence(kind: str, url: str, *, sandbox_url: str | None = None) -> str:
@@ -373,10 +298,9 @@ def network_sentence(kind: str, url: str, *, sandbox_url: str | None = None) -> 
     if kind == "proxy":
         variable = _proxy_variable(url)
         proxy = f"The proxy in {variable}" if variable else "The proxy"
-        host = urlsplit(url).hostname or where
         return (
             f"{proxy} did not pass the request on to {where}: check the proxy's address, "
-            f"or add {host} to NO_PROXY to connect directly, {OFFLINE_ADVICE}."
+            f"or add {urlsplit(url).hostname or where} to NO_PROXY to connect directly, {OFFLINE_ADVICE}."
         )
     cause = _CAUSES.get(kind, _CAUSES["unreachable"])
     if sandbox_url and url and _origin(url) == _origin(sandbox_url):
@@ -411,32 +335,12 @@ def chain_summary(error: BaseException) -> str:
     return redact("\n".join(lines))
 
 
-def _is_transport_failure(error: BaseException) -> bool:
-    return isinstance(error, _BUILTIN_TRANSPORT) or _is_one_of(error, _TRANSPORT_CLASSES)
-
-
-def _failure_kind(chain: list[BaseException]) -> str:
-    """What went wrong, the most telling cause first: a certificate, a proxy, TLS, a name, a refusal, a timeout."""
-    checks = (
-        ("certificate", lambda e: isinstance(e, ssl.SSLCertVerificationError)),
-        ("proxy", lambda e: _is_one_of(e, _PROXY_CLASSES)),
-        ("tls", lambda e: isinstance(e, ssl.SSLError)),
-        ("name", lambda e: isinstance(e, socket.gaierror) or _is_one_of(e, _NAME_CLASSES)),
-        ("refused", lambda e: isinstance(e, ConnectionRefusedError)),
-        ("timeout", lambda e: isinstance(e, TimeoutError) or _is_one_of(e, _TIMEOUT_CLASSES)),
-        ("dropped", lambda e: isinstance(e, ConnectionResetError | ConnectionAbortedError | BrokenPipeError)),
-        ("dropped", lambda e: _is_one_of(e, _DROPPED_CLASSES)),
-    )
-    return next((kind for kind, matches in checks if any(matches(item) for item in chain)), "unreachable")
-
-
-def _is_one_of(error: BaseException, classes: Mapping[str, tuple[str, ...]]) -> bool:
-    for module_name, names in classes.items():
-        module = sys.modules.get(module_name)
-        if module is None:
-            continue
-        found = tuple(cls for cls in (getattr(module, name, None) for name in names) if isinstance(cls, type))
-        if found and isinstance(error, found):
+def _is_one_of(error: BaseException, names: str) -> bool:
+    """Whether ``error`` is an instance of one of the classes ``names`` (``"module.Name ..."``) of imported modules."""
+    for name in names.split():
+        module, _, class_name = name.rpartition(".")
+        cls = getattr(sys.modules.get(module), class_name, None)
+        if isinstance(cls, type) and isinstance(error, cls):
             return True
     return False
 
@@ -454,9 +358,7 @@ def _failed_url(chain: list[BaseException]) -> str:
         attributes = getattr(item, "__dict__", {})  # the attributes set, not urllib3's deprecated properties
         target = attributes.get("pool") or attributes.get("conn")
         if getattr(target, "host", None):
-            scheme = getattr(target, "scheme", None) or (
-                "https" if getattr(target, "default_port", 0) == 443 else "http"
-            )
+            scheme = getattr(target, "scheme", None) or ("https" if target.default_port == 443 else "http")
             return f"{scheme}://{target.host}:{target.port}"
     return ""
 
@@ -475,8 +377,7 @@ def _where(url: str) -> str:
 
 
 def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{_where(url)}"
+    return f"{urlsplit(url).scheme}://{_where(url)}"
 
 
 def _checks(url: str) -> str:
@@ -485,16 +386,15 @@ def _checks(url: str) -> str:
     base_url = os.environ.get("PERPLEXITY_BASE_URL", "").strip()
     if url and base_url and _where(url) == _where(base_url):
         checks.append("PERPLEXITY_BASE_URL")
-    proxy = _proxy_variable(url)
-    if proxy:
+    if proxy := _proxy_variable(url):
         checks.append(f"the proxy in {proxy}")
     return ", ".join(checks[:-1]) + f" and {checks[-1]}" if len(checks) > 1 else checks[0]
 
 
 def _proxy_variable(url: str) -> str:
     """The variable naming the proxy a request to ``url`` goes through by the environment's rule, or ""."""
-    parts = urlsplit(url) if url else None
-    if parts is None or not parts.hostname or urllib.request.proxy_bypass_environment(parts.netloc):
+    parts = urlsplit(url)
+    if not parts.hostname or urllib.request.proxy_bypass_environment(parts.netloc):
         return ""
     for kind in (parts.scheme, "all"):
         names = sorted((n for n in os.environ if n.lower() == f"{kind}_proxy" and os.environ[n].strip()), reverse=True)

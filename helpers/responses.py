@@ -9,7 +9,6 @@ The dated prices (:func:`price_of`) live here too, next to the cost each answer 
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -52,15 +51,13 @@ class Source:
 
 
 @dataclass(frozen=True)
-class APIResponse(ABC):
-    """What every answer has, whichever endpoint gave it: text, model, sources, usage and cost."""
+class APIResponse:
+    """What every answer has, whichever endpoint gave it: text, model, sources, usage and cost.
+
+    Each endpoint's class adds ``text`` and the numbering of its search results (``_numbered_results``).
+    """
 
     raw: dict = field(repr=False)
-
-    @property
-    @abstractmethod
-    def text(self) -> str:
-        """The answer's text."""
 
     @property
     def model(self) -> str:
@@ -81,10 +78,6 @@ class APIResponse(ABC):
     def total_cost(self) -> float | None:
         return (self.usage.get("cost") or {}).get("total_cost")
 
-    @abstractmethod
-    def _numbered_results(self) -> Iterator[tuple[int, dict]]:
-        """Each search result of ``raw`` with the number the answer's markers use for it."""
-
 
 @dataclass(frozen=True)
 class AgentResponse(APIResponse):
@@ -102,14 +95,11 @@ class AgentResponse(APIResponse):
     @property
     def text(self) -> str:
         """All ``output_text`` parts of the message items, joined (the SDK's ``output_text``)."""
-        return "".join(
-            part.get("text", "")
-            for item in self._output("message")
-            for part in item.get("content", [])
-            if part.get("type") == "output_text"
-        )
+        parts = (part for item in self._output("message") for part in item.get("content", []))
+        return "".join(part.get("text", "") for part in parts if part.get("type") == "output_text")
 
     def _numbered_results(self) -> Iterator[tuple[int, dict]]:
+        """Each search result with the number the answer's ``[web:N]`` markers use: its id, else its place."""
         for item in self._output("search_results"):
             for position, result in enumerate(item.get("results", []), start=1):
                 yield result.get("id", position), result

@@ -1,4 +1,4 @@
-"""Server-sent events: read a streamed answer's bytes into events, and fold Agent API events into an answer.
+"""Server-sent events: read a streamed answer's bytes into events, and fold them into an answer.
 
 The parser follows the SSE specification (https://html.spec.whatwg.org/multipage/server-sent-events.html):
 the stream is UTF-8 whatever the ``Content-Type`` says, lines end with CRLF, LF or CR, a leading
@@ -8,14 +8,15 @@ make one event. Each event's data is JSON here, as the Perplexity API sends it.
 
 from __future__ import annotations
 
+import codecs
 import json
 import re
 from collections.abc import Iterable, Iterator
 
-from helpers.responses import AgentResponse
+from helpers.responses import AgentResponse, ChatCompletion
 
 DONE_EVENTS = ("response.completed", "response.incomplete")
-_LINE_END = re.compile(rb"\r\n|\r|\n")
+_LINE_END = re.compile(r"\r\n|\r|\n")
 
 
 def iter_sse(chunks: Iterable[bytes]) -> Iterator[dict]:
@@ -28,77 +29,72 @@ def iter_sse(chunks: Iterable[bytes]) -> Iterator[dict]:
     """
     name, data = "", []
     for line in iter_lines(chunks):
-        if not line:  # a blank line ends the event
-            event = _event(name, data) if data else None
-            if event is not None:
-                yield event
-            name, data = "", []
-            continue
         field, _, value = line.partition(":")
         value = value.removeprefix(" ")
-        if field == "event":
+        if not line:  # a blank line ends the event
+            payload = "\n".join(data)
+            if payload.strip() and payload != "[DONE]":
+                yield _event(name, payload)
+            name, data = "", []
+        elif field == "event":
             name = value
         elif field == "data":
             data.append(value)
         # Comments (no field name), "id", "retry" and unknown fields do not change an answer.
 
 
-def _event(name: str, data: list[str]) -> dict | None:
-    payload = "\n".join(data)
-    if not payload.strip() or payload == "[DONE]":
-        return None
+def _event(name: str, payload: str) -> dict:
     event = json.loads(payload)
     if not isinstance(event, dict):
         raise ValueError(f"an event's data is JSON but not an object: {payload[:100]}")
-    if name and "type" not in event:
-        event["type"] = name
+    if name:
+        event.setdefault("type", name)
     return event
 
 
 def iter_lines(chunks: Iterable[bytes]) -> Iterator[str]:
     """The stream's complete lines, decoded as UTF-8 without their line ends.
 
-    Lines are split on bytes, where a CR or LF can never be part of a multi-byte character, so a
-    character split across chunks is decoded whole. Invalid UTF-8 becomes U+FFFD, as the
-    specification asks. A CR that ends one chunk and an LF that starts the next are one line end.
+    An incremental decoder keeps a character split across chunks whole, turns invalid UTF-8 into
+    U+FFFD as the specification asks, and drops a leading byte order mark ("utf-8-sig"). A CR at the
+    end of what has arrived waits for the next chunk: with an LF there, the two are one line end.
+    Bytes after the last line end are an unfinished line: the specification discards them.
     """
-    pending, after_cr, first = bytearray(), False, True
+    decoder = codecs.getincrementaldecoder("utf-8-sig")(errors="replace")
+    pending = ""
     for chunk in chunks:
-        if after_cr and chunk.startswith(b"\n"):
-            chunk = chunk[1:]  # the LF of a CRLF that a chunk boundary split
-            after_cr = False
-        if not chunk:
-            continue
-        pending += chunk
-        after_cr = chunk.endswith(b"\r")
-        if b"\n" not in chunk and b"\r" not in chunk:
-            continue  # the line goes on
-        *lines, rest = _LINE_END.split(pending)
-        pending = bytearray(rest)
-        for line in lines:
-            text = line.decode("utf-8", errors="replace")
-            yield text.removeprefix("\ufeff") if first else text
-            first = False
-    # Bytes after the last line end are an unfinished line: the specification discards them.
+        text = pending + decoder.decode(chunk)
+        held = text.endswith("\r")
+        *lines, pending = _LINE_END.split(text[:-1] if held else text)
+        pending += "\r" if held else ""
+        yield from lines
+    if pending.endswith("\r"):  # the stream ended: that CR ended a line after all
+        yield pending[:-1]
 
 
 class AnswerCollector:
-    """Folds Agent API stream events into the text so far and, at the end, the final response.
+    """Folds a stream's events into the text so far and, at the end, the final response.
 
-    Only the events it needs are read; any other type (new or unknown ones) is ignored.
+    It reads both endpoints' streams: the Agent API's events (its text in ``response.output_text.delta``,
+    the answer in ``response.completed`` or ``response.incomplete``) and the legacy chunks (text in
+    ``choices[0].delta``, ending with the chunk that has a ``finish_reason``). Only what it needs is
+    read; any other event (new or unknown types) is ignored.
     """
 
     def __init__(self) -> None:
         self.text = ""
-        self.response: AgentResponse | None = None
+        self.response: AgentResponse | ChatCompletion | None = None
 
     def add(self, event: dict) -> str:
         """Take one event; return the new text it carries (often empty)."""
         kind = event.get("type")
-        if kind == "response.output_text.delta":
-            delta = event.get("delta") or ""
-            self.text += delta
-            return delta
+        choice = (event.get("choices") or [{}])[0]
+        agent_delta = event.get("delta") if kind == "response.output_text.delta" else None
+        delta = agent_delta or (choice.get("delta") or {}).get("content") or ""
+        self.text += delta
         if kind in DONE_EVENTS:
             self.response = AgentResponse(event.get("response") or {})
-        return ""
+        elif choice.get("finish_reason"):
+            final = {**choice, "message": {"role": "assistant", "content": self.text}}
+            self.response = ChatCompletion({**event, "object": "chat.completion", "choices": [final]})
+        return delta
