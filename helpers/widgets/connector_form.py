@@ -353,12 +353,12 @@ def _table(text: str, separator: str, what: str = "") -> dict[str, str]:
     table = {}
     for line in filter(str.strip, text.splitlines()):
         name, found, value = line.partition(separator)
-        if (not found or not name.strip()) and what:
+        if found and name.strip():
+            table[name.strip()] = value.strip()
+        elif what:
             first = line.split()[0]
             shown = f"starting '{first}'" if is_secret_name(first) else f"'{line.strip()}'"
             raise ConnectorError(f"The {what} line {shown} needs the form 'name{separator} value'.")
-        if found and name.strip():
-            table[name.strip()] = value.strip()
     return table
 
 
