@@ -104,28 +104,17 @@ class ClientOptions:
 class PerplexityClient:
     """Talks to one Perplexity-compatible server. Use as a context manager to close its sockets.
 
-    Options (keywords): see :class:`ClientOptions`. Every endpoint goes through :meth:`_send`.
+    Options (keywords): see :class:`ClientOptions`. Every endpoint goes through its :class:`ClientTransport`.
     """
 
     def __init__(self, api_key: str | Secret, base_url: str, **options: Any) -> None:
         # First, and rebinding the argument: from here on no traceback frame (%xmode Verbose) shows the key.
         api_key = self._key = Secret(api_key)
         check_key_characters(api_key)  # a line break or smart quote cannot go into a header
-        # The URL is read once, and what was checked (where this key may go) is what is used; so is the proxy.
-        self.base_url = check_transport(base_url, self._key).url
-        self.proxy = proxy_for(self.base_url, secret=self._key.reveal() != SANDBOX_DEMO_KEY)
         self.options = ClientOptions(**options)
         self.mode, self.max_retries = self.options.mode, self.options.max_retries
-        retry = ClientRetry(
-            self.options.max_retries,
-            base_delay=self.options.retry_base_delay,
-            max_delay=self.options.retry_max_delay,
-            deadline=self.options.deadline,
-            on_retry=self._announce_retry,
-        )
-        self._session = open_session(self.proxy, retry=retry)
-        self._session.auth = BearerAuth(self._key)
-        self._session.headers.update(self.options.headers)
+        self._transport = ClientTransport(self._key, base_url, self.options, self.available_models)
+        self.base_url, self.proxy = self._transport.base_url, self._transport.proxy
         self._models: list[str] | None = None
 
     def __repr__(self) -> str:
@@ -140,7 +129,7 @@ class PerplexityClient:
         self.close()
 
     def close(self) -> None:
-        self._session.close()
+        self._transport.session.close()
 
     @property
     def masked_key(self) -> str:
@@ -148,7 +137,7 @@ class PerplexityClient:
 
     def redact(self, text: str) -> str:
         """``text`` with this client's key, the proxy's password (and anything key-shaped) masked."""
-        return redact(text, [self._key, *(self.proxy.secrets() if self.proxy else ())])
+        return self._transport.redact(text)
 
     def with_options(self, **changes: Any) -> PerplexityClient:
         """A new client to the same server with the same key, some options changed.
@@ -163,7 +152,7 @@ class PerplexityClient:
     def create_response(self, input: str | list[dict], **options: Any) -> AgentResponse:  # noqa: A002 - the API's name
         """``POST /v1/agent`` (``options``: see :func:`agent_body`). Raises a :mod:`helpers.errors` class on any
         failure, including a 200 answer whose ``status`` is ``failed`` or ``cancelled``."""
-        response = AgentResponse(self._request_json("POST", "/v1/agent", agent_body(input, **options)))
+        response = AgentResponse(self._transport.request_json("POST", "/v1/agent", agent_body(input, **options)))
         self._check_run(response.status, response.raw.get("error"))
         return response
 
@@ -175,7 +164,7 @@ class PerplexityClient:
         for ``response.failed`` / ``response.cancelled``, :class:`errors.ServiceError` for a bare
         ``error`` event, and :class:`errors.StreamInterruptedError` when no terminal event arrives.
         """
-        for event in self._events("/v1/agent", agent_body(input, stream=True, **options)):
+        for event in self._transport.events("/v1/agent", agent_body(input, stream=True, **options)):
             kind = event.get("type", "")
             failure = event.get("error") or (event.get("response") or {}).get("error")
             self._check_run(kind.removeprefix("response."), failure)
@@ -202,11 +191,13 @@ class PerplexityClient:
 
     def retrieve_response(self, response_id: str) -> AgentResponse:
         """``GET /v1/agent/{id}``: a stored run as it is now (``queued``, ``in_progress``, or finished)."""
-        return AgentResponse(self._request_json("GET", f"/v1/agent/{quote(response_id, safe='')}"))
+        return AgentResponse(self._transport.request_json("GET", f"/v1/agent/{quote(response_id, safe='')}"))
 
     def cancel_response(self, response_id: str) -> str:
         """``POST /v1/responses/{id}/cancel``: stop a background run; returns the status the server acknowledged."""
-        return self._request_json("POST", f"/v1/responses/{quote(response_id, safe='')}/cancel").get("status", "")
+        return self._transport.request_json("POST", f"/v1/responses/{quote(response_id, safe='')}/cancel").get(
+            "status", ""
+        )
 
     def wait_for_response(
         self, response_id: str, *, poll_every: float = 0.5, timeout: float = 300.0, on_status: Callable | None = None
@@ -233,7 +224,7 @@ class PerplexityClient:
 
     def list_models(self) -> list[str]:
         """``GET /v1/models``: the model ids the server offers."""
-        return [m["id"] for m in self._request_json("GET", "/v1/models").get("data", [])]
+        return [m["id"] for m in self._transport.request_json("GET", "/v1/models").get("data", [])]
 
     def available_models(self) -> tuple[list[str], str]:
         """The Agent API models and where the list came from: the server, else the dated built-in list."""
@@ -250,18 +241,78 @@ class PerplexityClient:
 
     def chat_completion(self, messages: list[dict], **fields: Any) -> ChatCompletion:
         """``POST /chat/completions``, the endpoint the guide used (public support ended 2026-09-27)."""
-        return ChatCompletion(self._request_json("POST", "/chat/completions", chat_body(messages, **fields)))
+        return ChatCompletion(self._transport.request_json("POST", "/chat/completions", chat_body(messages, **fields)))
 
     def stream_chat_completion(
         self, messages: list[dict], *, on_delta: Callable[[str], None] | None = None, **fields: Any
     ) -> ChatCompletion:
         """``POST /chat/completions`` with ``stream: true``; the last chunk (with ``finish_reason``) ends it."""
-        return self._collect(self._events("/chat/completions", chat_body(messages, stream=True, **fields)), on_delta)
+        return self._collect(
+            self._transport.events("/chat/completions", chat_body(messages, stream=True, **fields)), on_delta
+        )
 
-    # --- the one request path -----------------------------------------------------------
+    # --- streams and runs ---------------------------------------------------------------
 
-    def _request_json(self, method: str, path: str, body: dict | None = None) -> dict:
-        with self._send(method, path, body) as response:
+    def _collect(self, events: Iterator[dict], on_delta: Callable[[str], None] | None) -> Any:
+        """Fold a stream's events into its final answer, calling ``on_delta`` with each new piece of text."""
+        collector = AnswerCollector()
+        try:
+            for event in events:
+                delta = collector.add(event)
+                if delta and on_delta:
+                    on_delta(delta)
+                if collector.response is not None:
+                    return collector.response
+            raise _interrupted()
+        except errors.StreamInterruptedError as error:
+            error.partial_text = collector.text
+            raise
+
+    def _check_run(self, status: str, error: dict | str | None) -> None:
+        """Raise :class:`errors.RunFailedError` when a run ended ``failed`` or ``cancelled`` (in an HTTP 200 answer)."""
+        if status not in FINISHED_BADLY:
+            return
+        detail = self.redact(json.dumps(error))
+        if status == "cancelled":
+            sentence = "The run was cancelled before it finished. Send the request again."
+            raise errors.RunFailedError(sentence, status=200, detail=detail)
+        message = error.get("message") if isinstance(error, dict) else error
+        reason = self.redact(clause(str(message or "")) or "no reason given")  # inside parentheses: no stop
+        sentence = f"The request arrived, but the run failed on the server ({reason}). Try again in a moment."
+        raise errors.RunFailedError(sentence, status=200, detail=detail)
+
+
+class ClientTransport:
+    """How one client's requests travel: its requests session, and the one path every endpoint's request takes.
+
+    The session (:func:`open_session`) carries the proxy, the CA bundle, the key (set at the last moment
+    by :class:`BearerAuth`) and, on its adapter, the retries (:class:`ClientRetry`). :meth:`send` never
+    follows a redirect (the key is not sent elsewhere) and turns every answer it cannot use into one
+    :mod:`helpers.errors` class. ``models()`` gives the server's current models, named for an unknown one.
+    """
+
+    def __init__(self, key: Secret, base_url: str, options: ClientOptions, models: Callable[[], tuple]) -> None:
+        self.key, self.options, self.models = key, options, models
+        # The URL is read once, and what was checked (where this key may go) is what is used; so is the proxy.
+        self.base_url = check_transport(base_url, key).url
+        self.proxy = proxy_for(self.base_url, secret=key.reveal() != SANDBOX_DEMO_KEY)
+        retry = ClientRetry(
+            options.max_retries,
+            base_delay=options.retry_base_delay,
+            max_delay=options.retry_max_delay,
+            deadline=options.deadline,
+            on_retry=self._announce_retry,
+        )
+        self.session = open_session(self.proxy, retry=retry)
+        self.session.auth = BearerAuth(key)
+        self.session.headers.update(options.headers)
+
+    def redact(self, text: str) -> str:
+        """``text`` with the key, the proxy's password (and anything key-shaped) masked."""
+        return redact(text, [self.key, *(self.proxy.secrets() if self.proxy else ())])
+
+    def request_json(self, method: str, path: str, body: dict | None = None) -> dict:
+        with self.send(method, path, body) as response:
             try:
                 return response.json()
             except ValueError:
@@ -269,9 +320,9 @@ class PerplexityClient:
                 detail = self.redact(response.text[:300])
                 raise errors.UnexpectedResponseError(sentence, status=response.status_code, detail=detail) from None
 
-    def _events(self, path: str, body: dict) -> Iterator[dict]:
+    def events(self, path: str, body: dict) -> Iterator[dict]:
         """The SSE events of a streamed answer; a broken connection becomes one of our errors."""
-        with self._send("POST", path, body, stream=True) as response:
+        with self.send("POST", path, body, stream=True) as response:
             content_type = response.headers.get("Content-Type", "")
             if not content_type.startswith("text/event-stream"):
                 sent = content_type or "no content type"
@@ -292,22 +343,7 @@ class PerplexityClient:
                 sentence = "The stream held an event that is not JSON. Check PERPLEXITY_BASE_URL."
                 raise errors.UnexpectedResponseError(sentence, detail=self.redact(str(exc))) from None
 
-    def _collect(self, events: Iterator[dict], on_delta: Callable[[str], None] | None) -> Any:
-        """Fold a stream's events into its final answer, calling ``on_delta`` with each new piece of text."""
-        collector = AnswerCollector()
-        try:
-            for event in events:
-                delta = collector.add(event)
-                if delta and on_delta:
-                    on_delta(delta)
-                if collector.response is not None:
-                    return collector.response
-            raise _interrupted()
-        except errors.StreamInterruptedError as error:
-            error.partial_text = collector.text
-            raise
-
-    def _send(self, method: str, path: str, body: dict | None, stream: bool = False) -> requests.Response:
+    def send(self, method: str, path: str, body: dict | None, stream: bool = False) -> requests.Response:
         """Send; the session's adapter retries 429 and 5xx answers (see :class:`ClientRetry`)."""
         connect, read = self.options.timeout
         # urllib3 sends every retry with the same timeouts: only the first try's read timeout can be cut to
@@ -317,7 +353,7 @@ class PerplexityClient:
         started = _STARTED.set(time.monotonic())
         try:
             url = self.base_url + path
-            response = self._session.request(
+            response = self.session.request(
                 method, url, json=body, headers=accept, timeout=timeout, stream=stream, allow_redirects=False
             )
         except requests.RequestException as exc:
@@ -358,33 +394,20 @@ class PerplexityClient:
     def _error_for(self, response: requests.Response, path: str) -> errors.PerplexityError:
         """The error for an HTTP error answer (closed here); an unknown model names the server's current ones."""
         with response:
-            error = error_from_answer(response.status_code, response.headers, response.text, path, [self._key])
+            error = error_from_answer(response.status_code, response.headers, response.text, path, [self.key])
         if (tries := attempts_made(response)) > 1:
             error.detail += f" (after {tries} attempts)"
         # The current models come from /v1/models: asking it while it fails would never end.
         if isinstance(error, errors.InvalidModelError) and path not in ("/chat/completions", "/v1/models"):
-            error = errors.invalid_model_error(error.model, path, error.detail, self.available_models()[0])
+            error = errors.invalid_model_error(error.model, path, error.detail, self.models()[0])
         return error
-
-    def _check_run(self, status: str, error: dict | str | None) -> None:
-        """Raise :class:`errors.RunFailedError` when a run ended ``failed`` or ``cancelled`` (in an HTTP 200 answer)."""
-        if status not in FINISHED_BADLY:
-            return
-        detail = self.redact(json.dumps(error))
-        if status == "cancelled":
-            sentence = "The run was cancelled before it finished. Send the request again."
-            raise errors.RunFailedError(sentence, status=200, detail=detail)
-        message = error.get("message") if isinstance(error, dict) else error
-        reason = self.redact(clause(str(message or "")) or "no reason given")  # inside parentheses: no stop
-        sentence = f"The request arrived, but the run failed on the server ({reason}). Try again in a moment."
-        raise errors.RunFailedError(sentence, status=200, detail=detail)
 
     def _announce_retry(self, number: int, wait: float, answer: urllib3.BaseHTTPResponse) -> None:
         """Hand ``on_retry`` the error this answer would have raised, before urllib3 waits and retries."""
         if self.options.on_retry is not None:
             text = answer.read(decode_content=True).decode("utf-8", "replace")
             path = urlsplit(answer.url or "").path
-            error = error_from_answer(answer.status, answer.headers, text, path, [self._key])
+            error = error_from_answer(answer.status, answer.headers, text, path, [self.key])
             self.options.on_retry(number, wait, error)
 
 

@@ -48,7 +48,7 @@ def test_a_verbose_traceback_of_a_send_shows_only_the_mask(
             client.create_response("hello")
         except BoomError:
             text = verbose_traceback()
-    assert "PerplexityClient._send(" in text and "headers" in text  # the frames and their locals were really printed
+    assert "ClientTransport.send(" in text and "headers" in text  # the frames and their locals were really printed
     assert mask_key(FAKE_KEY) in text
     assert FAKE_KEY not in text
 
