@@ -4,12 +4,12 @@ The same code talks to the live API and to the sandbox; only the base URL differ
 :func:`connect` applies the mode rule (see :mod:`helpers.settings`) and returns a client.
 Every failure becomes one :mod:`helpers.errors` class with a sentence a learner can act on.
 
-This module sends requests and reads answers. Transport follows requests' own model: the session
-(:func:`open_session`) carries the proxy, the CA bundle and, on its adapter, the retries
-(:class:`ClientRetry`, urllib3's ``Retry`` with the client's rules); :class:`PerplexityClient` holds
-the key and one request path that every endpoint shares. Next door: the model names and the
-response objects in :mod:`helpers.responses`, stream parsing in :mod:`helpers.sse`, and the error
-classes with the HTTP status table in :mod:`helpers.errors`.
+This module sends requests and reads answers. :class:`PerplexityClient` is what a notebook calls: one
+method per endpoint. Below it, in requests' own model, :class:`ClientTransport` holds the session
+(:func:`open_session`: the proxy, the CA bundle and, on its adapter, the retries of :class:`ClientRetry`,
+urllib3's ``Retry`` with the client's rules) and the one request path every endpoint shares. Next door:
+the model names and the response objects in :mod:`helpers.responses`, stream parsing in
+:mod:`helpers.sse`, and the error classes with the HTTP status table in :mod:`helpers.errors`.
 """
 
 from __future__ import annotations

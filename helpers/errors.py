@@ -41,11 +41,19 @@ class TutorialError(Exception):
     def __init__(self, message: str, *, status: int | None = None, detail: str = "", **facts: Any) -> None:
         self.message = redact(message)
         super().__init__(self.message)
-        self.status, self.detail = status, redact(detail)
+        self.status, self.detail = status, detail
         for name, value in facts.items():
             if not hasattr(type(self), name):  # a typo must not become a silently ignored fact
                 raise TypeError(f"{type(self).__name__} has no fact {name!r}")
             setattr(self, name, value)
+
+    @property
+    def detail(self) -> str:
+        return self._detail
+
+    @detail.setter
+    def detail(self, value: str) -> None:  # redacted on every change too, whoever adds to it later
+        self._detail = redact(value)
 
     def __init_subclass__(cls, summary: str = "", **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
