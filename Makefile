@@ -13,7 +13,7 @@ LAB_BROWSER := $(if $(or $(DISPLAY),$(WAYLAND_DISPLAY),$(filter Darwin,$(shell u
 # Containers and CI machines often run as root, which JupyterLab refuses without this flag.
 LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: lab test test-quick test-live browser record lint format clean
+.PHONY: lab test test-quick test-live browser record lint format clean lite
 
 # Exactly the README's plain pip path, then the tutorial's package made editable (--no-deps: nothing more is
 # installed) so that a change to helpers/ shows in the notebooks without reinstalling.
@@ -61,6 +61,20 @@ test-quick: $(DEV_STAMP) $(NODE_STAMP)
 	$(PY) -m ruff format --check .
 	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m pytest $(PYTEST_ARGS) -m "not e2e and not slow" tests sandbox_tests notebooks
+
+# The browser edition (JupyterLite) into build/lite/, from the pinned inputs of dev/lite/ (see dev/lite/build.py). Its tools
+# have their own virtual environment: the notebooks' .venv never needs JupyterLite.
+LITE_TOOLS := build/lite-tools
+LITE_STAMP := $(LITE_TOOLS)/.installed
+
+$(LITE_STAMP): dev/lite/requirements.txt
+	$(PYTHON) -m venv $(LITE_TOOLS)
+	$(LITE_TOOLS)/bin/python -m pip install --quiet --upgrade pip
+	$(LITE_TOOLS)/bin/python -m pip install --quiet -r dev/lite/requirements.txt
+	touch $(LITE_STAMP)
+
+lite: $(LITE_STAMP)
+	$(LITE_TOOLS)/bin/python dev/lite/build.py
 
 record: $(STAMP)
 	$(PY) -m helpers record

@@ -44,6 +44,10 @@ def setup_notebook(*, quiet: bool = False) -> Settings:
     Unless ``quiet``, it checks within 2 seconds that any other server (the API, a class sandbox)
     answers, and says so before the first request fails.
     """
+    if sys.platform == "emscripten":  # the browser edition (JupyterLite): sandbox-only, its sandbox in-process
+        from helpers.browser import prepare_browser
+
+        prepare_browser()
     install_friendly_errors()
     install_log_redaction()
     install_output_redaction()
@@ -99,6 +103,10 @@ def _sandbox_port() -> int:
 
 def practice_url() -> str:
     """The URL of this kernel's own sandbox, started if needed (also in live mode): the exercises test against it."""
+    if sys.platform == "emscripten":  # the browser edition: its sandbox answers in-process
+        from helpers.browser import SANDBOX_URL
+
+        return SANDBOX_URL
     from perplexity_sandbox import shared_sandbox  # only notebook setup starts a sandbox
 
     return shared_sandbox(_sandbox_port()).url

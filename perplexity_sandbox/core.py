@@ -56,6 +56,8 @@ ROUTES = {
     ("POST", "/class/progress"): ("class_report", False),
     ("POST", "/class/remove"): ("class_remove", False),
 }
+# The notebooks' sandbox streams at a readable pace, so a learner sees the answer arrive (over HTTP or in-process).
+NOTEBOOK_STREAM_DELAY = 0.04
 # Stored runs: /v1/agent/{id} and /v1/responses/{id} (GET), and their /cancel (POST).
 RUN_PATH = re.compile(r"/v1/(?:agent|responses)/(?P<id>[^/]+)(?P<cancel>/cancel)?")
 

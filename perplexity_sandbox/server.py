@@ -32,7 +32,7 @@ from tornado.netutil import bind_sockets
 
 from perplexity_sandbox.capped_server import BACKLOG, CappedServer
 from perplexity_sandbox.classroom import Roster
-from perplexity_sandbox.core import SandboxCore
+from perplexity_sandbox.core import NOTEBOOK_STREAM_DELAY, SandboxCore
 from perplexity_sandbox.faults import FAULTS
 from perplexity_sandbox.limits import (
     HEAD_TIMEOUT_SECONDS,
@@ -192,10 +192,6 @@ class Sandbox:
 
 _shared: Sandbox | None = None
 _shared_lock = threading.Lock()
-
-
-# The notebooks' sandbox streams at a readable pace, so a learner sees the answer arrive.
-NOTEBOOK_STREAM_DELAY = 0.04
 
 
 def shared_sandbox(port: int = 0) -> Sandbox:

@@ -1,0 +1,155 @@
+"""The browser edition (``make lite``): the built site, served from loopback, runs notebooks 01, 02 and 03 in chromium.
+
+Every request to another host is refused twice over (the browser resolves no other name, and the page's routes
+abort anything not on 127.0.0.1) and recorded: the test fails if the page asked for any. Each notebook runs top to
+bottom in the Pyodide kernel, with the sandbox inside it: the answers, the connector's Test and no error output.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import threading
+from collections.abc import Iterator
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from lab_page import NotebookPage
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+
+from conftest import CHROMIUM_ARGS, CONSOLE_KEY, PROJECT_ROOT
+
+SITE = PROJECT_ROOT / "build" / "lite"
+# The browser resolves no name but loopback's: a request that slipped past the routes still goes nowhere.
+OFFLINE_ARGS = [*CHROMIUM_ARGS, "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"]
+# Pyodide and the kernel's packages load before the first cell runs: much longer than a JupyterLab kernel.
+LITE_KERNEL_TIMEOUT = 240_000
+LITE_RUN_TIMEOUT = 240_000
+SDK_SKIPPED = re.compile(r"needs the (perplexityai|openai) SDK, which runs in the full edition")
+
+pytestmark = [pytest.mark.slow]
+
+
+class QuietHandler(SimpleHTTPRequestHandler):
+    """A static file server, as any static host is (Python's own sends .mjs and .wasm with their media types)."""
+
+    def log_message(self, message_format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def lite_url(chromium_path: Path) -> Iterator[str]:
+    """``make lite``, then build/lite/ served from a free loopback port."""
+    built = subprocess.run(["make", "-s", "lite"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=1200)
+    assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(QuietHandler, directory=str(SITE)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="module")
+def offline_browser(chromium_path: Path) -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(chromium_path), headless=True, args=OFFLINE_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def elsewhere() -> list[str]:
+    """The URLs the page asked for on any other host than the site's (each was refused)."""
+    return []
+
+
+@pytest.fixture
+def lite_page(offline_browser: Browser, elsewhere: list[str], request: pytest.FixtureRequest) -> Iterator[Page]:
+    context: BrowserContext = offline_browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.set_default_timeout(30_000)
+
+    def only_loopback(route, routed_request) -> None:
+        if urlsplit(routed_request.url).hostname == "127.0.0.1" or routed_request.url.startswith(("data:", "blob:")):
+            route.continue_()
+        else:
+            elsewhere.append(routed_request.url)
+            route.abort()
+
+    context.route("**/*", only_loopback)
+    page = context.new_page()
+    console = request.node.stash.setdefault(CONSOLE_KEY, [])
+    page.on("console", lambda message: console.append(f"[{message.type}] {message.text}"))
+    page.on("pageerror", lambda error: console.append(f"[pageerror] {error}"))
+    try:
+        yield page
+    finally:
+        context.close()
+
+
+class LiteNotebook(NotebookPage):
+    """A notebook of the browser edition: opened by its path in the site, run in the Pyodide kernel."""
+
+    def open(self, path: str) -> LiteNotebook:
+        self.page.goto(f"{self.base_url}/lab/index.html?path={path}")
+        expect(self.panel.locator(".jp-Cell").first).to_be_visible(timeout=LITE_KERNEL_TIMEOUT)
+        self.wait_for_idle_kernel(LITE_KERNEL_TIMEOUT)
+        return self
+
+    def run_all(self) -> LiteNotebook:
+        super().run_all()
+        return self
+
+    def wait_until_all_ran(self) -> None:
+        from lab_page import ALL_CELLS_RAN, NOTEBOOK
+
+        self.page.wait_for_function(ALL_CELLS_RAN, arg=NOTEBOOK, timeout=LITE_RUN_TIMEOUT)
+        self.wait_for_idle_kernel(LITE_RUN_TIMEOUT)
+
+
+def run_notebook(page: Page, url: str, name: str) -> LiteNotebook:
+    notebook = LiteNotebook(page, url, token="").open(name)
+    return notebook.run_all()
+
+
+def test_notebook_01_runs_in_the_browser_with_no_key(lite_page: Page, lite_url: str, elsewhere: list[str]) -> None:
+    notebook = run_notebook(lite_page, lite_url, "01_create_api_key.ipynb")
+    notebook.expect_output("Mode: sandbox")
+    notebook.expect_output("the practice key file")
+    expect(notebook.password_field()).to_be_visible()
+    notebook.expect_no_errors()
+    notebook.expect_no_tracebacks()
+    assert elsewhere == []
+
+
+def test_notebook_02_answers_from_the_sandbox_in_the_kernel(
+    lite_page: Page, lite_url: str, elsewhere: list[str]
+) -> None:
+    notebook = run_notebook(lite_page, lite_url, "02_authenticate.ipynb")
+    notebook.expect_output("Mode: sandbox")
+    notebook.expect_output("HTTP 200")  # the taught requests.post cell, answered in-process
+    notebook.expect_output("billion")  # the sandbox's answer to the guide's question
+    expect(notebook.outputs.filter(has_text=SDK_SKIPPED)).to_have_count(3)
+    playground = notebook.widget_with_button("Send")
+    playground.button("Send").click()
+    expect(playground.output_with_text("billion").first).to_be_visible(timeout=60_000)
+    notebook.expect_no_errors()
+    notebook.expect_no_tracebacks()
+    assert elsewhere == []
+
+
+def test_notebook_03_tests_the_connector_in_the_browser(lite_page: Page, lite_url: str, elsewhere: list[str]) -> None:
+    notebook = run_notebook(lite_page, lite_url, "03_creator_studio_connector.ipynb")
+    notebook.expect_output("Mode: sandbox")
+    notebook.expect_output("Successful execution")  # the connector's Test, answered in-process
+    form = notebook.widget_with_button("Test")
+    form.button("Test").click()
+    expect(form.output_with_text("Successful execution").first).to_be_visible(timeout=60_000)
+    notebook.expect_no_errors()
+    notebook.expect_no_tracebacks()
+    assert elsewhere == []
