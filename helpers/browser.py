@@ -28,6 +28,8 @@ SANDBOX_URL = "http://127.0.0.1:5170"
 FULL_EDITION_URL = REPOSITORY_URL + "#start"  # README's "Start": Python on your computer, Binder or Colab
 # The SDKs' import names, and the package each is installed as.
 SDK_PACKAGES = {"perplexity": "perplexityai", "openai": "openai"}
+# What the full edition installs and this one cannot: the sandbox's HTTP server, and the SDKs (compiled parts).
+NOT_IN_BROWSER = frozenset({"tornado", *SDK_PACKAGES.values()})
 
 _adapter: InProcessAdapter | None = None  # one sandbox per kernel: its stored runs outlive each request
 _names_from_sdk: dict[str, str] = {}  # a name that a skipped cell would have set: the SDK it needed

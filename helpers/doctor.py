@@ -226,6 +226,10 @@ def check_packages(requirements: list[str] | None = None, *, front_end_needed: b
     """
     if requirements is None:
         requirements = [*_requirements(), FRONT_END]
+        if sys.platform == "emscripten":  # the browser edition: no HTTP sandbox (it runs in-process), no SDK
+            from helpers.browser import NOT_IN_BROWSER
+
+            requirements = [text for text in requirements if _parse_requirement(text)[0] not in NOT_IN_BROWSER]
     found, wrong, install = [], [], []
     for requirement in requirements:
         name, specifier = _parse_requirement(requirement)

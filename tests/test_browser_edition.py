@@ -105,3 +105,14 @@ def test_cells_that_need_an_sdk_become_one_sentence(cells: list[str], skipped: l
         if expected:
             assert len(out) == 1 and "SDK, which runs in the full edition" in out[0]
             assert browser.FULL_EDITION_URL in out[0]
+
+
+def test_the_set_up_check_asks_for_nothing_the_browser_cannot_install(
+    in_browser: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from helpers.doctor import check_packages
+
+    monkeypatch.setattr(sys, "platform", "emscripten")
+    check = check_packages(front_end_needed=False)
+    assert check.status == "ok", check
+    assert not any(name in check.detail for name in browser.NOT_IN_BROWSER)

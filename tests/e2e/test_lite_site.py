@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -136,8 +137,16 @@ def test_notebook_02_answers_from_the_sandbox_in_the_kernel(
     notebook.expect_output("billion")  # the sandbox's answer to the guide's question
     expect(notebook.outputs.filter(has_text=SDK_SKIPPED)).to_have_count(3)
     playground = notebook.widget_with_button("Send")
+    before = len(playground.root.inner_text())
     playground.button("Send").click()
+    lengths = []
+    for _ in range(80):  # the widget's text, sampled for about 4 s
+        lengths.append(len(playground.root.inner_text()))
+        time.sleep(0.05)
     expect(playground.output_with_text("billion").first).to_be_visible(timeout=60_000)
+    # Streamed, not all at once: the page showed the answer part-written (at the sandbox's pace, 0.04 s an event).
+    partial = {length for length in lengths if before < length < max(lengths)}
+    assert len(partial) >= 3, lengths
     notebook.expect_no_errors()
     notebook.expect_no_tracebacks()
     assert elsewhere == []
