@@ -70,7 +70,9 @@ def main() -> None:
     wheels = [*fetch_wheels(), build_tutorial_wheel()]
     shutil.rmtree(STAGE, ignore_errors=True)
     stage_notebooks(STAGE / "contents")
-    shutil.copy(HERE / "jupyter-lite.json", STAGE / "jupyter-lite.json")
+    # The site's settings (overrides.json): no news or update check from other hosts, and every cell rendered.
+    for name in ("jupyter-lite.json", "overrides.json"):
+        shutil.copy(HERE / name, STAGE / name)
     shutil.rmtree(SITE, ignore_errors=True)
     lite = [sys.executable, "-m", "jupyterlite_core", "build", "--lite-dir", STAGE, "--output-dir", SITE]
     run([*lite, "--contents", STAGE / "contents", "--no-sourcemaps"], cwd=STAGE)
