@@ -286,3 +286,27 @@ def test_the_issue_job_updates_the_issue_still_open(tmp_path: Path) -> None:
         ["issue", "comment", "7"],
     ]
     assert "model perplexity/sonar not listed live" in calls[1]["body"]
+
+
+# --- lite.yml: the browser edition published with GitHub Pages (issue 23) ----------------------------------
+
+LITE_WORKFLOW = ROOT / ".github/workflows/lite.yml"
+DEFAULT_BRANCH_ONLY = "github.ref_name == github.event.repository.default_branch && !github.event.repository.fork"
+
+
+def test_the_pages_workflow_matches_githubs_schema_and_zizmor_finds_nothing() -> None:
+    done = run(tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", str(LITE_WORKFLOW))
+    assert done.returncode == 0, done.stdout + done.stderr
+    done = run(tool("zizmor"), "--offline", "--no-progress", str(LITE_WORKFLOW))
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_pages_workflow_publishes_make_lite_from_the_default_branch_only() -> None:
+    """Forks and other branches skip the build, and so the deployment that needs it: their runs stay green."""
+    workflow = yaml.safe_load(LITE_WORKFLOW.read_text())
+    build, deploy = workflow["jobs"]["build"], workflow["jobs"]["deploy"]
+    assert build["if"] == DEFAULT_BRANCH_ONLY and deploy["needs"] == "build"
+    assert any("make lite" in step.get("run", "") for step in build["steps"])
+    (upload,) = [step for step in build["steps"] if "upload-pages-artifact" in step.get("uses", "")]
+    assert upload["with"]["path"] == "build/lite"
+    assert workflow["permissions"] == {} and set(deploy["permissions"]) == {"pages", "id-token"}
