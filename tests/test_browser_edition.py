@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import requests
 
 import helpers
-from helpers import browser, settings
+from helpers import browser, classroom, settings
 from helpers.settings import SANDBOX_DEMO_KEY, resolve_settings
 from tests.support import FAKE_KEY, GUIDE_AGENT
 
@@ -116,3 +117,11 @@ def test_the_set_up_check_asks_for_nothing_the_browser_cannot_install(
     check = check_packages(front_end_needed=False)
     assert check.status == "ok", check
     assert not any(name in check.detail for name in browser.NOT_IN_BROWSER)
+
+
+def test_readme_opens_the_browser_edition_from_the_courses_pages_address() -> None:
+    """The README's link is the GitHub Pages address of the repository that helpers.classroom names."""
+    owner, name = classroom.github_path().split("/")
+    link = f"https://{owner}.github.io/{name}/lab/index.html?path=01_create_api_key.ipynb"
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    assert f"[Open in the browser]({link})" in readme.splitlines()[2]  # beside the Binder and Colab badges
