@@ -23,8 +23,9 @@ from perplexity_sandbox import keys as sandbox_keys
 from tests.support import FAKE_KEY, GUIDE_AGENT
 
 ROOT = Path(__file__).resolve().parent.parent
-# The modules of helpers that may start a sandbox: notebook setup and the command-line entry points.
-MAY_IMPORT_THE_SANDBOX = {"notebook.py", "cli.py", "doctor.py"}
+# The modules of helpers that may start a sandbox: notebook setup and the command-line entry points, and the browser
+# edition's part of notebook setup (browser.py, called by setup_notebook() only, mounts the in-process sandbox).
+MAY_IMPORT_THE_SANDBOX = {"notebook.py", "cli.py", "doctor.py", "browser.py"}
 
 IMPORT_HELPERS = """
 import json, logging, sys
