@@ -65,24 +65,43 @@ def offline_browser(chromium_path: Path) -> Iterator[Browser]:
 
 
 @pytest.fixture
-def elsewhere() -> list[str]:
-    """The URLs the page asked for on any other host than the site's (each was refused)."""
+def requested() -> list[str]:
+    """Every URL the page and its workers asked for (Pyodide runs in a worker: its requests are here too)."""
     return []
 
 
 @pytest.fixture
-def lite_page(offline_browser: Browser, elsewhere: list[str], request: pytest.FixtureRequest) -> Iterator[Page]:
+def elsewhere(requested: list[str]) -> Iterator[list[str]]:
+    """The URLs asked for on any other host than the site's (each was refused); checked to see the kernel's own."""
+    found: list[str] = []
+    yield found
+    assert any(url.endswith("/pyodide/pyodide.asm.wasm") for url in requested), "the worker's requests were not seen"
+
+
+def is_local(url: str) -> bool:
+    return urlsplit(url).hostname == "127.0.0.1" or url.startswith(("data:", "blob:"))
+
+
+@pytest.fixture
+def lite_page(
+    offline_browser: Browser, requested: list[str], elsewhere: list[str], request: pytest.FixtureRequest
+) -> Iterator[Page]:
     context: BrowserContext = offline_browser.new_context(viewport={"width": 1400, "height": 1000})
     context.set_default_timeout(30_000)
 
     def only_loopback(route, routed_request) -> None:
-        if urlsplit(routed_request.url).hostname == "127.0.0.1" or routed_request.url.startswith(("data:", "blob:")):
+        if is_local(routed_request.url):
             route.continue_()
         else:
-            elsewhere.append(routed_request.url)
             route.abort()
 
+    def record(sent) -> None:
+        requested.append(sent.url)
+        if not is_local(sent.url):
+            elsewhere.append(sent.url)
+
     context.route("**/*", only_loopback)
+    context.on("request", record)
     page = context.new_page()
     console = request.node.stash.setdefault(CONSOLE_KEY, [])
     page.on("console", lambda message: console.append(f"[{message.type}] {message.text}"))
