@@ -103,10 +103,8 @@ def _sandbox_port() -> int:
 
 def practice_url() -> str:
     """The URL of this kernel's own sandbox, started if needed (also in live mode): the exercises test against it."""
-    if sys.platform == "emscripten":  # the browser edition: its sandbox answers in-process
-        from helpers.browser import SANDBOX_URL
-
-        return SANDBOX_URL
+    if sys.platform == "emscripten":  # the browser edition: its sandbox, in-process, is the one setup registers
+        return setup_notebook(quiet=True).base_url
     from perplexity_sandbox import shared_sandbox  # only notebook setup starts a sandbox
 
     return shared_sandbox(_sandbox_port()).url
