@@ -144,7 +144,7 @@ def report_event(kind: str, **facts: Any) -> None:
         report_progress(step=str(facts.get("step") or ""), settings=settings)
     elif kind == events.ERROR:
         sentence, during = str(facts.get("error") or ""), str(facts.get("during") or "")
-        report_progress(error=sentence, settings=settings, during=during, on_purpose=_on_purpose(facts))
+        report_progress(error=sentence, settings=settings, during=during, on_purpose=staged_event(facts))
 
 
 def follow_class_sandbox(settings: Settings) -> bool:
@@ -175,7 +175,9 @@ def class_sandbox_url(settings: Settings) -> str | None:
     url = remote_sandbox(settings)
     if url is not None and url not in _class_sandboxes:
         try:
-            with _open_session(url) as session:
+            # The client's kind of session: never .netrc, the CA variables (a TLS-inspecting proxy), any proxy
+            # the environment names for the URL (a report carries no secret, so any proxy may carry it).
+            with open_session(proxy_for(url, secret=False)) as session:
                 reply = session.get(url + "/class/hello", timeout=REQUEST_TIMEOUT, allow_redirects=False)
             _class_sandboxes[url] = reply.status_code == 200
         except (requests.RequestException, ValueError, TutorialError):  # TutorialError: a CA file that is not there
@@ -200,30 +202,6 @@ def staged_failure(headers: Mapping[str, Any] | None, body: Any) -> bool:
     return faulted or (isinstance(body, dict) and body.get("model") == GUIDE_MODEL)
 
 
-def staged_request(request: Any) -> bool:
-    """:func:`staged_failure` for a request object: requests' ``PreparedRequest`` (``body``), httpx's
-    ``Request`` (``content``); False for anything else, such as None."""
-    try:
-        body = getattr(request, "body", None)
-        return staged_failure(
-            getattr(request, "headers", None), getattr(request, "content", None) if body is None else body
-        )
-    except Exception:  # an odd object, or a stream not read: not staged, and never an error of its own
-        return False
-
-
-def staged_error(error: BaseException) -> bool:
-    """Whether an exception came from a request made to fail on purpose (the fault header's ``drop``).
-
-    requests' and httpx's exceptions carry the request they failed on; httpx's property raises when
-    there is none, so it is read here, where nothing it raises can reach the learner.
-    """
-    try:
-        return staged_request(error.request)  # type: ignore[attr-defined]
-    except Exception:  # no request: not staged (staged_request itself never raises)
-        return False
-
-
 def notebook_name(during: str = "") -> str:
     """The notebook this kernel runs (its file name without ``.ipynb``), else the one that teaches ``during``.
 
@@ -238,15 +216,26 @@ def notebook_name(during: str = "") -> str:
 # --- sending a report -----------------------------------------------------------------------------
 
 
-def _on_purpose(facts: Mapping[str, Any]) -> bool:
-    """Whether an error event was staged: as its emitter said, else from the exception or request it carries."""
+def staged_event(facts: Mapping[str, Any]) -> bool:
+    """Whether an error event was staged: as its emitter said, else from what the failed request carried.
+
+    That is the ``request`` (requests' ``PreparedRequest`` holds ``body``, httpx's ``Request``
+    ``content``), else the one the ``exception`` failed on (requests' and httpx's exceptions carry it;
+    httpx's property raises when there is none), else the ``headers`` and ``body`` themselves. An odd
+    object is not staged, and never an error of its own: whatever it raises stays here.
+    """
     if facts.get("on_purpose") is not None:
         return bool(facts["on_purpose"])
-    if facts.get("exception") is not None:
-        return staged_error(facts["exception"])
-    if facts.get("request") is not None:
-        return staged_request(facts["request"])
-    return staged_failure(facts.get("headers"), facts.get("body"))
+    try:
+        request = facts["exception"].request if facts.get("exception") is not None else facts.get("request")
+        if request is None:
+            return staged_failure(facts.get("headers"), facts.get("body"))
+        body = getattr(request, "body", None)
+        return staged_failure(
+            getattr(request, "headers", None), getattr(request, "content", None) if body is None else body
+        )
+    except Exception:
+        return False
 
 
 def _send(report: dict[str, Any], settings: Settings, key_file: Path) -> bool:
@@ -261,7 +250,7 @@ def _send(report: dict[str, Any], settings: Settings, key_file: Path) -> bool:
             return False
         name = report["learner"]
         seat = _seats.get((url, name)) or read_env_file(key_file).get(SEAT_VARIABLE, "")
-        with _open_session(url) as session:
+        with open_session(proxy_for(url, secret=False)) as session:  # as in class_sandbox_url
             sent = {**report, "learner_token": seat} if seat else report
             reply = session.post(url + "/class/progress", json=sent, timeout=REQUEST_TIMEOUT, allow_redirects=False)
         if reply.status_code == 409:
@@ -277,16 +266,6 @@ def _send(report: dict[str, Any], settings: Settings, key_file: Path) -> bool:
     except Exception as problem:
         log.debug("progress report not sent: %s", type(problem).__name__)
         return False
-
-
-def _open_session(url: str) -> requests.Session:
-    """The client's kind of session: never ``.netrc``, the proxy the environment names for ``url``, the CA variables.
-
-    requests adds the ``.netrc`` password of a host to every request sent without ``auth=``; a class
-    sandbox over https behind a TLS-inspecting proxy needs the CA bundle the learner's requests trust.
-    A report carries no secret, so any proxy may carry it.
-    """
-    return open_session(proxy_for(url, secret=False))
 
 
 def _say_once(url: str, name: str, reply: requests.Response) -> None:

@@ -22,7 +22,7 @@ from helpers.progress import (
     SEAT_VARIABLE,
     learner_name,
     report_progress,
-    staged_error,
+    staged_event,
     staged_failure,
 )
 from helpers.settings import SANDBOX_DEMO_KEY
@@ -332,5 +332,5 @@ def test_an_error_raised_by_a_staged_request_is_on_purpose(module_sandbox: Sandb
         url = module_sandbox.url_for("/v1/agent") if fault else unused_url() + "/v1/agent"
         with pytest.raises(requests.ConnectionError) as raised:
             requests.post(url, json=CLASS_GUIDE, headers=headers, timeout=5)
-        assert staged_error(raised.value) is expected
-    assert not staged_error(ValueError("no request here"))
+        assert staged_event({"exception": raised.value}) is expected
+    assert not staged_event({"exception": ValueError("no request here")})

@@ -32,10 +32,10 @@ from helpers.client import (
 from helpers.errors import InvalidRequestError, PerplexityError, describe_failure
 from helpers.exports import curl_command
 from helpers.keys import KEY_VARIABLE, redact
+from helpers.progress import FAULT_HEADER
 
 # The sandbox's fault switches, part of its documented HTTP interface (docs/sandbox.md, "Faults"):
-# written here, not imported, because the playground reaches the sandbox over HTTP only.
-FAULT_HEADER = "X-Sandbox-Fault"
+# written in helpers, not imported, because the playground reaches the sandbox over HTTP only.
 DELAY_HEADER = "X-Sandbox-Delay"
 # The variable a curl command for the sandbox reads: never PERPLEXITY_API_KEY, which may hold your own key.
 SANDBOX_KEY_VARIABLE = "PERPLEXITY_SANDBOX_KEY"
