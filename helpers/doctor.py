@@ -35,6 +35,7 @@ from helpers import errors, keys
 from helpers.client import CURRENT_MODEL, PerplexityClient, base_url_for
 from helpers.errors import InvalidKeyError, TutorialError
 from helpers.masking import url_credentials
+from helpers.notebook import configured_key
 from helpers.settings import BASE_URL_VARIABLE, MODE_VARIABLE, SANDBOX_DEMO_KEY, Settings, proxy_for, resolve_settings
 from helpers.trust import ca_bundle_from_environment, describe_ca_source, use_system_store, verification_advice
 
@@ -120,10 +121,7 @@ def _print_report(checks: list[Check]) -> int:
 
     The settings sentence that refuses such a URL masks it already; this is the report's own guard.
     """
-    secrets = list(url_credentials(os.environ.get(BASE_URL_VARIABLE, "").strip()))
-    with contextlib.suppress(OSError):  # an unreadable .env: reported by its own check; key shapes are still redacted
-        found = keys.find_api_key()
-        secrets += [found.value] if found else []
+    secrets = [*url_credentials(os.environ.get(BASE_URL_VARIABLE, "").strip()), *configured_key()]
     print(keys.redact(format_report(checks), secrets))
     return 1 if any(c.status == PROBLEM for c in checks) else 0
 

@@ -15,6 +15,7 @@ Importing ``helpers`` does none of this: only this call (or a command-line entry
 from __future__ import annotations
 
 import ast
+import contextlib
 import os
 import sys
 from html import escape
@@ -86,11 +87,18 @@ def install_output_redaction() -> None:
     print(). The configured key is read once, here: a key saved later with the widget is always
     key-shaped, and so masked too.
     """
-    try:
+    redact_standard_streams(configured_key())
+
+
+def configured_key() -> tuple[str, ...]:
+    """The configured key, for output to mask: none when the key file cannot be read (reported elsewhere).
+
+    Key-shaped words are masked either way.
+    """
+    with contextlib.suppress(OSError):
         found = find_api_key()
-    except OSError:  # an unreadable key file: the key-shaped words are still masked
-        found = None
-    redact_standard_streams((found.value,) if found else ())
+        return (found.value,) if found else ()
+    return ()
 
 
 def _sandbox_port() -> int:
