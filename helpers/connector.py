@@ -622,24 +622,14 @@ def _send(request: BuiltRequest) -> tuple[int, bytes]:
     """
     deadline = time.monotonic() + TEST_TIMEOUT_SECONDS
     secret = any(value != SANDBOX_DEMO_KEY for value in keys_carried(request))
-    with open_session(proxy_for(request.url, secret=secret)) as session:
-        headers = {name: MaskedHeaderValue(value) for name, value in request.headers.items()}  # masked in any repr
-        with session.request(
-            request.method,
-            request.url,
-            headers=headers,
-            data=request.body,
-            timeout=TEST_TIMEOUT_SECONDS,
-            allow_redirects=False,
-            stream=True,
-        ) as response:
-            content = b""
-            while len(content) <= MAX_RESPONSE_BYTES:
-                chunk = _read_some(response, deadline)
-                if not chunk:
-                    break
-                content += chunk
-            return response.status_code, content
+    headers = {name: MaskedHeaderValue(value) for name, value in request.headers.items()}  # masked in any repr
+    options = {"headers": headers, "data": request.body, "allow_redirects": False, "stream": True}
+    session = open_session(proxy_for(request.url, secret=secret))
+    with session, session.request(request.method, request.url, timeout=TEST_TIMEOUT_SECONDS, **options) as response:
+        content = b""
+        while len(content) <= MAX_RESPONSE_BYTES and (chunk := _read_some(response, deadline)):
+            content += chunk
+        return response.status_code, content
 
 
 def _read_some(response: requests.Response, deadline: float) -> bytes:
@@ -648,13 +638,12 @@ def _read_some(response: requests.Response, deadline: float) -> bytes:
     ``iter_content`` would wait for a whole chunk, and the socket's timeout restarts with each byte,
     so a server that trickles could keep Test running for ever: each wait is cut to the time left.
     """
-    remaining = deadline - time.monotonic()
-    if remaining <= 0:
-        raise requests.Timeout(f"The response took longer than {TEST_TIMEOUT_SECONDS} seconds in all.")
     sock = getattr(getattr(response.raw, "connection", None), "sock", None)
-    if sock is not None:
-        sock.settimeout(remaining)
     try:
+        if (remaining := deadline - time.monotonic()) <= 0:
+            raise TimeoutError
+        if sock is not None:
+            sock.settimeout(remaining)
         return response.raw.read1(64 * 1024, decode_content=True)
     except (urllib3.exceptions.ReadTimeoutError, TimeoutError):
         raise requests.Timeout(f"The response took longer than {TEST_TIMEOUT_SECONDS} seconds in all.") from None

@@ -25,9 +25,8 @@ secret of the command.
 from __future__ import annotations
 
 import base64
-import binascii
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, quote, unquote, unquote_plus
@@ -230,15 +229,17 @@ def import_curl(command: str, name: str = "") -> CurlImport:
     request = parse_curl(command)
     with _secrets_hidden(command):
         parts = _read_url(request.url)
-        notes = list(request.notes)
         port = f":{parts.port}" if parts.port is not None else ""
-        base = f"{parts.scheme}://{parts.host}{port}"
-        connector = Connector(parts.host, base, _auth(request, parts, base, notes))
+        credentials = _Credentials(f"{parts.scheme}://{parts.host}{port}", list(request.notes))
+        connector = Connector(parts.host, credentials.base, credentials.auth(request, parts))
         path = parts.path or "/"
-        headers, query = _headers(request, base, notes), _query(request, parts, base, notes)
+        # The action's headers: all but Authorization (the connector's auth). Its query: the URL's, then
+        # --url-query and the data -G moved (parse_qsl skips the empty pieces of an absent one).
+        headers = credentials.table((k, v) for k, v in request.headers.items() if k.lower() != "authorization")
+        query = credentials.table(parse_qsl("&".join([parts.query or "", *request.query]), keep_blank_values=True))
         body = "&".join(request.data).strip()
         action = HttpAction(name or f"{request.method} {path}", path, request.method, headers, query, body)
-        return CurlImport(connector, action, tuple(dict.fromkeys(notes)))
+        return CurlImport(connector, action, tuple(dict.fromkeys(credentials.notes)))
 
 
 def curl_secrets(command: str) -> tuple[str, ...]:
@@ -656,21 +657,6 @@ def _shown_url(url: str) -> str:
     return f" '{head}'"
 
 
-def _headers(request: CurlRequest, base: str, notes: list[str]) -> dict[str, str]:
-    """The action's headers: all but Authorization (the connector's auth), credentials checked for variables."""
-    return {
-        key: _credential(value, base, notes) if is_secret_name(key) else value
-        for key, value in request.headers.items()
-        if key.lower() != "authorization"
-    }
-
-
-def _query(request: CurlRequest, parts: Url, base: str, notes: list[str]) -> dict[str, str]:
-    """The URL's query, then --url-query and the data -G moved, as the action's Query Parameters table."""
-    pairs = parse_qsl("&".join(filter(None, [parts.query or "", *request.query])), keep_blank_values=True)
-    return {key: _credential(value, base, notes) if is_secret_name(key) else value for key, value in pairs}
-
-
 # --- credentials --------------------------------------------------------------------------------
 
 _KEY_NAMES = {KEY_VARIABLE, LEGACY_KEY_VARIABLE}
@@ -686,49 +672,6 @@ _SHELL_VALUE = re.compile(rf"{_URL_VARIABLE.pattern}|%[A-Za-z_]\w{{2,}}%|`")
 _PLACEHOLDER = re.compile(r"<[^<>]+>")  # <token>, <YOUR-TOKEN>: what API references print for the key
 
 
-def _credential(value: str, base: str, notes: list[str]) -> str:
-    """The credential to store for ``value``, which the command wrote as text, a variable or a placeholder.
-
-    ``$PERPLEXITY_API_KEY`` (and ``<token>`` for the Perplexity API) means the configured key, kept as
-    the reference :data:`~helpers.settings.CONFIGURED_KEY`; any other variable, or a placeholder for
-    another API, is refused: its text is no credential. ``base`` is the command's scheme, host and port.
-    """
-    variable = _VARIABLE.fullmatch(value)
-    if (variable and (variable["braced"] or variable["bare"] or variable["cmd"]) in _KEY_NAMES) or (
-        _PLACEHOLDER.fullmatch(value) and read_base_url(base).host == _GUIDE_HOST
-    ):
-        return _configured_key(value, base, notes)
-    shell = _SHELL_VALUE.search(value)
-    if shell:
-        shown = shell.group() if shell.group()[-1] not in "(`" else "$(…)"
-        raise ConnectorError(
-            f"The command takes a credential from the shell ({shown}), which the import cannot read: paste its "
-            f"value, or use ${KEY_VARIABLE} for your Perplexity key."
-        )
-    if _PLACEHOLDER.fullmatch(value):
-        raise ConnectorError(f"The credential {value} is a placeholder: replace it with your key and import again.")
-    return value
-
-
-def _configured_key(reference: str, base: str, notes: list[str]) -> str:
-    """The reference to the configured key, for ``reference`` as the command wrote it; never the key itself.
-
-    Whether a key is configured does not matter yet: Test resolves the reference (the sandbox's demo
-    key in sandbox mode). When ``base`` is outside the configured key's scope, a note says in one
-    sentence why that host gets no key.
-    """
-    kept = f"kept {reference}" + (f" as {CONFIGURED_KEY}" if reference != CONFIGURED_KEY else "")
-    if key_may_go_to(base, CONFIGURED_KEY):
-        notes.append(f"{kept}: Test puts in your configured key when it sends")
-    else:
-        host = read_base_url(base).host.strip("[]")
-        notes.append(
-            f"{kept}, but {host} never gets your key from it: your configured key goes only "
-            f"to the Perplexity API ({DEFAULT_BASE_URL}) and, in live mode, to {BASE_URL_VARIABLE}"
-        )
-    return CONFIGURED_KEY
-
-
 def _is_reference(secret: str) -> bool:
     """Whether a value the command holds is a variable or a placeholder (perhaps after ``Bearer``), not a secret."""
     value = unquote_plus(secret).strip()
@@ -737,60 +680,109 @@ def _is_reference(secret: str) -> bool:
     return bool(_VARIABLE.fullmatch(last) or _PLACEHOLDER.fullmatch(last))
 
 
-def _auth(request: CurlRequest, parts: Url, base: str, notes: list[str]) -> Auth:
-    """The connector's auth: -u, else an Authorization header (or --oauth2-bearer's), else the URL's user info.
+@dataclass
+class _Credentials:
+    """What the command's credentials become in the connector and the action, for the URL's ``base`` (its
+    scheme, host and port); ``notes`` collects what the learner should know about them."""
 
-    As in the earlier import, -u wins over the header, and either over the URL's ``user:password@``.
-    """
-    authorization = next((v for k, v in request.headers.items() if k.lower() == "authorization"), "")
-    if request.user:
-        username, colon, password = request.user.partition(":")
-        return _basic(_credential(username, base, notes), _credential(password, base, notes), colon, notes)
-    if authorization:
-        return _auth_from(authorization, base, notes)
-    if parts.auth:
-        username, colon, password = parts.auth.partition(":")
-        return _basic(unquote(username), _credential(unquote(password), base, notes), colon, notes)
-    return NoAuth()
+    base: str
+    notes: list[str]
 
+    def table(self, pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
+        """A header or query table, each credential-named value (``X-API-Key``, ``api_key``...) by :meth:`value`."""
+        return {name: self.value(value) if is_secret_name(name) else value for name, value in pairs}
 
-def _auth_from(authorization: str, base: str, notes: list[str]) -> HeaderAuth | BasicAuth:
-    """An Authorization header as the connector's auth."""
-    scheme, _, credential = authorization.partition(" ")
-    credential = _credential(credential.strip(), base, notes)
-    if scheme.lower() == "basic" and credential:
-        return _basic_from(credential, notes)
-    if scheme.lower() == "bearer":
-        return HeaderAuth(credential, "Authorization", "Bearer %s")
-    if credential:  # another scheme word, such as "Token": keep it in the pattern
-        return HeaderAuth(credential, "Authorization", f"{scheme} %s")
-    return HeaderAuth(_credential(authorization, base, notes), "Authorization", "%s")
+    def value(self, value: str) -> str:
+        """The credential to store for ``value``, which the command wrote as text, a variable or a placeholder.
 
+        ``$PERPLEXITY_API_KEY`` (and ``<token>`` for the Perplexity API) means the configured key, kept as
+        the reference :data:`~helpers.settings.CONFIGURED_KEY`; any other variable, or a placeholder for
+        another API, is refused: its text is no credential.
+        """
+        variable = _VARIABLE.fullmatch(value)
+        if (variable and (variable["braced"] or variable["bare"] or variable["cmd"]) in _KEY_NAMES) or (
+            _PLACEHOLDER.fullmatch(value) and read_base_url(self.base).host == _GUIDE_HOST
+        ):
+            return self.configured_key(value)
+        shell = _SHELL_VALUE.search(value)
+        if shell:
+            shown = shell.group() if shell.group()[-1] not in "(`" else "$(…)"
+            raise ConnectorError(
+                f"The command takes a credential from the shell ({shown}), which the import cannot read: paste "
+                f"its value, or use ${KEY_VARIABLE} for your Perplexity key."
+            )
+        if _PLACEHOLDER.fullmatch(value):
+            raise ConnectorError(f"The credential {value} is a placeholder: replace it with your key and import again.")
+        return value
 
-def _basic(username: str, password: str, colon: str, notes: list[str]) -> HeaderAuth | BasicAuth:
-    """Basic Auth; ``key:`` (an empty password, as Stripe's docs write ``-u sk_test_...:``) is sent as curl
-    sends it, through Api Key Auth, since Basic Auth here needs a password. The configured key as a user
-    name is refused: only a key or a password field keeps the reference until Test."""
-    if username == CONFIGURED_KEY:
-        raise ConnectorError(
-            f"The command sends your key as a Basic Auth user name, which the import cannot keep as a reference: "
-            f"send it as -H 'Authorization: Bearer {CONFIGURED_KEY}' instead."
-        )
-    if colon and username and not password:
-        notes.append(
-            "a Basic credential with an empty password became Api Key Auth 'Authorization: Basic …', "
-            "since Basic Auth here needs a password"
-        )
-        return HeaderAuth(base64.b64encode(f"{username}:".encode()).decode(), "Authorization", "Basic %s")
-    return BasicAuth(username, password)
+    def configured_key(self, reference: str) -> str:
+        """The reference to the configured key, for ``reference`` as the command wrote it; never the key itself.
 
+        Whether a key is configured does not matter yet: Test resolves the reference (the sandbox's demo
+        key in sandbox mode). When ``base`` is outside the configured key's scope, a note says in one
+        sentence why that host gets no key.
+        """
+        kept = f"kept {reference}" + (f" as {CONFIGURED_KEY}" if reference != CONFIGURED_KEY else "")
+        if key_may_go_to(self.base, CONFIGURED_KEY):
+            self.notes.append(f"{kept}: Test puts in your configured key when it sends")
+        else:
+            host = read_base_url(self.base).host.strip("[]")
+            self.notes.append(
+                f"{kept}, but {host} never gets your key from it: your configured key goes only "
+                f"to the Perplexity API ({DEFAULT_BASE_URL}) and, in live mode, to {BASE_URL_VARIABLE}"
+            )
+        return CONFIGURED_KEY
 
-def _basic_from(token: str, notes: list[str]) -> HeaderAuth | BasicAuth:
-    try:
-        username, colon, password = base64.b64decode(token, validate=True).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
-        raise ConnectorError("The 'Authorization: Basic' header is not valid base64 of username:password.") from None
-    return _basic(username, password, colon, notes)
+    def auth(self, request: CurlRequest, parts: Url) -> Auth:
+        """The connector's auth: -u, else an Authorization header (or --oauth2-bearer's), else the URL's user info.
+
+        As in the earlier import, -u wins over the header, and either over the URL's ``user:password@``.
+        """
+        authorization = next((v for k, v in request.headers.items() if k.lower() == "authorization"), "")
+        if request.user:
+            username, colon, password = request.user.partition(":")
+            return self.basic(self.value(username), self.value(password), colon)
+        if authorization:
+            return self.from_authorization(authorization)
+        if parts.auth:
+            username, colon, password = parts.auth.partition(":")
+            return self.basic(unquote(username), self.value(unquote(password)), colon)
+        return NoAuth()
+
+    def from_authorization(self, authorization: str) -> HeaderAuth | BasicAuth:
+        """An Authorization header as the connector's auth; a Basic one is read back into its user and password."""
+        scheme, _, credential = authorization.partition(" ")
+        credential = self.value(credential.strip())
+        if scheme.lower() == "basic" and credential:
+            try:
+                username, colon, password = base64.b64decode(credential, validate=True).decode().partition(":")
+            except ValueError:  # binascii.Error, or UnicodeDecodeError: not username:password in UTF-8
+                raise ConnectorError(
+                    "The 'Authorization: Basic' header is not valid base64 of username:password."
+                ) from None
+            return self.basic(username, password, colon)
+        if scheme.lower() == "bearer":
+            return HeaderAuth(credential, "Authorization", "Bearer %s")
+        if credential:  # another scheme word, such as "Token": keep it in the pattern
+            return HeaderAuth(credential, "Authorization", f"{scheme} %s")
+        return HeaderAuth(self.value(authorization), "Authorization", "%s")
+
+    def basic(self, username: str, password: str, colon: str) -> HeaderAuth | BasicAuth:
+        """Basic Auth; ``key:`` (an empty password, as Stripe's docs write ``-u sk_test_...:``) is sent as curl
+        sends it, through Api Key Auth, since Basic Auth here needs a password. The configured key as a user
+        name is refused: only a key or a password field keeps the reference until Test."""
+        if username == CONFIGURED_KEY:
+            raise ConnectorError(
+                f"The command sends your key as a Basic Auth user name, which the import cannot keep as a "
+                f"reference: send it as -H 'Authorization: Bearer {CONFIGURED_KEY}' instead."
+            )
+        if colon and username and not password:
+            self.notes.append(
+                "a Basic credential with an empty password became Api Key Auth 'Authorization: Basic …', "
+                "since Basic Auth here needs a password"
+            )
+            return HeaderAuth(base64.b64encode(f"{username}:".encode()).decode(), "Authorization", "Basic %s")
+        return BasicAuth(username, password)
 
 
 # --- keeping secrets out of sentences -----------------------------------------------------------

@@ -102,6 +102,8 @@ def test_basic_auth_from_a_header_or_user_option() -> None:
         ("curl example.com/x", "not complete"),
         ("curl http://example.com/x", "must start with https://"),
         ("curl https://example.com/x -H 'Authorization: Bearer '", "required"),
+        ("curl https://example.com/x -H 'Authorization: Basic not*base64'", "not valid base64 of username:password"),
+        ("curl https://example.com/x -H 'Authorization: Basic //46cHc='", "not valid base64 of username:password"),
     ],
 )
 def test_bad_commands_are_refused_with_one_clear_sentence(command: str, words: str) -> None:
