@@ -38,7 +38,7 @@ from helpers.keys import check_key_characters
 from helpers.masking import MaskedHeaderValue, Secret, mask_key, redact
 from helpers.responses import CURRENT_LEGACY_MODEL, CURRENT_MODEL, AgentResponse, ChatCompletion
 from helpers.settings import SANDBOX_DEMO_KEY, Proxy, Settings, check_transport, proxy_for, resolve_settings
-from helpers.sse import DONE_EVENTS, AnswerCollector, iter_sse
+from helpers.sse import DONE_EVENTS, collect_answer, iter_sse
 from helpers.text import clause, duration
 from helpers.trust import ca_bundle_from_environment
 
@@ -174,7 +174,7 @@ class PerplexityClient:
             yield event
             if kind in DONE_EVENTS:
                 return
-        raise _interrupted()
+        raise errors.stream_interrupted()
 
     def stream_answer(
         self,
@@ -187,7 +187,7 @@ class PerplexityClient:
 
         On a broken stream the :class:`errors.StreamInterruptedError` carries the text received so far.
         """
-        return self._collect(self.stream_response(input, **options), on_delta)
+        return collect_answer(self.stream_response(input, **options), on_delta)
 
     def retrieve_response(self, response_id: str) -> AgentResponse:
         """``GET /v1/agent/{id}``: a stored run as it is now (``queued``, ``in_progress``, or finished)."""
@@ -195,9 +195,8 @@ class PerplexityClient:
 
     def cancel_response(self, response_id: str) -> str:
         """``POST /v1/responses/{id}/cancel``: stop a background run; returns the status the server acknowledged."""
-        return self._transport.request_json("POST", f"/v1/responses/{quote(response_id, safe='')}/cancel").get(
-            "status", ""
-        )
+        acknowledged = self._transport.request_json("POST", f"/v1/responses/{quote(response_id, safe='')}/cancel")
+        return acknowledged.get("status", "")
 
     def wait_for_response(
         self, response_id: str, *, poll_every: float = 0.5, timeout: float = 300.0, on_status: Callable | None = None
@@ -247,26 +246,11 @@ class PerplexityClient:
         self, messages: list[dict], *, on_delta: Callable[[str], None] | None = None, **fields: Any
     ) -> ChatCompletion:
         """``POST /chat/completions`` with ``stream: true``; the last chunk (with ``finish_reason``) ends it."""
-        return self._collect(
+        return collect_answer(
             self._transport.events("/chat/completions", chat_body(messages, stream=True, **fields)), on_delta
         )
 
     # --- streams and runs ---------------------------------------------------------------
-
-    def _collect(self, events: Iterator[dict], on_delta: Callable[[str], None] | None) -> Any:
-        """Fold a stream's events into its final answer, calling ``on_delta`` with each new piece of text."""
-        collector = AnswerCollector()
-        try:
-            for event in events:
-                delta = collector.add(event)
-                if delta and on_delta:
-                    on_delta(delta)
-                if collector.response is not None:
-                    return collector.response
-            raise _interrupted()
-        except errors.StreamInterruptedError as error:
-            error.partial_text = collector.text
-            raise
 
     def _check_run(self, status: str, error: dict | str | None) -> None:
         """Raise :class:`errors.RunFailedError` when a run ended ``failed`` or ``cancelled`` (in an HTTP 200 answer)."""
@@ -334,7 +318,7 @@ class ClientTransport:
                 yield from iter_sse(response.iter_content(chunk_size=STREAM_READ_BYTES))
             except requests.RequestException as exc:  # a chunk cut, the connection closed, a read timeout
                 if not isinstance(_wrapped(exc), ReadTimeoutError):
-                    raise _interrupted(self.redact(str(exc))) from None
+                    raise errors.stream_interrupted(self.redact(str(exc))) from None
                 sentence = (
                     f"The answer stalled for more than {duration(self.options.timeout[1])}. Try again in a moment."
                 )
@@ -658,9 +642,3 @@ def _retry_after_seconds(headers: Mapping[str, str]) -> float | None:
 def _wrapped(error: BaseException) -> object:
     """The exception requests wrapped in ``error`` (urllib3's), if any."""
     return error.args[0] if error.args else None
-
-
-def _interrupted(detail: str = "the stream ended without a terminal event") -> errors.StreamInterruptedError:
-    sentence = "The answer stopped half-way: the connection closed before it was complete."
-    advice = "The text so far is kept; send the request again for the full answer."
-    return errors.StreamInterruptedError(f"{sentence} {advice}", detail=detail)

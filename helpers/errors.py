@@ -129,6 +129,13 @@ class StreamInterruptedError(NetworkError, summary="stream cut"):
     partial_text = ""
 
 
+def stream_interrupted(detail: str = "the stream ended without a terminal event") -> StreamInterruptedError:
+    """The error for a streamed answer that stopped before its end (``partial_text`` is set by who collected it)."""
+    sentence = "The answer stopped half-way: the connection closed before it was complete."
+    advice = "The text so far is kept; send the request again for the full answer."
+    return StreamInterruptedError(f"{sentence} {advice}", detail=detail)
+
+
 class EndpointRetiredError(PerplexityError, summary="endpoint retired"):
     """The legacy ``/chat/completions`` endpoint is no longer served."""
 

@@ -11,9 +11,12 @@ from __future__ import annotations
 import codecs
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
+from helpers.errors import StreamInterruptedError, stream_interrupted
 from helpers.responses import AgentResponse, ChatCompletion
+
+Answer = AgentResponse | ChatCompletion
 
 DONE_EVENTS = ("response.completed", "response.incomplete")
 _LINE_END = re.compile(r"\r\n|\r|\n")
@@ -72,29 +75,31 @@ def iter_lines(chunks: Iterable[bytes]) -> Iterator[str]:
         yield pending[:-1]
 
 
-class AnswerCollector:
-    """Folds a stream's events into the text so far and, at the end, the final response.
+def collect_answer(events: Iterable[dict], on_delta: Callable[[str], None] | None = None) -> Answer:
+    """Fold a stream's events into its final answer, calling ``on_delta(text)`` with each new piece of text.
 
     It reads both endpoints' streams: the Agent API's events (its text in ``response.output_text.delta``,
     the answer in ``response.completed`` or ``response.incomplete``) and the legacy chunks (text in
     ``choices[0].delta``, ending with the chunk that has a ``finish_reason``). Only what it needs is
-    read; any other event (new or unknown types) is ignored.
+    read; any other event (new or unknown types) is ignored. A stream that ends before its answer, or
+    breaks, raises :class:`~helpers.errors.StreamInterruptedError` carrying the text received so far.
     """
-
-    def __init__(self) -> None:
-        self.text = ""
-        self.response: AgentResponse | ChatCompletion | None = None
-
-    def add(self, event: dict) -> str:
-        """Take one event; return the new text it carries (often empty)."""
-        kind = event.get("type")
-        choice = (event.get("choices") or [{}])[0]
-        agent_delta = event.get("delta") if kind == "response.output_text.delta" else None
-        delta = agent_delta or (choice.get("delta") or {}).get("content") or ""
-        self.text += delta
-        if kind in DONE_EVENTS:
-            self.response = AgentResponse(event.get("response") or {})
-        elif choice.get("finish_reason"):
-            final = {**choice, "message": {"role": "assistant", "content": self.text}}
-            self.response = ChatCompletion({**event, "object": "chat.completion", "choices": [final]})
-        return delta
+    text = ""
+    try:
+        for event in events:
+            kind = event.get("type")
+            choice = (event.get("choices") or [{}])[0]
+            agent_delta = event.get("delta") if kind == "response.output_text.delta" else None
+            delta = agent_delta or (choice.get("delta") or {}).get("content") or ""
+            text += delta
+            if delta and on_delta:
+                on_delta(delta)
+            if kind in DONE_EVENTS:
+                return AgentResponse(event.get("response") or {})
+            if choice.get("finish_reason"):
+                final = {**choice, "message": {"role": "assistant", "content": text}}
+                return ChatCompletion({**event, "object": "chat.completion", "choices": [final]})
+        raise stream_interrupted()
+    except StreamInterruptedError as error:
+        error.partial_text = text
+        raise

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from helpers.sse import AnswerCollector, iter_lines, iter_sse
+from helpers.sse import collect_answer, iter_lines, iter_sse
 
 CHECK = "\u2705".encode()  # ✅, three bytes: E2 9C 85
 
@@ -79,11 +79,10 @@ def test_a_whole_stream_in_crlf_split_into_single_bytes() -> None:
 
 
 def test_collector_reads_incomplete_as_a_finished_answer() -> None:
-    collector = AnswerCollector()
     events = (
         {"type": "response.output_text.delta", "delta": "A"},
         {"type": "mystery"},
         {"type": "response.incomplete", "response": {"status": "incomplete"}},
     )
-    deltas = [collector.add(event) for event in events]
-    assert deltas == ["A", "", ""] and collector.response.status == "incomplete"
+    deltas: list[str] = []
+    assert collect_answer(events, deltas.append).status == "incomplete" and deltas == ["A"]
