@@ -450,18 +450,14 @@ def prepare_test(connector: Connector, action: HttpAction, send_to: str | None =
     be one :func:`~helpers.settings.check_transport` allows at the address the request goes to.
     """
     target = read_base_url(send_to, what="The address Test sends to").url if send_to else connector.base_url
-    key = configured_key_for(target) if names_configured_key(connector, action) else None
+    # A field that holds $PERPLEXITY_API_KEY: the auth's key or password, a header, query or example value.
+    auth_field = getattr(connector.auth, connector.auth.secret_field, "")
+    values = [auth_field, *action.headers.values(), *action.query.values(), *map(str, action.inputs.values())]
+    key = configured_key_for(target) if CONFIGURED_KEY in values else None
     request = build_request(connector, action, send_to=target, key=key)
     for secret in keys_carried(request):
         check_transport(target, secret)
     return request
-
-
-def names_configured_key(connector: Connector, action: HttpAction) -> bool:
-    """Whether a field holds ``$PERPLEXITY_API_KEY``: the auth's key or password, a header, query or example value."""
-    auth_field = getattr(connector.auth, connector.auth.secret_field, "")
-    values = [auth_field, *action.headers.values(), *action.query.values(), *map(str, action.inputs.values())]
-    return CONFIGURED_KEY in values
 
 
 def keys_carried(request: BuiltRequest) -> tuple[str, ...]:

@@ -532,8 +532,14 @@ def _from_file(value: str, what: str) -> None:
 
 
 def _set_url(request: CurlRequest, value: str) -> None:
+    """The URL; a second one is refused, and a word that is not a URL (perhaps a key) is not quoted."""
+    if request.url and "://" in value:
+        raise ConnectorError(f"The curl command has a second URL{_shown_url(value)}: keep only one.")
     if request.url:
-        raise ConnectorError(_second_url(value))
+        raise ConnectorError(
+            "The curl command has a word after the URL that belongs to no option: check the quotes, and that "
+            "every line but the last ends with a backslash (\\)."
+        )
     request.url = value
 
 
@@ -609,16 +615,6 @@ _SETTERS: dict[str, Callable[[CurlRequest, str], None]] = {
 
 
 # --- the URL ------------------------------------------------------------------------------------
-
-
-def _second_url(word: str) -> str:
-    """Why a word after the URL is refused; a word that is not a URL (perhaps a key) is not quoted."""
-    if "://" in word:
-        return f"The curl command has a second URL{_shown_url(word)}: keep only one."
-    return (
-        "The curl command has a word after the URL that belongs to no option: check the quotes, and that "
-        "every line but the last ends with a backslash (\\)."
-    )
 
 
 def _read_url(url: str) -> Url:

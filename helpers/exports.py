@@ -355,7 +355,10 @@ class _SecretVariables:
 
 def _secret_names(connector: Connector, action: HttpAction) -> dict[str, str]:
     """Each secret of the connector and the action (its filled-in values), mapped to a variable name."""
-    names, slug = _auth_secret_names(connector), _slug(connector.name)
+    auth, (_, _, auth_variables) = connector.auth, _auth_exports(connector)
+    # The auth's secret gets the variable its Postman auth block uses: the one left empty there.
+    names = {getattr(auth, auth.secret_field): name for name, value in auth_variables.items() if not value}
+    slug = _slug(connector.name)
     filled = [(k, render_template(v, action.inputs)) for k, v in [*action.query.items(), *action.headers.items()]]
     inputs = [(k, str(v)) for k, v in action.inputs.items() if v is not None]
     for name, value in [*filled, *inputs]:
@@ -366,15 +369,6 @@ def _secret_names(connector: Connector, action: HttpAction) -> dict[str, str]:
     for key in (key for text in texts for key in find_key_shaped(text)):
         _name_secret(names, key, f"{slug}_secret")
     return names
-
-
-def _auth_secret_names(connector: Connector) -> dict[str, str]:
-    """The auth's secret and its variable: the one its Postman auth block uses."""
-    auth = connector.auth
-    if not auth.secret_field:
-        return {}
-    variable = f"{_slug(connector.name)}_password" if isinstance(auth, BasicAuth) else key_variable(connector)
-    return {getattr(auth, auth.secret_field): variable}
 
 
 def _name_secret(names: dict[str, str], secret: str, name: str) -> None:
