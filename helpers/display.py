@@ -13,10 +13,9 @@ from IPython.display import display
 
 from helpers.errors import TutorialError
 from helpers.masking import Secret, redact, redact_log_text
-from helpers.responses import AgentResponse, ChatCompletion
+from helpers.responses import AgentResponse, Answer, ChatCompletion
 from helpers.settings import resolve_settings
 
-Answer = AgentResponse | ChatCompletion
 # The sandbox reports what a request would cost live, but charges nothing: wherever it shows a price, it says so.
 SANDBOX_COST_NOTE = "what it would cost live: the sandbox charges nothing"
 

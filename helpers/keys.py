@@ -296,9 +296,9 @@ def key_status(environ: dict[str, str] | None = None, env_file: Path | None = No
 def explain_key(raw: str | Secret) -> str:
     """Validate without saving and say what is wrong (or that the key looks right)."""
     raw = Secret(raw)  # every variable of this frame is masked (see validate_api_key)
-    key, note = _cleaned(raw)
-    problem = _problem(key, _KEY_PROBLEMS)
-    if problem:
+    try:
+        key, note = _validated(raw)
+    except InvalidKeyError as problem:
         return f"Not valid: {problem}"
     return f"Looks right: {mask_key(key)}." + (f" Note: {note}." if note else "")
 

@@ -121,3 +121,7 @@ class ChatCompletion(APIResponse):
         # Older answers list bare URLs in ``citations`` instead of ``search_results``.
         results = self.raw.get("search_results") or [{"url": url} for url in self.raw.get("citations", [])]
         return enumerate(results, start=1)
+
+
+# Either endpoint's answer: what a stream is folded into and what a notebook shows.
+Answer = AgentResponse | ChatCompletion

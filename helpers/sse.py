@@ -14,9 +14,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 
 from helpers.errors import StreamInterruptedError, stream_interrupted
-from helpers.responses import AgentResponse, ChatCompletion
-
-Answer = AgentResponse | ChatCompletion
+from helpers.responses import AgentResponse, Answer, ChatCompletion
 
 DONE_EVENTS = ("response.completed", "response.incomplete")
 _LINE_END = re.compile(r"\r\n|\r|\n")

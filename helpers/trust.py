@@ -44,14 +44,13 @@ def use_system_store() -> bool:
     Idempotent: a second call changes nothing. Without ``truststore`` (not installed) it does nothing
     and returns False: certifi's bundle stays in use.
     """
-    if _system_store_active():
-        return True
     try:
         import truststore
     except ImportError:
         return False
-    truststore.inject_into_ssl()
-    return _system_store_active()
+    if not _system_store_active():
+        truststore.inject_into_ssl()
+    return True
 
 
 def describe_ca_source() -> str:
