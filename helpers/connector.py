@@ -379,7 +379,7 @@ def render_template(template: str, examples: dict[str, Any]) -> str:
 
     A variable without an example value (missing, or None) is refused with error 10111.
     """
-    context = {name: _mustache_value(value) for name, value in examples.items() if value is not None}
+    context = {k: _JsonBool(v) if isinstance(v, bool) else v for k, v in examples.items() if v is not None}
     missing: list[str] = []
     renderer = pystache.Renderer(missing_tags="strict", partials={})
     for _ in range(template.count("{{") + 1):
@@ -719,10 +719,6 @@ def _explain(status: int, size: int) -> str:
         405: "This path does not accept this method: check the method.",
         429: "Rate limited: wait a moment and test again.",
     }.get(status, "The server failed: try again later." if status >= 500 else f"Unexpected HTTP {status}.")
-
-
-def _mustache_value(value: Any) -> Any:
-    return _JsonBool(value) if isinstance(value, bool) else value
 
 
 class _JsonBool(str):
