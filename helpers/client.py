@@ -455,6 +455,7 @@ def reachability_problem(url: str, *, sandbox_url: str | None = None, within: fl
     return sentence or errors.network_sentence("unreachable", url, sandbox_url=sandbox_url)
 
 
+@dataclass
 class BearerAuth(requests.auth.AuthBase):
     """Sets ``Authorization: Bearer <key>`` on a prepared request: the one place the plain key becomes text.
 
@@ -462,15 +463,11 @@ class BearerAuth(requests.auth.AuthBase):
     header value itself masks its ``repr``, for the frames of requests and urllib3 below us.
     """
 
-    def __init__(self, key: Secret) -> None:
-        self.key = key
+    key: Secret  # its repr is the mask, and so is the dataclass's
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         request.headers["Authorization"] = MaskedHeaderValue("Bearer " + self.key.reveal())
         return request
-
-    def __repr__(self) -> str:
-        return f"BearerAuth({self.key!r})"
 
 
 # --- request bodies -------------------------------------------------------------------------
