@@ -34,7 +34,7 @@ from urllib3.util import Url, parse_url
 
 from helpers.errors import AuthenticationError, TransportSecurityError, TutorialError
 from helpers.keys import KEY_VARIABLE, FoundKey, find_api_key
-from helpers.masking import Secret, mask_url
+from helpers.masking import Secret, mask_url, url_credentials
 
 DEFAULT_BASE_URL = "https://api.perplexity.ai"
 MODE_VARIABLE = "PERPLEXITY_MODE"
@@ -337,19 +337,14 @@ class Proxy:
     url: str = field(repr=False)
     source: str
 
-    @property
-    def shown(self) -> str:
-        """``scheme://host[:port]``: never the user name or password a proxy URL may hold."""
-        parts = parse_url(self.url)
-        return Url(parts.scheme, host=parts.host, port=parts.port).url
-
     def describe(self) -> str:
-        return f"{self.shown} (from {self.source})"
+        """``scheme://host[:port] (from VARIABLE)``: never the user name or password a proxy URL may hold."""
+        parts = parse_url(self.url)
+        return f"{Url(parts.scheme, host=parts.host, port=parts.port).url} (from {self.source})"
 
     def secrets(self) -> tuple[str, ...]:
-        """What of the proxy URL is a credential, for :func:`~helpers.masking.redact`."""
-        auth = parse_url(self.url).auth or ""
-        return tuple(part for part in (auth, auth.partition(":")[2]) if part)
+        """What of the proxy URL may be a credential, for :func:`~helpers.masking.redact`."""
+        return url_credentials(self.url)
 
 
 def proxy_for(url: str, *, secret: bool = True) -> Proxy | None:
