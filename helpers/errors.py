@@ -287,7 +287,7 @@ _KINDS = {
     "urllib3.exceptions.ProtocolError httpx.RemoteProtocolError httpx2.RemoteProtocolError "
     "http.client.RemoteDisconnected",
 }
-_DEFAULT_PORTS = {"http": 80, "https": 443}
+DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def describe_network_failure(error: BaseException, *, sandbox_url: str | None = None) -> str | None:
@@ -311,7 +311,7 @@ def network_sentence(kind: str, url: str, *, sandbox_url: str | None = None) -> 
     if kind == "certificate":
         return verification_advice(where)
     if kind == "proxy":
-        variable = _proxy_variable(url)
+        variable = proxy_variable(url)
         proxy = f"The proxy in {variable}" if variable else "The proxy"
         return (
             f"{proxy} did not pass the request on to {where}: check the proxy's address, "
@@ -388,7 +388,7 @@ def _where(url: str) -> str:
     if not parts.hostname:
         return "the server"
     host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
-    return host if port in (None, _DEFAULT_PORTS.get(parts.scheme)) else f"{host}:{port}"
+    return host if port in (None, DEFAULT_PORTS.get(parts.scheme)) else f"{host}:{port}"
 
 
 def _origin(url: str) -> str:
@@ -401,18 +401,21 @@ def _checks(url: str) -> str:
     base_url = os.environ.get("PERPLEXITY_BASE_URL", "").strip()
     if url and base_url and _where(url) == _where(base_url):
         checks.append("PERPLEXITY_BASE_URL")
-    if proxy := _proxy_variable(url):
+    if proxy := proxy_variable(url):
         checks.append(f"the proxy in {proxy}")
     return ", ".join(checks[:-1]) + f" and {checks[-1]}" if len(checks) > 1 else checks[0]
 
 
-def _proxy_variable(url: str) -> str:
-    """The variable naming the proxy a request to ``url`` goes through by the environment's rule, or ""."""
+def proxy_variable(url: str) -> str:
+    """The variable naming the proxy a request to ``url`` goes through by the environment's rule, or "".
+
+    The one reading of the proxy variables' names: :func:`helpers.settings.proxy_for` names its proxy with it.
+    """
     parts = urlsplit(url)
     if not parts.hostname or urllib.request.proxy_bypass_environment(parts.netloc):
         return ""
     for kind in (parts.scheme, "all"):
-        names = sorted((n for n in os.environ if n.lower() == f"{kind}_proxy" and os.environ[n].strip()), reverse=True)
+        names = sorted((n for n in os.environ if n.lower() == f"{kind}_proxy" and os.environ[n]), reverse=True)
         if names:
             return names[0]  # lower case first, as requests and urllib read them
     return ""

@@ -32,7 +32,7 @@ import requests
 from urllib3.exceptions import LocationParseError
 from urllib3.util import Url, parse_url
 
-from helpers.errors import AuthenticationError, TransportSecurityError, TutorialError
+from helpers.errors import DEFAULT_PORTS, AuthenticationError, TransportSecurityError, TutorialError, proxy_variable
 from helpers.keys import KEY_VARIABLE, FoundKey, find_api_key
 from helpers.masking import Secret, mask_url, url_credentials
 
@@ -132,7 +132,6 @@ def resolve_settings(environ: dict[str, str] | None = None, env_file: Path | Non
 # so "http://remote\@127.0.0.1" can never pass a check as 127.0.0.1 and then connect to "remote".
 
 _PLAIN_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[A-Za-z0-9.:\[\]-]+(?:/[A-Za-z0-9._~%/+-]*)?")
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 class BaseUrl(Url):
@@ -155,7 +154,7 @@ class BaseUrl(Url):
     def within(self, scope: BaseUrl) -> bool:
         """Whether this URL is ``scope`` or below it, as a cookie's domain and path match: same scheme,
         host and port (a default port written or not), and the path equal to or under scope's path."""
-        origins = {(u.scheme, u.host, u.port or _DEFAULT_PORTS.get(u.scheme)) for u in (self, scope)}
+        origins = {(u.scheme, u.host, u.port or DEFAULT_PORTS.get(u.scheme)) for u in (self, scope)}
         return len(origins) == 1 and (self.path == scope.path or self.path.startswith(scope.path + "/"))
 
 
@@ -379,8 +378,7 @@ def _environment_proxy(scheme: str, origin: str) -> Proxy | None:
     kind = next((name for name in (scheme, "all") if proxies.get(name)), None)
     if kind is None:
         return None
-    names = sorted((name for name in os.environ if name.lower() == f"{kind}_proxy"), key=lambda n: n != n.lower())
-    source = next((name for name in names if os.environ[name] == proxies[kind]), "the system's proxy settings")
+    source = proxy_variable(origin) or "the system's proxy settings"
     url = _proxy_url(proxies[kind])
     if url is None:
         raise TransportSecurityError(
