@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from lab_page import NotebookPage
 from lab_server import LabServer, copy_project, start_lab
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -81,12 +81,18 @@ def project(lab: LabServer, request: pytest.FixtureRequest) -> Path:
 
 
 @pytest.fixture(scope="session")
-def browser(chromium_path: Path) -> Iterator[Browser]:
-    """Debian's chromium, headless, driven by playwright (never a browser download of its own)."""
+def playwright_driver() -> Iterator[Playwright]:
+    """The one playwright of the session: a second ``sync_playwright()`` while this one runs is refused."""
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(chromium_path), headless=True, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+        yield playwright
+
+
+@pytest.fixture(scope="session")
+def browser(playwright_driver: Playwright, chromium_path: Path) -> Iterator[Browser]:
+    """Debian's chromium, headless, driven by playwright (never a browser download of its own)."""
+    chromium = playwright_driver.chromium.launch(executable_path=str(chromium_path), headless=True, args=CHROMIUM_ARGS)
+    yield chromium
+    chromium.close()
 
 
 @pytest.fixture

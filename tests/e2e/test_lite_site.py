@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from lab_page import NotebookPage
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect
 
 from conftest import CHROMIUM_ARGS, CONSOLE_KEY, PROJECT_ROOT
 
@@ -57,11 +57,11 @@ def lite_url(chromium_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def offline_browser(chromium_path: Path) -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(chromium_path), headless=True, args=OFFLINE_ARGS)
-        yield chromium
-        chromium.close()
+def offline_browser(playwright_driver: Playwright, chromium_path: Path) -> Iterator[Browser]:
+    """A chromium of its own, resolving no name but loopback's (the session's browser resolves every name)."""
+    chromium = playwright_driver.chromium.launch(executable_path=str(chromium_path), headless=True, args=OFFLINE_ARGS)
+    yield chromium
+    chromium.close()
 
 
 @pytest.fixture
