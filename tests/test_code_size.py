@@ -23,8 +23,8 @@ HELPERS = ROOT / "helpers"
 # Tooling that later issues added beside the teaching package, outside the issue's count.
 NOT_COUNTED = {"live_check.py", "live_notebooks.py", "browser.py"}
 TEACHING_CORE = ["keys", "settings", "masking", "client", "errors", "sse", "responses", "display"]
-HELPERS_CEILING = 4_899  # 2026-12-06, from 5,819; +8: the browser edition's hooks in notebook.py and doctor.py
-TEACHING_CORE_CEILING = 1_555  # 2026-12-06, from 1,909
+HELPERS_CEILING = 4_845  # 2026-12-06, from 5,819 (the browser edition's hooks in notebook.py and doctor.py included)
+TEACHING_CORE_CEILING = 1_538  # 2026-12-06, from 1,909
 LONGEST_CLASS = 200
 _NOT_CODE = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT, tokenize.ENDMARKER}
 
