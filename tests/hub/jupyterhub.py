@@ -13,10 +13,12 @@ import json
 import os
 import re
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -77,7 +79,7 @@ class Hub:
         return self.homes / name
 
 
-def hub_config(folder: Path, ports: dict[str, int], token: str, learners: list[str]) -> str:
+def hub_config(folder: Path, ports: dict[str, int], token: str, learners: list[str], runtime_root: Path) -> str:
     """jupyterhub_config.py: loopback only, dummy logins for ``learners``, one local process per server."""
     server = Path(sys.executable).with_name("jupyterhub-singleuser")
     root = os.geteuid() == 0 if hasattr(os, "geteuid") else False
@@ -98,11 +100,20 @@ c.Authenticator.allowed_users = {set(learners)!r}
 c.JupyterHub.spawner_class = "simple"
 c.SimpleLocalProcessSpawner.home_dir_template = {str(folder / "homes" / "{username}")!r}
 c.Spawner.cmd = [{str(server)!r}]
-c.Spawner.args = {["--allow-root"] if root else []!r}
+# Kernels over IPC (Unix sockets), as teaching/README.md advises for a hub on one machine: over TCP each server
+# picks its kernels' ports free, and the kernel binds them a moment later, so with many learners starting kernels
+# at once another process can take a port first; that kernel dies at start and its websocket closes (seen here).
+c.Spawner.args = {["--allow-root"] if root else []!r} + ["--KernelManager.transport=ipc"]
 c.Spawner.default_url = "/lab"
 c.Spawner.start_timeout = {SPAWN_TIMEOUT}
 c.Spawner.http_timeout = {SPAWN_TIMEOUT}
-c.Spawner.environment = {{"PERPLEXITY_MODE": "sandbox", "JUPYTER_PLATFORM_DIRS": "1"}}
+c.Spawner.environment = {{
+    "PERPLEXITY_MODE": "sandbox",
+    "JUPYTER_PLATFORM_DIRS": "1",
+    # A kernel's sockets live beside its connection file, and a Unix socket's path is at most 107 bytes:
+    # a short folder per learner, not one under this test's long temporary path.
+    "JUPYTER_RUNTIME_DIR": lambda spawner: {str(runtime_root)!r} + "/" + spawner.user.name,
+}}
 c.JupyterHub.services = [{{"name": "{SERVICE}", "api_token": {token!r}}}]
 c.JupyterHub.load_roles = [{{
     "name": "{SERVICE}",
@@ -117,7 +128,8 @@ def running_hub(folder: Path, learners: list[str], env: dict[str, str]) -> Itera
     """Start a hub in ``folder``; stop it, its proxy and every server it started on the way out."""
     ports = {name: free_port() for name in ("public", "hub", "proxy_api")}
     token = secrets.token_hex(24)
-    (folder / "jupyterhub_config.py").write_text(hub_config(folder, ports, token, learners))
+    runtime_root = Path(tempfile.mkdtemp(prefix="hub-", dir="/tmp"))  # short: see JUPYTER_RUNTIME_DIR
+    (folder / "jupyterhub_config.py").write_text(hub_config(folder, ports, token, learners, runtime_root))
     log = folder / "jupyterhub.log"
     with log.open("w") as output:
         process = subprocess.Popen(
@@ -134,6 +146,7 @@ def running_hub(folder: Path, learners: list[str], env: dict[str, str]) -> Itera
         yield hub
     finally:
         stop(hub)
+        shutil.rmtree(runtime_root, ignore_errors=True)
 
 
 def wait_until_up(hub: Hub) -> None:
