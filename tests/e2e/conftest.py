@@ -87,12 +87,16 @@ def playwright_driver() -> Iterator[Playwright]:
         yield playwright
 
 
-@pytest.fixture(scope="session")
-def browser(playwright_driver: Playwright, chromium_path: Path) -> Iterator[Browser]:
-    """Debian's chromium, headless, driven by playwright (never a browser download of its own)."""
-    chromium = playwright_driver.chromium.launch(executable_path=str(chromium_path), headless=True, args=CHROMIUM_ARGS)
+def launched_chromium(driver: Playwright, chromium_path: Path, args: list[str]) -> Iterator[Browser]:
+    """Debian's chromium, headless, driven by playwright (never a browser download of its own); closed after."""
+    chromium = driver.chromium.launch(executable_path=str(chromium_path), headless=True, args=args)
     yield chromium
     chromium.close()
+
+
+@pytest.fixture(scope="session")
+def browser(playwright_driver: Playwright, chromium_path: Path) -> Iterator[Browser]:
+    yield from launched_chromium(playwright_driver, chromium_path, CHROMIUM_ARGS)
 
 
 @pytest.fixture

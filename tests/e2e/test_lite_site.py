@@ -21,7 +21,7 @@ import pytest
 from lab_page import NotebookPage
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect
 
-from conftest import CHROMIUM_ARGS, CONSOLE_KEY, PROJECT_ROOT
+from conftest import CHROMIUM_ARGS, CONSOLE_KEY, PROJECT_ROOT, launched_chromium
 
 SITE = PROJECT_ROOT / "build" / "lite"
 # The browser resolves no name but loopback's: a request that slipped past the routes still goes nowhere.
@@ -59,9 +59,7 @@ def lite_url(chromium_path: Path) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def offline_browser(playwright_driver: Playwright, chromium_path: Path) -> Iterator[Browser]:
     """A chromium of its own, resolving no name but loopback's (the session's browser resolves every name)."""
-    chromium = playwright_driver.chromium.launch(executable_path=str(chromium_path), headless=True, args=OFFLINE_ARGS)
-    yield chromium
-    chromium.close()
+    yield from launched_chromium(playwright_driver, chromium_path, OFFLINE_ARGS)
 
 
 @pytest.fixture
