@@ -62,15 +62,8 @@ def test_curl_masks_basic_and_param_secrets() -> None:
 def test_exported_curl_run_by_real_curl_succeeds(sandbox: Sandbox) -> None:
     assert shutil.which("curl"), "curl is needed for this test"
     command = to_curl(guide_connector(FAKE_KEY).with_base_url(sandbox.url), agent_action(), reveal=True)
-    done = subprocess.run(
-        ["bash", "-c", command + " --silent --show-error --write-out '\\n%{http_code}'"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    body, _, status = done.stdout.rpartition("\n")
-    assert done.returncode == 0 and status == "200", done.stderr
+    body, status, errors = run_curl(command)
+    assert status == "200", errors
     assert json.loads(body)["status"] == "completed"
 
 
@@ -90,6 +83,13 @@ def test_one_curl_renderer_reads_the_key_from_a_shell_variable_and_streams(sandb
     assert command.startswith(f"# The key {mask_key(FAKE_KEY)} is never shown\ncurl --request POST \\\n")
     assert '--header "Authorization: Bearer ${PERPLEXITY_SANDBOX_KEY}"' in command and FAKE_KEY not in command
     environment = {"PATH": os.environ["PATH"], "PERPLEXITY_SANDBOX_KEY": FAKE_KEY}
+    events, status, errors = run_curl(command, environment)
+    assert status == "200", errors
+    assert "data: " in events
+
+
+def run_curl(command: str, environment: dict[str, str] | None = None) -> tuple[str, str, str]:
+    """Run an exported command with bash and real curl: its body, its HTTP status ("" if curl failed), stderr."""
     done = subprocess.run(
         ["bash", "-c", command + " --silent --show-error --write-out '\\n%{http_code}'"],
         capture_output=True,
@@ -98,9 +98,8 @@ def test_one_curl_renderer_reads_the_key_from_a_shell_variable_and_streams(sandb
         check=False,
         env=environment,
     )
-    events, _, status = done.stdout.rpartition("\n")
-    assert done.returncode == 0 and status == "200", done.stderr
-    assert "data: " in events
+    body, _, status = done.stdout.rpartition("\n")
+    return body, status if done.returncode == 0 else "", done.stderr
 
 
 # --- Postman --------------------------------------------------------------------------------

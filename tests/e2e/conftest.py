@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from lab_page import NotebookPage
 from lab_server import LabServer, copy_project, start_lab
-from playwright.sync_api import Browser, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -104,6 +104,11 @@ def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
     """A fresh page in a new browser context (no cookies, storage or cache from another test)."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     context.set_default_timeout(30_000)  # clicks and fills on a busy, shared machine
+    yield from logged_page(context, request)
+
+
+def logged_page(context: BrowserContext, request: pytest.FixtureRequest) -> Iterator[Page]:
+    """A page of ``context`` whose console and page errors go to the test's report; the context closed after."""
     page = context.new_page()
     console = request.node.stash.setdefault(CONSOLE_KEY, [])
     page.on("console", lambda message: console.append(f"[{message.type}] {message.text}"))

@@ -21,7 +21,7 @@ import pytest
 from lab_page import NotebookPage
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect
 
-from conftest import CHROMIUM_ARGS, CONSOLE_KEY, PROJECT_ROOT, launched_chromium
+from conftest import CHROMIUM_ARGS, PROJECT_ROOT, launched_chromium, logged_page
 
 SITE = PROJECT_ROOT / "build" / "lite"
 # The browser resolves no name but loopback's: a request that slipped past the routes still goes nowhere.
@@ -100,14 +100,7 @@ def lite_page(
 
     context.route("**/*", only_loopback)
     context.on("request", record)
-    page = context.new_page()
-    console = request.node.stash.setdefault(CONSOLE_KEY, [])
-    page.on("console", lambda message: console.append(f"[{message.type}] {message.text}"))
-    page.on("pageerror", lambda error: console.append(f"[pageerror] {error}"))
-    try:
-        yield page
-    finally:
-        context.close()
+    yield from logged_page(context, request)
 
 
 class LiteNotebook(NotebookPage):
