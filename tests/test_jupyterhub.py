@@ -85,13 +85,17 @@ def take_the_course(hub: Hub, course: str, name: str) -> list[str]:
             for number, code in enumerate(notebook_cells(server, token, path), start=1):
                 seen += [f"{name} {notebook} cell {number}: {p}" for p in problems(kernel.execute(code))]
             key_file = kernel.execute("import helpers.keys\nprint(helpers.keys.env_file_path())")
-            seen += [f"{name}: key file {o.get('text')!r}" for o in key_file if not in_home(o, hub.home(name))]
+            seen += [] if in_home(key_file, hub.home(name)) else [f"{name}: key file {key_file!r}"]
     return seen
 
 
-def in_home(output: dict, home: Path) -> bool:
-    """Whether a printed key file path lies in the learner's own home folder (never a shared one)."""
-    return output["type"] == "stream" and Path(output["text"].strip()).is_relative_to(home)
+def in_home(outputs: list[dict], home: Path) -> bool:
+    """Whether the printed key file path lies in the learner's own home folder (never a shared one).
+
+    A kernel may send one print as several stream messages (the path, then its newline): they are read together.
+    """
+    printed = "".join(o["text"] for o in outputs if o["type"] == "stream").strip()
+    return bool(printed) and Path(printed).is_relative_to(home)
 
 
 def report_memory(hub: Hub) -> tuple[float, int]:
